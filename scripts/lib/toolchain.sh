@@ -33,7 +33,8 @@ ensure_pnpm() {
   local want; want="$(node -p 'require(process.argv[1]).packageManager.split("@")[1].split("+")[0]' "$REPO_ROOT/package.json")"
   local bin="$STREAM_CACHE/bin"
   export PATH="$bin:$PATH"
-  export COREPACK_ENABLE_DOWNLOAD_PROMPT=0 COREPACK_HOME="$STREAM_CACHE/corepack"
+  # The registry served here carries no npm signatures; the sha512 pinned in packageManager is verified instead.
+  export COREPACK_ENABLE_DOWNLOAD_PROMPT=0 COREPACK_HOME="$STREAM_CACHE/corepack" COREPACK_INTEGRITY_KEYS=0
   if command -v pnpm >/dev/null 2>&1 && [ "$(pnpm --version 2>/dev/null)" = "$want" ]; then return 0; fi
   local corepack_bin
   corepack_bin="$(command -v corepack || true)"
@@ -46,5 +47,8 @@ ensure_pnpm() {
   "$corepack_bin" enable --install-directory "$bin" pnpm || die "corepack enable pnpm failed"
   (cd "$REPO_ROOT" && pnpm --version >/dev/null) || die "corepack could not provide pnpm@$want"
 }
+
+# Turbo and the tools it runs stay quiet and offline.
+export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 
 ensure_toolchain() { ensure_node; ensure_pnpm; }

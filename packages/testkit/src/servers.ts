@@ -1,0 +1,86 @@
+import net from 'node:net';
+
+/** Where the local servers are. Defaults match `pnpm stack up`; override to use servers you already run. */
+export interface LocalServers {
+  /** Kafka bootstrap brokers (`KAFKA_BROKERS`, comma-separated host:port). */
+  readonly kafkaBrokers: readonly string[];
+  /** Kafka SASL/SCRAM listener (`KAFKA_SASL_BROKERS`) and its credentials, for the security tests. */
+  readonly kafkaSaslBrokers: readonly string[];
+  readonly kafkaScram: { readonly username: string; readonly password: string };
+  /** Redis URL (`REDIS_URL`). */
+  readonly redisUrl: string;
+  /** InfluxDB URL (`INFLUX_URL`), token (`INFLUX_TOKEN`, any value when auth is off) and org (`INFLUX_ORG`). */
+  readonly influxUrl: string;
+  readonly influxToken: string;
+  readonly influxOrg: string;
+  /** Elasticsearch URL (`ELASTICSEARCH_URL`). */
+  readonly elasticsearchUrl: string;
+}
+
+function list(value: string | undefined, fallback: string): string[] {
+  return (value ?? fallback).split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/** Reads the server locations from the environment, falling back to the local stack's defaults. */
+export function localServers(env: NodeJS.ProcessEnv = process.env): LocalServers {
+  return {
+    kafkaBrokers: list(env.KAFKA_BROKERS, '127.0.0.1:9092'),
+    kafkaSaslBrokers: list(env.KAFKA_SASL_BROKERS, '127.0.0.1:9094'),
+    kafkaScram: {
+      username: env.KAFKA_SCRAM_USERNAME ?? 'stream-test',
+      password: env.KAFKA_SCRAM_PASSWORD ?? 'stream-test-secret',
+    },
+    redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    influxUrl: env.INFLUX_URL ?? 'http://127.0.0.1:8086',
+    influxToken: env.INFLUX_TOKEN ?? 'stream:stream',
+    influxOrg: env.INFLUX_ORG ?? 'stream',
+    elasticsearchUrl: env.ELASTICSEARCH_URL ?? 'http://127.0.0.1:9200',
+  };
+}
+
+export type ServerName = 'kafka' | 'redis' | 'influxdb' | 'elasticsearch';
+
+function endpointOf(name: ServerName, servers: LocalServers): { host: string; port: number; shown: string; variable: string } {
+  const fromUrl = (url: string, variable: string) => {
+    const u = new URL(url);
+    return { host: u.hostname, port: Number(u.port), shown: url, variable };
+  };
+  switch (name) {
+    case 'kafka': {
+      const first = servers.kafkaBrokers[0] ?? '127.0.0.1:9092';
+      const [host = '127.0.0.1', port = '9092'] = first.split(':');
+      return { host, port: Number(port), shown: first, variable: 'KAFKA_BROKERS' };
+    }
+    case 'redis':
+      return fromUrl(servers.redisUrl, 'REDIS_URL');
+    case 'influxdb':
+      return fromUrl(servers.influxUrl, 'INFLUX_URL');
+    case 'elasticsearch':
+      return fromUrl(servers.elasticsearchUrl, 'ELASTICSEARCH_URL');
+  }
+}
+
+/**
+ * Fails fast, with the fix in the message, when a server a test needs is not listening.
+ * Tests call it in `beforeAll` so a missing server is one clear failure, never a hang.
+ *
+ * @example
+ * beforeAll(() => requireServers('kafka', 'redis'));
+ */
+export async function requireServers(...names: ServerName[]): Promise<void> {
+  const servers = localServers();
+  await Promise.all(
+    names.map(async (name) => {
+      const { host, port, shown, variable } = endpointOf(name, servers);
+      const reachable = await new Promise<boolean>((resolve) => {
+        const socket = net.connect({ host, port });
+        socket.setTimeout(1000, () => { socket.destroy(); resolve(false); });
+        socket.once('connect', () => { socket.end(); resolve(true); });
+        socket.once('error', () => resolve(false));
+      });
+      if (!reachable) {
+        throw new Error(`${name} is not reachable at ${shown}: run \`pnpm stack up\`, or point ${variable} at a running server`);
+      }
+    }),
+  );
+}
