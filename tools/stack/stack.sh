@@ -10,6 +10,8 @@
 # live in $STREAM_STACK_DATA (default ${TMPDIR:-/tmp}/stream-stack), which `up --fresh` wipes.
 set -euo pipefail
 
+# runuser and useradd live in sbin, which a non-login PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 STACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../../scripts/lib/toolchain.sh
 source "$STACK_DIR/../../scripts/lib/toolchain.sh"
