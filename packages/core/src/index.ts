@@ -1,1 +1,31 @@
-export {};
+export { App, createApp, type AppOptions, type AppState, type StopResult } from './app.js';
+export type { AgentContext, AgentHandler, AgentOptions, DeadLetterOptions, Ordering } from './agent.js';
+export { AgentStream, type StreamAgentFunction } from './stream.js';
+export { defineTopic, decodeHeaders, encodeHeaders, Topic, type AnyTopic, type KeyOf, type ValueOf, type RecordSender, type TopicOptions, type Decoded } from './topic.js';
+export type { Headers, OutgoingRecord, StreamRecord } from './record.js';
+export { jsonCodec, stringCodec, bytesCodec, type Codec } from './codec.js';
+export type { Schema, InputOf, OutputOf } from './schema.js';
+export {
+  StreamError,
+  SchemaValidationError,
+  DecodeError,
+  EncodeError,
+  NonRetryableError,
+  isNonRetryable,
+  toError,
+  type StreamErrorCode,
+  type ErrorContext,
+  type SchemaIssue,
+} from './errors.js';
+export { createLogger, silentLogger, REDACT_PATHS, type Logger } from './logger.js';
+export type { RetryOptions, BackoffOptions } from './runtime/backoff.js';
+export { DEAD_LETTER_HEADERS } from './runtime/dead-letter.js';
+export type { Instrumentation, AgentLabels } from './runtime/instrumentation.js';
+export { CommitTracker } from './runtime/commit-tracker.js';
+export { KafkaTransport, type KafkaTransportOptions } from './transport/kafka.js';
+export { MemoryBroker, MemoryTransport } from './transport/memory.js';
+export type * from './transport/transport.js';
+export { loadConfig } from './config.js';
+export { RuntimeMetrics } from './ops/metrics.js';
+export { startOpsServer, type OpsServer, type OpsServerOptions, type ReadinessCheck } from './ops/server.js';
+export { createService, type Service, type ServiceOptions } from './service.js';

@@ -1,0 +1,71 @@
+import type { Logger } from './logger.js';
+import type { Headers } from './record.js';
+import type { RetryOptions } from './runtime/backoff.js';
+import type { RecordSender } from './topic.js';
+
+/**
+ * How records of one agent may overtake each other when `concurrency` > 1:
+ * - `'key'` (default): records with the same key run one at a time, in offset order; records without a key run freely;
+ * - `'partition'`: records of the same partition run one at a time, in offset order;
+ * - `'none'`: no order at all.
+ */
+export type Ordering = 'key' | 'partition' | 'none';
+
+/** Where records go when they cannot be processed. */
+export interface DeadLetterOptions {
+  /** Topic name; default `<source topic>.dlq`. Created if missing. */
+  readonly topic?: string;
+}
+
+/** Options of an agent. */
+export interface AgentOptions {
+  /** Name used in logs and metrics; default `<topic>-agent` (must be unique in the app). */
+  readonly name?: string;
+  /** Records in flight at once for this agent. Default 1. */
+  readonly concurrency?: number;
+  /** Default `'key'`. */
+  readonly ordering?: Ordering;
+  /** Retries in place for transient failures. Default 3 attempts, 100 ms doubling to 30 s, ±20 % jitter. */
+  readonly retry?: RetryOptions;
+  /**
+   * Dead-letter topic for records that failed every attempt or cannot succeed (schema, decode,
+   * {@link NonRetryableError}). `false` turns it off: such a record is then retried forever and holds its
+   * partition, since nothing is ever dropped.
+   */
+  readonly deadLetter?: DeadLetterOptions | false;
+  /**
+   * Commits what the handler sends through `ctx.send` and the consumed offsets in one Kafka transaction,
+   * so each input's outputs appear exactly once to read-committed consumers. Every agent of a topic must agree.
+   */
+  readonly exactlyOnce?: boolean;
+}
+
+/**
+ * What a handler gets beside the value: where the record came from, an abort signal, a logger, and
+ * `send`, which joins the handler's transaction when exactly-once is on.
+ */
+export interface AgentContext<K> extends RecordSender {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: K;
+  readonly headers: Headers;
+  readonly timestamp: Date;
+  /** 1 on the first attempt, 2 on the first retry, … */
+  readonly attempt: number;
+  /**
+   * Fires when the partition is revoked or the shutdown deadline passes: pass it to HTTP and database
+   * clients so abandoned work stops. An aborted record is not committed and will be processed again.
+   */
+  readonly signal: AbortSignal;
+  /** A child logger carrying agent, topic, partition and offset. */
+  readonly log: Logger;
+}
+
+/**
+ * Processes one record. Resolving marks it done; throwing hands it to the retry and dead-letter policy.
+ *
+ * @example
+ * app.agent(orders, { concurrency: 32 }, async (order, ctx) => { await mailer.send(order, { signal: ctx.signal }) });
+ */
+export type AgentHandler<K, V> = (value: V, ctx: AgentContext<K>) => Promise<void>;

@@ -1,0 +1,384 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createTestApp, MemoryBroker } from './testing/index.js';
+import { NonRetryableError, StreamError } from './errors.js';
+import { delay, eventually, payment, payments, receipts } from '../test/fixtures.js';
+
+const fastRetry = { attempts: 3, backoff: { initialMs: 1, maxMs: 5, jitter: 0 } };
+
+describe('agents on the memory transport', () => {
+  it('processes every record once and commits to the end of every partition', async () => {
+    const topic = payments();
+    const seen: string[] = [];
+    const h = await createTestApp({}, (app) => app.agent(topic, async (p) => void seen.push(p.id)));
+    await h.send(topic, ...Array.from({ length: 200 }, (_, i) => ({ key: `acct-${i % 13}`, value: payment(i) })));
+    await h.settle();
+    expect(new Set(seen).size).toBe(200);
+    expect(seen).toHaveLength(200);
+    const total = [...h.committed(topic).values()].reduce((a, b) => a + b, 0);
+    expect(total).toBe(200);
+    await h.stop();
+  });
+
+  it('keeps records of one key in order while running up to `concurrency` at once', async () => {
+    const topic = payments('keyed', 2);
+    const order = new Map<string, number[]>();
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const h = await createTestApp({}, (app) =>
+      app.agent(topic, { concurrency: 8 }, async (p, ctx) => {
+        inFlight += 1;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await delay(Number(p.id.slice(2)) % 3);
+        const list = order.get(ctx.key) ?? [];
+        list.push(Number(p.id.slice(2)));
+        order.set(ctx.key, list);
+        inFlight -= 1;
+      }),
+    );
+    await h.send(topic, ...Array.from({ length: 300 }, (_, i) => ({ key: `k${i % 20}`, value: payment(i) })));
+    await h.settle();
+    expect(maxInFlight).toBeGreaterThan(1);
+    expect(maxInFlight).toBeLessThanOrEqual(8);
+    for (const list of order.values()) expect(list).toEqual([...list].sort((a, b) => a - b));
+    await h.stop();
+  });
+
+  it('property: under random delays and transient failures every key stays in order and everything commits', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 2 })), { minLength: 1, maxLength: 80 }),
+        fc.integer({ min: 1, max: 16 }),
+        async (records, concurrency) => {
+          const topic = payments('prop', 3);
+          const failuresLeft = new Map<string, number>();
+          const done = new Map<string, number[]>();
+          const h = await createTestApp({}, (app) =>
+            app.agent(topic, { concurrency, retry: { attempts: 10, backoff: { initialMs: 1, maxMs: 2, jitter: 0 } } }, async (p, ctx) => {
+              const [, wait, failures] = records[Number(p.id.slice(2))]!;
+              await delay(wait);
+              const left = failuresLeft.get(p.id) ?? failures;
+              if (left > 0) {
+                failuresLeft.set(p.id, left - 1);
+                throw new Error('transient');
+              }
+              const list = done.get(ctx.key) ?? [];
+              list.push(Number(p.id.slice(2)));
+              done.set(ctx.key, list);
+            }),
+          );
+          await h.send(topic, ...records.map(([key], i) => ({ key: `k${key}`, value: payment(i) })));
+          await h.settle(10_000);
+          await h.stop();
+          const all = [...done.values()].flat();
+          expect(all.sort((a, b) => a - b)).toEqual(records.map((_, i) => i));
+          for (const list of done.values()) expect(list).toEqual([...list].sort((a, b) => a - b));
+          expect(h.deadLetters(topic)).toHaveLength(0);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it("ordering 'partition' runs one record per partition at a time, in offset order", async () => {
+    const topic = payments('strict', 3);
+    const byPartition = new Map<number, number[]>();
+    const running = new Set<number>();
+    let overlap = false;
+    const h = await createTestApp({}, (app) =>
+      app.agent(topic, { concurrency: 16, ordering: 'partition' }, async (_p, ctx) => {
+        if (running.has(ctx.partition)) overlap = true;
+        running.add(ctx.partition);
+        await delay(1);
+        running.delete(ctx.partition);
+        const list = byPartition.get(ctx.partition) ?? [];
+        list.push(Number(ctx.offset));
+        byPartition.set(ctx.partition, list);
+      }),
+    );
+    await h.send(topic, ...Array.from({ length: 60 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
+    await h.settle();
+    expect(overlap).toBe(false);
+    for (const list of byPartition.values()) expect(list).toEqual([...list].sort((a, b) => a - b));
+    await h.stop();
+  });
+
+  it('never commits past a record that keeps failing, while later records of other keys go on', async () => {
+    const topic = payments('stuck', 1);
+    const processed = new Set<string>();
+    const h = await createTestApp({}, (app) =>
+      app.agent(topic, { concurrency: 4, deadLetter: false, retry: { attempts: 2, backoff: { initialMs: 1, maxMs: 5, jitter: 0 } } }, async (p) => {
+        if (p.id === 'p-3') throw new Error('downstream unavailable');
+        processed.add(p.id);
+      }),
+    );
+    await h.send(topic, ...Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
+    await eventually(() => processed.size === 9, 5000, 'the other records');
+    await delay(50);
+    expect(h.committed(topic).get(0)).toBe(3);
+    await h.stop();
+    expect(h.committed(topic).get(0)).toBe(3);
+  });
+
+  it('retries a transient failure in place and sends nothing to the dead-letter topic', async () => {
+    const topic = payments('transient', 1);
+    const attempts: number[] = [];
+    const h = await createTestApp({}, (app) =>
+      app.agent(topic, { retry: fastRetry }, async (_p, ctx) => {
+        attempts.push(ctx.attempt);
+        if (ctx.attempt < 3) throw new Error('try again');
+      }),
+    );
+    await h.send(topic, { key: 'a', value: payment(1) });
+    await h.settle();
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(h.deadLetters(topic)).toEqual([]);
+    expect(h.committed(topic).get(0)).toBe(1);
+    await h.stop();
+  });
+
+  it('dead-letters a poison record exactly once with its headers, and processes the records after it', async () => {
+    const topic = payments('poison', 1);
+    const processed: string[] = [];
+    const h = await createTestApp({ id: 'billing' }, (app) =>
+      app.agent(topic, { retry: fastRetry }, async (p) => {
+        if (p.id === 'p-1') throw new TypeError('cannot bill account');
+        processed.push(p.id);
+      }),
+    );
+    await h.send(topic, ...[0, 1, 2, 3].map((i) => ({ key: 'same-key', value: payment(i), headers: { origin: 'test' } })));
+    await h.settle();
+    expect(processed).toEqual(['p-0', 'p-2', 'p-3']);
+    const dead = h.deadLetters(topic);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({
+      key: 'same-key',
+      sourceTopic: 'poison',
+      sourcePartition: 0,
+      sourceOffset: '1',
+      errorClass: 'TypeError',
+      errorMessage: 'cannot bill account',
+      attempts: 3,
+    });
+    expect(JSON.parse(dead[0]!.value!)).toMatchObject({ id: 'p-1' });
+    expect(dead[0]!.headers.origin).toBe('test');
+    expect(dead[0]!.headers['dlq.app.id']).toBe('billing');
+    expect(Number.isNaN(Date.parse(dead[0]!.headers['dlq.first.failure.at']!))).toBe(false);
+    expect(h.committed(topic).get(0)).toBe(4);
+    await h.stop();
+  });
+
+  it('dead-letters undecodable and invalid records at once, without calling the handler', async () => {
+    const topic = payments('malformed', 1);
+    const calls: string[] = [];
+    const h = await createTestApp({}, (app) => app.agent(topic, { retry: fastRetry }, async (p) => void calls.push(p.id)));
+    await h.sendRaw('malformed', { key: 'a', value: '{"id": "p-1", "acc' });
+    await h.sendRaw('malformed', { key: 'a', value: JSON.stringify({ ...payment(2), amount: 'lots' }) });
+    await h.sendRaw('malformed', { key: 'a', value: null });
+    await h.send(topic, { key: 'a', value: payment(3) });
+    await h.settle();
+    expect(calls).toEqual(['p-3']);
+    const dead = h.deadLetters(topic);
+    expect(dead.map((d) => [d.errorClass, d.attempts])).toEqual([
+      ['DecodeError', 1],
+      ['SchemaValidationError', 1],
+      ['SchemaValidationError', 1],
+    ]);
+    expect(dead[1]!.errorMessage).toMatch(/value\.amount/);
+    await h.stop();
+  });
+
+  it('a NonRetryableError skips the retries', async () => {
+    const topic = payments('nonretryable', 1);
+    let calls = 0;
+    const h = await createTestApp({}, (app) =>
+      app.agent(topic, { retry: { attempts: 10 } }, async () => {
+        calls += 1;
+        throw new NonRetryableError('rejected by the API: 400');
+      }),
+    );
+    await h.send(topic, { key: 'a', value: payment(1) });
+    await h.settle();
+    expect(calls).toBe(1);
+    expect(h.deadLetters(topic)[0]).toMatchObject({ errorClass: 'NonRetryableError', attempts: 1 });
+    await h.stop();
+  });
+
+  it('bounds what it buffers: a partition is paused while its handler is stuck', async () => {
+    const topic = payments('backlog', 1);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let started = 0;
+    const h = await createTestApp({ buffer: { maxRecords: 50 } }, (app) =>
+      app.agent(topic, { concurrency: 4 }, async () => {
+        started += 1;
+        await gate;
+      }),
+    );
+    await h.send(topic, ...Array.from({ length: 2000 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
+    await eventually(() => started === 4);
+    await delay(50);
+    expect(h.app.runtime!.buffered()).toBeLessThanOrEqual(50);
+    release();
+    await h.settle();
+    expect(h.committed(topic).get(0)).toBe(2000);
+    await h.stop();
+  });
+
+  it('sends what handlers produce and carries the trace context', async () => {
+    const input = payments('in', 2);
+    const output = receipts('out', 2);
+    const h = await createTestApp({ outputs: [output] }, (app) =>
+      app.agent(input, async (p, ctx) => {
+        await ctx.send(output, { key: p.id, value: { paymentId: p.id, amount: p.amount } });
+      }),
+    );
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await h.send(input, { key: 'a', value: payment(1), headers: { traceparent } });
+    await h.settle();
+    const out = await h.produced(output);
+    expect(out.map((r) => r.value)).toEqual([{ paymentId: 'p-1', amount: 2 }]);
+    expect(out[0]!.headers.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+    expect(out[0]!.headers.traceparent).not.toBe(traceparent);
+    await h.stop();
+  });
+
+  it('exactly-once: outputs become visible only together with the committed offsets', async () => {
+    const input = payments('eos-in', 1);
+    const output = receipts('eos-out', 1);
+    let fail = true;
+    const h = await createTestApp({ outputs: [output] }, (app) =>
+      app.agent(input, { exactlyOnce: true, retry: fastRetry }, async (p, ctx) => {
+        await ctx.send(output, { key: p.id, value: { paymentId: p.id, amount: p.amount } });
+        if (p.id === 'p-2' && fail) {
+          fail = false;
+          throw new Error('fails after sending: the send must not leak');
+        }
+      }),
+    );
+    await h.send(input, ...[1, 2, 3].map((i) => ({ key: `k${i}`, value: payment(i) })));
+    await h.settle();
+    const out = await h.produced(output);
+    expect(out.map((r) => r.value.paymentId)).toEqual(['p-1', 'p-2', 'p-3']);
+    expect(h.committed(input).get(0)).toBe(3);
+    await h.stop();
+  });
+
+  it('stop() lets in-flight records finish, commits them and reports a clean stop', async () => {
+    const topic = payments('drain', 1);
+    let finished = 0;
+    const h = await createTestApp({}, (app) =>
+      app.agent(topic, { concurrency: 5 }, async () => {
+        await delay(100);
+        finished += 1;
+      }),
+    );
+    await h.send(topic, ...Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
+    await eventually(() => h.app.runners[0]!.inFlight === 5);
+    const result = await h.stop();
+    expect(result.timedOut).toBe(false);
+    expect(finished).toBe(5);
+    expect(h.committed(topic).get(0)).toBe(5);
+  });
+
+  it('at the shutdown deadline ctx.signal aborts and the record is not committed', async () => {
+    const topic = payments('deadline', 1);
+    let aborted: unknown;
+    const h = await createTestApp({ shutdownTimeoutMs: 50 }, (app) =>
+      app.agent(topic, async (_p, ctx) => {
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+        aborted = ctx.signal.reason;
+      }),
+    );
+    await h.send(topic, { key: 'a', value: payment(1) });
+    await eventually(() => h.app.runners[0]!.inFlight === 1);
+    const result = await h.stop();
+    expect(result.timedOut).toBe(true);
+    expect(aborted).toBeInstanceOf(StreamError);
+    expect((aborted as StreamError).code).toBe('SHUTDOWN_TIMEOUT');
+    expect(h.committed(topic).get(0) ?? 0).toBe(0);
+  });
+
+  it('shares partitions with a second instance of the app and loses nothing when one leaves', async () => {
+    const broker = new MemoryBroker();
+    const topic = payments('shared', 6);
+    const processedBy = new Map<string, string>();
+    const handler = (name: string) => async (p: { id: string }) => {
+      await delay(1);
+      processedBy.set(p.id, name);
+    };
+    const a = await createTestApp({ id: 'group', broker }, (app) => app.agent(topic, { concurrency: 4 }, handler('a')));
+    await a.send(topic, ...Array.from({ length: 300 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
+    const b = await createTestApp({ id: 'group', broker }, (app) => app.agent(topic, { concurrency: 4 }, handler('b')));
+    await eventually(() => b.app.runtime!.assignment.length > 0, 5000, 'b to get partitions');
+    expect(a.app.runtime!.assignment.length + b.app.runtime!.assignment.length).toBe(6);
+    await a.send(topic, ...Array.from({ length: 300 }, (_, i) => ({ key: `k${i}`, value: payment(300 + i) })));
+    await b.stop();
+    await eventually(() => a.app.runtime!.assignment.length === 6, 5000, 'a to take everything back');
+    await a.settle(10_000);
+    expect(processedBy.size).toBe(600);
+    expect(new Set(processedBy.values())).toEqual(new Set(['a', 'b']));
+    await a.stop();
+  });
+
+  it('aborts ctx.signal of in-flight records when their partition is revoked', async () => {
+    const broker = new MemoryBroker();
+    const topic = payments('revoke', 2);
+    const reasons: unknown[] = [];
+    const a = await createTestApp({ id: 'g2', broker }, (app) =>
+      app.agent(topic, { concurrency: 10 }, async (_p, ctx) => {
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+        reasons.push(ctx.signal.reason);
+      }),
+    );
+    await a.send(topic, { key: 'x', value: payment(0), partition: 0 }, { key: 'y', value: payment(1), partition: 1 });
+    await eventually(() => a.app.runners[0]!.inFlight === 2);
+    const b = await createTestApp({ id: 'g2', broker }, (app) => app.agent(topic, async () => undefined));
+    await eventually(() => reasons.length === 1, 5000, 'one partition to be revoked');
+    expect((reasons[0] as StreamError).message).toMatch(/revoked/);
+    await b.stop();
+    await a.stop();
+  });
+});
+
+describe('stream agents', () => {
+  it('hands batches to the loop and commits a batch once the next one is requested', async () => {
+    const topic = payments('batches', 1);
+    const batches: number[][] = [];
+    const h = await createTestApp({}, (app) =>
+      app.stream(topic, {}, async (stream) => {
+        for await (const batch of stream.take(10, { within: 20 })) batches.push(batch.map((p) => Number(p.id.slice(2))));
+      }),
+    );
+    await h.send(topic, ...Array.from({ length: 25 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
+    await h.settle();
+    expect(batches.flat()).toEqual(Array.from({ length: 25 }, (_, i) => i));
+    expect(batches.every((b) => b.length <= 10)).toBe(true);
+    expect(h.committed(topic).get(0)).toBe(25);
+    await h.stop();
+  });
+
+  it('filter, map and through compose; a failing loop restarts and its unfinished records are retried', async () => {
+    const input = payments('stream-in', 1);
+    const output = receipts('stream-out', 1);
+    let failOnce = true;
+    const h = await createTestApp({ outputs: [output] }, (app) =>
+      app.stream(input, { retry: fastRetry }, async (stream) => {
+        const large = stream.filter((p) => p.amount > 50).map((p) => ({ paymentId: p.id, amount: p.amount }));
+        for await (const receipt of large) {
+          if (receipt.paymentId === 'p-60' && failOnce) {
+            failOnce = false;
+            throw new Error('loop failed');
+          }
+          await h.app.send(output, { key: receipt.paymentId, value: receipt });
+        }
+      }),
+    );
+    await h.send(input, ...Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
+    await h.settle(10_000);
+    const ids = (await h.produced(output)).map((r) => r.value.paymentId);
+    expect(new Set(ids)).toEqual(new Set(Array.from({ length: 100 }, (_, i) => i).filter((i) => (i % 100) + 1 > 50).map((i) => `p-${i}`)));
+    expect(h.deadLetters(input)).toEqual([]);
+    await h.stop();
+  });
+});

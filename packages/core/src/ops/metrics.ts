@@ -1,0 +1,103 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { App } from '../app.js';
+import type { AgentLabels, Instrumentation } from '../runtime/instrumentation.js';
+
+/**
+ * Prometheus metrics of an app's runtime. The application owns the registry (pass your own to add
+ * service metrics beside these); default Node.js process metrics are registered once per registry.
+ *
+ * @example
+ * const metrics = new RuntimeMetrics();
+ * const app = createApp({ id, brokers, instrumentation: metrics });
+ * metrics.attach(app); // lag and commit age read from the running app
+ */
+export class RuntimeMetrics implements Instrumentation {
+  readonly registry: Registry;
+  readonly #processed: Counter<'agent' | 'topic'>;
+  readonly #failed: Counter<'agent' | 'topic' | 'error'>;
+  readonly #retried: Counter<'agent' | 'topic'>;
+  readonly #deadLettered: Counter<'agent' | 'topic'>;
+  readonly #inFlight: Gauge<'agent' | 'topic'>;
+  readonly #duration: Histogram<'agent' | 'topic'>;
+  readonly #committed: Gauge<'topic' | 'partition'>;
+  readonly #revoked: Counter<'topic' | 'partition'>;
+  #app: App | undefined;
+
+  constructor(options: { registry?: Registry; defaultMetrics?: boolean } = {}) {
+    this.registry = options.registry ?? new Registry();
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    const registers = [this.registry];
+    this.#processed = new Counter({ name: 'stream_records_processed_total', help: 'Records a handler processed successfully', labelNames: ['agent', 'topic'], registers });
+    this.#failed = new Counter({ name: 'stream_records_failed_total', help: 'Handler attempts that failed', labelNames: ['agent', 'topic', 'error'], registers });
+    this.#retried = new Counter({ name: 'stream_records_retried_total', help: 'Retries scheduled after a failed attempt', labelNames: ['agent', 'topic'], registers });
+    this.#deadLettered = new Counter({ name: 'stream_records_dead_lettered_total', help: 'Records sent to a dead-letter topic', labelNames: ['agent', 'topic'], registers });
+    this.#inFlight = new Gauge({ name: 'stream_records_in_flight', help: 'Records being processed (retry waits included)', labelNames: ['agent', 'topic'], registers });
+    this.#duration = new Histogram({
+      name: 'stream_handler_duration_seconds',
+      help: 'Duration of successful handler attempts',
+      labelNames: ['agent', 'topic'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.#committed = new Gauge({ name: 'stream_committed_offset', help: 'Last committed offset', labelNames: ['topic', 'partition'], registers });
+    this.#revoked = new Counter({ name: 'stream_partitions_revoked_total', help: 'Partitions taken away by rebalances', labelNames: ['topic', 'partition'], registers });
+    const app = () => this.#app;
+    new Gauge({
+      name: 'stream_consumer_lag',
+      help: 'Records between the log end and the committed offset, per assigned partition',
+      labelNames: ['topic', 'partition'],
+      registers,
+      collect() {
+        this.reset();
+        for (const l of app()?.runtime?.lag() ?? []) this.set({ topic: l.topic, partition: String(l.partition) }, l.lag);
+      },
+    });
+    new Gauge({
+      name: 'stream_last_commit_age_seconds',
+      help: 'Seconds since the last successful commit',
+      registers,
+      collect() {
+        const age = app()?.runtime?.commitAgeMs;
+        if (age !== undefined) this.set(age / 1000);
+      },
+    });
+  }
+
+  /** Lets lag and commit-age gauges read the running app. */
+  attach(app: App): void {
+    this.#app = app;
+  }
+
+  processed(labels: AgentLabels, durationSeconds: number): void {
+    this.#processed.inc({ ...labels });
+    this.#duration.observe({ ...labels }, durationSeconds);
+  }
+
+  failed(labels: AgentLabels, error: Error): void {
+    this.#failed.inc({ ...labels, error: error.name });
+  }
+
+  retried(labels: AgentLabels): void {
+    this.#retried.inc({ ...labels });
+  }
+
+  deadLettered(labels: AgentLabels): void {
+    this.#deadLettered.inc({ ...labels });
+  }
+
+  inFlight(labels: AgentLabels, delta: number): void {
+    this.#inFlight.inc({ ...labels }, delta);
+  }
+
+  committed(topic: string, partition: number, offset: number): void {
+    this.#committed.set({ topic, partition: String(partition) }, offset);
+  }
+
+  fetched(): void {
+    // Lag is computed on scrape from the runtime; nothing to do per fetch.
+  }
+
+  revoked(topic: string, partition: number): void {
+    this.#revoked.inc({ topic, partition: String(partition) });
+  }
+}

@@ -1,0 +1,121 @@
+import { createServer, type Server } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { App } from '../app.js';
+import { toError } from '../errors.js';
+import type { RuntimeMetrics } from './metrics.js';
+
+/** A named dependency check for `/readyz` (Redis reachable, …). Resolve true when ready. */
+export type ReadinessCheck = () => Promise<boolean>;
+
+export interface OpsServerOptions {
+  readonly app: App;
+  readonly metrics: RuntimeMetrics;
+  readonly port: number;
+  readonly host?: string;
+  /** Dependency checks for `/readyz`, by name. Each is given 1 s. */
+  readonly readiness?: Readonly<Record<string, ReadinessCheck>>;
+  /** `/healthz` fails when a record has been in flight longer than this. Default 10 minutes. */
+  readonly stuckAfterMs?: number;
+  /** `/healthz` fails when the event loop's p99 delay over the last interval exceeds this. Default 5 s. */
+  readonly maxEventLoopDelayMs?: number;
+}
+
+/** A running ops server. */
+export interface OpsServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+async function timed(check: ReadinessCheck, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([check(), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Serves `/healthz` (alive: event loop responsive, no agent stuck, app not failed), `/readyz` (running,
+ * joined the group, dependencies answering) and `/metrics` (Prometheus) for one app.
+ *
+ * @example
+ * const ops = await startOpsServer({ app, metrics, port: 9464, readiness: { redis: async () => (await redis.ping()) === 'PONG' } });
+ * app.onStop(() => ops.close());
+ */
+export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
+  const { app, metrics } = options;
+  const stuckAfterMs = options.stuckAfterMs ?? 10 * 60_000;
+  const maxDelayMs = options.maxEventLoopDelayMs ?? 5000;
+  const loop = monitorEventLoopDelay({ resolution: 20 });
+  loop.enable();
+  let loopP99Ms = 0;
+  const sampler = setInterval(() => {
+    loopP99Ms = loop.percentile(99) / 1e6;
+    loop.reset();
+  }, 5000);
+  sampler.unref();
+
+  const health = () => {
+    const problems: string[] = [];
+    if (app.state === 'failed') problems.push(`app failed: ${app.failure?.message ?? 'unknown'}`);
+    if (loopP99Ms > maxDelayMs) problems.push(`event loop delay p99 ${Math.round(loopP99Ms)} ms`);
+    for (const runner of app.runners) {
+      const age = runner.oldestInFlightMs();
+      if (age > stuckAfterMs) problems.push(`agent ${runner.name} has a record in flight for ${Math.round(age / 1000)} s`);
+    }
+    return problems;
+  };
+
+  const readiness = async () => {
+    const problems: string[] = [];
+    if (!app.ready) problems.push(`app is ${app.state}${app.state === 'running' ? ', not yet in its group' : ''}`);
+    const checks = Object.entries(options.readiness ?? {});
+    const results = await Promise.all(checks.map(async ([name, check]) => [name, await timed(check, 1000)] as const));
+    for (const [name, ok] of results) if (!ok) problems.push(`${name} not reachable`);
+    return problems;
+  };
+
+  const server: Server = createServer((req, res) => {
+    const reply = (status: number, body: string, type = 'application/json') => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    const path = (req.url ?? '/').split('?')[0];
+    void (async () => {
+      try {
+        if (req.method !== 'GET') return reply(405, JSON.stringify({ error: 'method not allowed' }));
+        if (path === '/healthz' || path === '/livez') {
+          const problems = health();
+          return reply(problems.length ? 503 : 200, JSON.stringify({ status: problems.length ? 'unhealthy' : 'ok', problems }));
+        }
+        if (path === '/readyz') {
+          const problems = await readiness();
+          return reply(problems.length ? 503 : 200, JSON.stringify({ status: problems.length ? 'not ready' : 'ready', problems }));
+        }
+        if (path === '/metrics') return reply(200, await metrics.registry.metrics(), metrics.registry.contentType);
+        return reply(404, JSON.stringify({ error: 'not found' }));
+      } catch (error) {
+        reply(500, JSON.stringify({ error: toError(error).message }));
+      }
+    })();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(sampler);
+        loop.disable();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

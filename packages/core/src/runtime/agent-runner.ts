@@ -1,0 +1,290 @@
+import { randomBytes } from 'node:crypto';
+import type { AgentContext, AgentHandler, Ordering } from '../agent.js';
+import { StreamError, isNonRetryable, toError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Headers, OutgoingRecord } from '../record.js';
+import type { AnyTopic, Decoded, Topic } from '../topic.js';
+import type { OutgoingMessage } from '../transport/transport.js';
+import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
+import { deadLetterMessage } from './dead-letter.js';
+import type { AgentLabels, Instrumentation } from './instrumentation.js';
+import type { Delivery } from './partition.js';
+import { Queue } from './queue.js';
+
+/** What an agent runner needs from its app. */
+export interface AgentHost {
+  readonly appId: string;
+  readonly instrumentation: Instrumentation;
+  /** Fires when shutdown starts: retry waits stop (the record stays uncommitted). */
+  readonly stopping: AbortSignal;
+  /** Fires when the shutdown deadline passes: handlers are told to give up. */
+  readonly deadline: AbortSignal;
+  /** Sends right away (at-least-once path). */
+  produce(messages: readonly OutgoingMessage[]): Promise<void>;
+  /** A delivery left the buffer. */
+  dequeued(delivery: Delivery): void;
+  /** A delivery is finished for this agent; `outputs` are committed with it under exactly-once. */
+  finished(delivery: Delivery, outputs: readonly OutgoingMessage[]): void;
+}
+
+export interface AgentRunnerOptions {
+  readonly name: string;
+  readonly topic: AnyTopic;
+  readonly handler: AgentHandler<unknown, unknown>;
+  readonly concurrency: number;
+  readonly ordering: Ordering;
+  readonly retry: ResolvedRetry;
+  /** Dead-letter topic name, or null when dead letters are off. */
+  readonly deadLetterTopic: string | null;
+  readonly exactlyOnce: boolean;
+  readonly log: Logger;
+}
+
+interface Queued {
+  readonly delivery: Delivery;
+  readonly orderingKey: string | null;
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
+
+/** Continues the consumed record's W3C trace in what its handler sends: same trace id, new parent span. */
+function childTraceparent(consumed: Headers): string | undefined {
+  const match = TRACEPARENT.exec(consumed.traceparent ?? '');
+  return match ? `00-${match[1]}-${randomBytes(8).toString('hex')}-${match[2]}` : undefined;
+}
+
+/**
+ * Runs one agent's handler over the deliveries of its topic: at most `concurrency` at once, in the order
+ * its `ordering` demands, with retries in place and dead letters. A record is reported finished only
+ * when it was processed or dead-lettered; an aborted record (revoke, shutdown deadline) is never reported,
+ * so its offset is never committed and the record is consumed again.
+ */
+export class AgentRunner {
+  readonly name: string;
+  readonly topic: AnyTopic;
+  readonly #options: AgentRunnerOptions;
+  readonly #host: AgentHost;
+  readonly #labels: AgentLabels;
+  readonly #ready = new Queue<Queued>();
+  readonly #waiting = new Map<string, Queue<Queued>>();
+  readonly #busyKeys = new Set<string>();
+  #inFlight = 0;
+  readonly #startedAt = new Map<Delivery, number>();
+  #accepting = true;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(options: AgentRunnerOptions, host: AgentHost) {
+    this.name = options.name;
+    this.topic = options.topic;
+    this.#options = options;
+    this.#host = host;
+    this.#labels = { agent: options.name, topic: options.topic.name };
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** How long the oldest record in flight has been (0 when none): what `/healthz` calls stuck. */
+  oldestInFlightMs(): number {
+    let oldest = Infinity;
+    for (const at of this.#startedAt.values()) oldest = Math.min(oldest, at);
+    return oldest === Infinity ? 0 : Date.now() - oldest;
+  }
+
+  get deadLetterTopic(): string | null {
+    return this.#options.deadLetterTopic;
+  }
+
+  get exactlyOnce(): boolean {
+    return this.#options.exactlyOnce;
+  }
+
+  #orderingKey(delivery: Delivery): string | null {
+    switch (this.#options.ordering) {
+      case 'none':
+        return null;
+      case 'partition':
+        return String(delivery.partition.partition);
+      case 'key': {
+        const key = delivery.message.key;
+        return key === null ? null : `${delivery.partition.partition}:${key.toString('latin1')}`;
+      }
+    }
+  }
+
+  enqueue(delivery: Delivery): void {
+    const item: Queued = { delivery, orderingKey: this.#orderingKey(delivery) };
+    const key = item.orderingKey;
+    if (key === null) {
+      this.#ready.push(item);
+    } else if (this.#busyKeys.has(key)) {
+      let queue = this.#waiting.get(key);
+      if (!queue) this.#waiting.set(key, (queue = new Queue()));
+      queue.push(item);
+    } else {
+      this.#busyKeys.add(key);
+      this.#ready.push(item);
+    }
+    this.#pump();
+  }
+
+  /** Stops starting new deliveries (shutdown). What is queued stays uncommitted and is consumed again later. */
+  stopAccepting(): void {
+    this.#accepting = false;
+  }
+
+  /** Resolves once nothing is in flight. */
+  whenIdle(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Lets the next record of the same ordering key run, or frees the key. */
+  #release(key: string | null): void {
+    if (key === null) return;
+    const queue = this.#waiting.get(key);
+    const next = queue?.shift();
+    if (next) {
+      this.#ready.push(next);
+      if (queue!.length === 0) this.#waiting.delete(key);
+    } else {
+      this.#busyKeys.delete(key);
+    }
+  }
+
+  #pump(): void {
+    while (this.#accepting && this.#inFlight < this.#options.concurrency) {
+      const item = this.#ready.shift();
+      if (!item) return;
+      this.#host.dequeued(item.delivery);
+      if (item.delivery.partition.revoked) {
+        this.#release(item.orderingKey);
+        continue;
+      }
+      this.#inFlight += 1;
+      this.#startedAt.set(item.delivery, Date.now());
+      this.#host.instrumentation.inFlight(this.#labels, 1);
+      void this.#run(item.delivery).finally(() => {
+        this.#inFlight -= 1;
+        this.#startedAt.delete(item.delivery);
+        this.#host.instrumentation.inFlight(this.#labels, -1);
+        this.#release(item.orderingKey);
+        if (this.#inFlight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+        this.#pump();
+      });
+    }
+  }
+
+  async #run(delivery: Delivery): Promise<void> {
+    const { partition, message } = delivery;
+    const signal = AbortSignal.any([partition.signal, this.#host.deadline]);
+    const waitSignal = AbortSignal.any([signal, this.#host.stopping]);
+    const log = this.#options.log.child({ partition: partition.partition, offset: message.offset });
+    const retry = this.#options.retry;
+    const deadLetters = this.#options.deadLetterTopic !== null;
+    let decoded: Decoded<unknown, unknown> | undefined;
+    let firstFailureAt: Date | undefined;
+
+    for (let attempt = 1; ; attempt += 1) {
+      if (signal.aborted) return;
+      const outputs: OutgoingMessage[] = [];
+      const started = performance.now();
+      try {
+        decoded ??= await this.topic.decode(message, { partition: partition.partition });
+        await this.#options.handler(decoded.value, this.#context(delivery, decoded, attempt, signal, log, outputs));
+        // A handler that returns after its signal fired may have given up half-way: count it as not done.
+        if (signal.aborted) return;
+        this.#host.instrumentation.processed(this.#labels, (performance.now() - started) / 1000);
+        this.#host.finished(delivery, outputs);
+        return;
+      } catch (thrown) {
+        if (signal.aborted) return;
+        const error = toError(thrown);
+        firstFailureAt ??= new Date();
+        this.#host.instrumentation.failed(this.#labels, error);
+        const permanent = isNonRetryable(error);
+        const exhausted = attempt >= retry.attempts;
+        if (deadLetters && (permanent || exhausted)) {
+          log.error({ err: error, attempt }, permanent ? 'record cannot be processed: dead-lettering' : 'retries exhausted: dead-lettering');
+          const dead = deadLetterMessage({
+            appId: this.#host.appId,
+            deadLetterTopic: this.#options.deadLetterTopic,
+            sourceTopic: this.topic.name,
+            partition: partition.partition,
+            message,
+            error,
+            attempts: attempt,
+            firstFailureAt,
+          });
+          if (!(await this.#sendDeadLetter(dead, waitSignal, log))) return;
+          this.#host.instrumentation.deadLettered(this.#labels);
+          this.#host.finished(delivery, this.#options.exactlyOnce ? [dead] : []);
+          return;
+        }
+        const delay = backoffDelay(retry, attempt);
+        log.warn({ err: error, attempt, retryInMs: delay }, 'handler failed: retrying');
+        this.#host.instrumentation.retried(this.#labels);
+        try {
+          await sleep(delay, waitSignal);
+        } catch {
+          return;
+        }
+      }
+    }
+  }
+
+  /**
+   * Under exactly-once the dead letter joins the partition's transaction; otherwise it is sent now,
+   * retried until it is written, since committing past a record whose dead letter was lost would lose it.
+   */
+  async #sendDeadLetter(dead: OutgoingMessage, signal: AbortSignal, log: Logger): Promise<boolean> {
+    if (this.#options.exactlyOnce) return true;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.#host.produce([dead]);
+        return true;
+      } catch (error) {
+        const delay = backoffDelay(this.#options.retry, attempt);
+        log.error({ err: toError(error), attempt, retryInMs: delay }, `cannot write to dead-letter topic ${dead.topic}: retrying`);
+        try {
+          await sleep(delay, signal);
+        } catch {
+          return false;
+        }
+      }
+    }
+  }
+
+  #context(
+    delivery: Delivery,
+    decoded: Decoded<unknown, unknown>,
+    attempt: number,
+    signal: AbortSignal,
+    log: Logger,
+    outputs: OutgoingMessage[],
+  ): AgentContext<unknown> {
+    const { partition, message } = delivery;
+    const traceparent = childTraceparent(decoded.headers);
+    const send = async <KIn, KOut, VIn, VOut>(topic: Topic<KIn, KOut, VIn, VOut>, record: OutgoingRecord<KIn, VIn>): Promise<void> => {
+      const withTrace: OutgoingRecord<KIn, VIn> =
+        traceparent && !record.headers?.traceparent ? { ...record, headers: { ...record.headers, traceparent } } : record;
+      const encoded = await topic.encode(withTrace);
+      if (signal.aborted) throw new StreamError('ABORTED', `send to ${topic.name} after the record was aborted`, { cause: signal.reason });
+      if (this.#options.exactlyOnce) outputs.push(encoded);
+      else await this.#host.produce([encoded]);
+    };
+    return {
+      topic: partition.topic,
+      partition: partition.partition,
+      offset: message.offset,
+      key: decoded.key,
+      headers: decoded.headers,
+      timestamp: new Date(Number(message.timestamp)),
+      attempt,
+      signal,
+      log,
+      send,
+    };
+  }
+}

@@ -1,0 +1,285 @@
+import { StreamError, toError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type {
+  Assignment,
+  ConsumerListener,
+  ConsumerOptions,
+  FetchedBatch,
+  OutgoingMessage,
+  PartitionOffset,
+  TopicPartition,
+  Transport,
+  TransportConsumer,
+  TransportProducer,
+} from '../transport/transport.js';
+import type { AgentRunner } from './agent-runner.js';
+import type { Instrumentation } from './instrumentation.js';
+import { PartitionState, type BufferLimits, type Delivery } from './partition.js';
+
+export interface ConsumerRuntimeOptions {
+  readonly appId: string;
+  readonly transport: Transport;
+  readonly consumer: ConsumerOptions;
+  readonly runners: readonly AgentRunner[];
+  readonly buffer: BufferLimits;
+  readonly commitIntervalMs: number;
+  readonly log: Logger;
+  readonly instrumentation: Instrumentation;
+  /** Topics whose offsets commit inside transactions together with their agents' outputs. */
+  readonly exactlyOnceTopics: ReadonlySet<string>;
+}
+
+const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/**
+ * Owns the app's one consumer: turns fetched batches into deliveries for the agents, pauses partitions
+ * whose buffer is full and resumes them when it drains, follows assignments, and commits.
+ *
+ * Commits are correct by construction: each partition's {@link CommitTracker} only ever offers the end of
+ * the completed prefix. Offsets at or below what a partition state already tracked are redeliveries (the
+ * transport refetches from the committed offset after a rebalance) and are skipped, since the state already
+ * holds or finished them.
+ */
+export class ConsumerRuntime implements ConsumerListener {
+  readonly #options: ConsumerRuntimeOptions;
+  readonly #runnersByTopic = new Map<string, AgentRunner[]>();
+  readonly #partitions = new Map<string, PartitionState>();
+  readonly #transactional = new Map<string, TransportProducer>();
+  #consumer: TransportConsumer | undefined;
+  #generation = -1;
+  #timer: NodeJS.Timeout | undefined;
+  #committing: Promise<void> = Promise.resolve();
+  #stopping = false;
+  #crash: Error | undefined;
+  #onCrash: ((error: Error) => void) | undefined;
+  #lastCommitAt = Date.now();
+
+  constructor(options: ConsumerRuntimeOptions) {
+    this.#options = options;
+    for (const runner of options.runners) {
+      const list = this.#runnersByTopic.get(runner.topic.name) ?? [];
+      list.push(runner);
+      this.#runnersByTopic.set(runner.topic.name, list);
+    }
+  }
+
+  /** The current generation's partitions. */
+  get assignment(): TopicPartition[] {
+    return [...this.#partitions.values()].map((s) => ({ topic: s.topic, partition: s.partition }));
+  }
+
+  /** True once the group gave this member its first assignment. */
+  get joined(): boolean {
+    return this.#generation >= 0;
+  }
+
+  get crashed(): Error | undefined {
+    return this.#crash;
+  }
+
+  /** Milliseconds since the last successful commit (or since start). */
+  get commitAgeMs(): number {
+    return Date.now() - this.#lastCommitAt;
+  }
+
+  async start(onCrash: (error: Error) => void): Promise<void> {
+    this.#onCrash = onCrash;
+    this.#consumer = this.#options.transport.consumer(this.#options.consumer);
+    await this.#consumer.start(this);
+    this.#timer = setInterval(() => void this.commit(), this.#options.commitIntervalMs);
+    this.#timer.unref();
+  }
+
+  onAssignment(assignment: Assignment): void {
+    const next = new Set(assignment.partitions.map((tp) => tpKey(tp.topic, tp.partition)));
+    for (const [key, state] of this.#partitions) {
+      if (next.has(key)) continue;
+      // Revoked: in-flight handlers are aborted and nothing more of this state is committed; the new
+      // owner starts from the last commit, so at worst records finished since then run again.
+      state.revoke('partition revoked');
+      this.#partitions.delete(key);
+      this.#options.instrumentation.revoked(state.topic, state.partition);
+      void this.#closeTransactional(key);
+    }
+    for (const tp of assignment.partitions) {
+      const key = tpKey(tp.topic, tp.partition);
+      const existing = this.#partitions.get(key);
+      if (existing) {
+        if (existing.paused) this.#consumer?.pause([tp]);
+        continue;
+      }
+      const runners = this.#runnersByTopic.get(tp.topic) ?? [];
+      this.#partitions.set(key, new PartitionState(tp.topic, tp.partition, runners.length));
+    }
+    this.#generation = assignment.generation;
+    this.#options.log.info(
+      { generation: assignment.generation, partitions: assignment.partitions.map((tp) => `${tp.topic}/${tp.partition}`) },
+      'assignment',
+    );
+    if (this.#stopping) this.#consumer?.pause(assignment.partitions);
+  }
+
+  onBatch(batch: FetchedBatch): number {
+    const state = this.#partitions.get(tpKey(batch.topic, batch.partition));
+    if (!state || this.#stopping) return 0;
+    state.highWatermark = Number(batch.highWatermark);
+    this.#options.instrumentation.fetched(batch.topic, batch.partition, state.highWatermark);
+    const runners = this.#runnersByTopic.get(batch.topic) ?? [];
+    const limits = this.#options.buffer;
+    let accepted = 0;
+    for (const message of batch.messages) {
+      if (state.isFull(limits)) {
+        this.#pause(state);
+        break;
+      }
+      accepted += 1;
+      const offset = Number(message.offset);
+      if (offset <= state.tracker.lastTracked) continue;
+      const delivery = state.accept(message, offset);
+      for (const runner of runners) runner.enqueue(delivery);
+    }
+    return accepted;
+  }
+
+  onRevoking(): void {
+    // Eager rebalancing revokes everything; commit what is done while this generation still counts, so
+    // whoever gets a partition next starts after it.
+    void this.commit();
+  }
+
+  onCrash(error: Error): void {
+    this.#crash = error;
+    this.#options.log.error({ err: error }, 'consumer crashed');
+    this.#onCrash?.(error);
+  }
+
+  /** Called by runners when a delivery leaves the buffer. */
+  dequeued(delivery: Delivery): void {
+    const state = delivery.partition;
+    state.dequeued(delivery);
+    if (state.paused && !state.revoked && !this.#stopping && state.hasRoom(this.#options.buffer)) {
+      state.paused = false;
+      this.#consumer?.resume([{ topic: state.topic, partition: state.partition }]);
+    }
+  }
+
+  /** Called by runners when an agent is done with a delivery. */
+  finished(delivery: Delivery, outputs: readonly OutgoingMessage[]): void {
+    delivery.partition.done(delivery, outputs);
+  }
+
+  #pause(state: PartitionState): void {
+    if (state.paused) return;
+    state.paused = true;
+    this.#consumer?.pause([{ topic: state.topic, partition: state.partition }]);
+  }
+
+  /** Commits every partition's completed prefix. Calls are serialised; a failed commit is retried on the next one. */
+  commit(): Promise<void> {
+    this.#committing = this.#committing.then(() => this.#commitOnce()).catch((error: unknown) => {
+      this.#options.log.warn({ err: toError(error) }, 'commit failed: will retry');
+    });
+    return this.#committing;
+  }
+
+  async #commitOnce(): Promise<void> {
+    const consumer = this.#consumer;
+    if (!consumer) return;
+    const plain: PartitionOffset[] = [];
+    const states: PartitionState[] = [];
+    const transactions: Promise<void>[] = [];
+    for (const state of this.#partitions.values()) {
+      const offset = state.tracker.peekCommit();
+      if (offset === undefined) continue;
+      if (this.#options.exactlyOnceTopics.has(state.topic)) {
+        transactions.push(this.#commitTransaction(state, offset));
+      } else {
+        plain.push({ topic: state.topic, partition: state.partition, offset: String(offset) });
+        states.push(state);
+      }
+    }
+    if (plain.length > 0) {
+      await consumer.commit(plain);
+      plain.forEach((p, i) => {
+        states[i]!.tracker.markCommitted(Number(p.offset));
+        this.#options.instrumentation.committed(p.topic, p.partition, Number(p.offset));
+      });
+    }
+    await Promise.all(transactions);
+    if (plain.length > 0 || transactions.length > 0) this.#lastCommitAt = Date.now();
+  }
+
+  /**
+   * Exactly-once: the outputs of the completed prefix and its offset commit in one transaction, from a
+   * producer whose transactional id is stable per partition, so a restarted or rebalanced instance
+   * fences the old one's unfinished transaction.
+   */
+  async #commitTransaction(state: PartitionState, offset: number): Promise<void> {
+    const key = tpKey(state.topic, state.partition);
+    let producer = this.#transactional.get(key);
+    if (!producer) {
+      producer = this.#options.transport.producer({ transactionalId: `${this.#options.appId}.${state.topic}.${state.partition}` });
+      await producer.connect();
+      this.#transactional.set(key, producer);
+    }
+    const outputs = state.outputsBefore(offset);
+    const tx = await producer.transaction();
+    try {
+      if (outputs.length > 0) await tx.send(outputs);
+      await tx.sendOffsets(this.#options.consumer.groupId, [{ topic: state.topic, partition: state.partition, offset: String(offset) }]);
+      await tx.commit();
+    } catch (error) {
+      await tx.abort().catch(() => undefined);
+      if (error instanceof StreamError && error.context.fenced === true) {
+        this.#options.log.warn({ topic: state.topic, partition: state.partition }, 'fenced by a newer instance: giving the partition up');
+        state.revoke('fenced');
+        this.#transactional.delete(key);
+        await producer.disconnect().catch(() => undefined);
+        return;
+      }
+      throw error;
+    }
+    state.dropOutputs(offset);
+    state.tracker.markCommitted(offset);
+    this.#options.instrumentation.committed(state.topic, state.partition, offset);
+  }
+
+  async #closeTransactional(key: string): Promise<void> {
+    const producer = this.#transactional.get(key);
+    if (!producer) return;
+    this.#transactional.delete(key);
+    await producer.disconnect().catch(() => undefined);
+  }
+
+  /** Stops taking records: every partition is paused and agents start nothing new. */
+  beginStop(): void {
+    this.#stopping = true;
+    if (this.#timer) clearInterval(this.#timer);
+    for (const runner of this.#options.runners) runner.stopAccepting();
+    const all = this.assignment;
+    if (all.length > 0) this.#consumer?.pause(all);
+  }
+
+  /** Final commit, then leaves the group and closes transactional producers. */
+  async finishStop(): Promise<void> {
+    await this.commit();
+    await this.#consumer?.stop();
+    await Promise.all([...this.#transactional.keys()].map((key) => this.#closeTransactional(key)));
+  }
+
+  /** Deliveries buffered (accepted, not started) across partitions: bounded by the buffer limits. */
+  buffered(): number {
+    let total = 0;
+    for (const state of this.#partitions.values()) total += state.queued;
+    return total;
+  }
+
+  /** Lag per assigned partition: log end minus committed (or minus what is being processed). */
+  lag(): { topic: string; partition: number; lag: number }[] {
+    return [...this.#partitions.values()].map((s) => ({
+      topic: s.topic,
+      partition: s.partition,
+      lag: Math.max(0, s.highWatermark - (s.tracker.committed ?? s.tracker.lastTracked + 1)),
+    }));
+  }
+}

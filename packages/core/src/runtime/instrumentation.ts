@@ -1,0 +1,32 @@
+/** Labels of every runtime measurement. */
+export interface AgentLabels {
+  readonly agent: string;
+  readonly topic: string;
+}
+
+/**
+ * What the runtime reports as it works. The Prometheus metrics implement it; tests may too. Every method
+ * must be cheap and must not throw: it is called on the hot path.
+ */
+export interface Instrumentation {
+  processed(labels: AgentLabels, durationSeconds: number): void;
+  failed(labels: AgentLabels, error: Error): void;
+  retried(labels: AgentLabels): void;
+  deadLettered(labels: AgentLabels): void;
+  inFlight(labels: AgentLabels, delta: number): void;
+  committed(topic: string, partition: number, offset: number): void;
+  fetched(topic: string, partition: number, highWatermark: number): void;
+  revoked(topic: string, partition: number): void;
+}
+
+/** Records nothing. */
+export const noInstrumentation: Instrumentation = {
+  processed: () => undefined,
+  failed: () => undefined,
+  retried: () => undefined,
+  deadLettered: () => undefined,
+  inFlight: () => undefined,
+  committed: () => undefined,
+  fetched: () => undefined,
+  revoked: () => undefined,
+};

@@ -1,0 +1,182 @@
+import { stringCodec, jsonCodec, type Codec } from './codec.js';
+import { DecodeError, EncodeError, StreamError } from './errors.js';
+import type { Headers, OutgoingRecord } from './record.js';
+import { validate, type InputOf, type OutputOf, type Schema } from './schema.js';
+import type { OutgoingMessage, RawHeaders, RawMessage } from './transport/transport.js';
+
+/** Anything records can be sent through: an app, or a handler's context (inside its transaction). */
+export interface RecordSender {
+  send<KIn, KOut, VIn, VOut>(topic: Topic<KIn, KOut, VIn, VOut>, record: OutgoingRecord<KIn, VIn>): Promise<void>;
+}
+
+/** How a topic is declared. */
+export interface TopicOptions<VS extends Schema, KS extends Schema | undefined> {
+  /** The Kafka topic name. */
+  readonly name: string;
+  /** Schema of the value: gives the static type and the runtime check. */
+  readonly value: VS;
+  /** Schema of the key (keys are UTF-8 strings on the wire unless `keyCodec` says otherwise). */
+  readonly key?: KS;
+  /** Value codec; JSON by default. */
+  readonly codec?: Codec;
+  /** Key codec; UTF-8 string by default. */
+  readonly keyCodec?: Codec;
+  /** Partition count used when the topic is created from its definition. */
+  readonly partitions?: number;
+  /** Retention used when the topic is created (`retention.ms`). */
+  readonly retentionMs?: number;
+  /** Further topic configuration used when the topic is created. */
+  readonly config?: Readonly<Record<string, string>>;
+}
+
+type KeyIn<KS> = KS extends Schema ? InputOf<KS> : string | null;
+type KeyOut<KS> = KS extends Schema ? OutputOf<KS> : string | null;
+
+/** A decoded record's key and value, before the runtime adds where it came from. */
+export interface Decoded<K, V> {
+  readonly key: K;
+  readonly value: V;
+  readonly headers: Headers;
+}
+
+export function decodeHeaders(raw: RawHeaders): Headers {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw)) out[name] = value.toString('utf8');
+  return out;
+}
+
+export function encodeHeaders(headers: Headers | undefined): RawHeaders {
+  const out: Record<string, Buffer> = {};
+  if (headers) for (const [name, value] of Object.entries(headers)) out[name] = Buffer.from(value, 'utf8');
+  return out;
+}
+
+/**
+ * A typed Kafka topic: its name, the schemas of key and value, and their codecs. Create with
+ * {@link defineTopic}. `KIn`/`VIn` are what you send, `KOut`/`VOut` what handlers receive.
+ */
+export class Topic<KIn, KOut, VIn, VOut> {
+  readonly name: string;
+  readonly partitions: number | undefined;
+  readonly retentionMs: number | undefined;
+  readonly config: Readonly<Record<string, string>>;
+  readonly #value: Schema;
+  readonly #key: Schema | undefined;
+  readonly #codec: Codec;
+  readonly #keyCodec: Codec;
+
+  /** @internal use {@link defineTopic} */
+  constructor(options: TopicOptions<Schema, Schema | undefined>) {
+    if (!/^[A-Za-z0-9._-]{1,249}$/.test(options.name)) {
+      throw new StreamError('CONFIG_INVALID', `invalid topic name ${JSON.stringify(options.name)}: use 1-249 of [A-Za-z0-9._-]`);
+    }
+    this.name = options.name;
+    this.partitions = options.partitions;
+    this.retentionMs = options.retentionMs;
+    this.config = options.config ?? {};
+    this.#value = options.value;
+    this.#key = options.key;
+    this.#codec = options.codec ?? jsonCodec;
+    this.#keyCodec = options.keyCodec ?? stringCodec;
+  }
+
+  /**
+   * Validates and encodes a record for sending. Throws {@link SchemaValidationError} naming the topic
+   * and the bad field before anything reaches the broker.
+   */
+  async encode(record: OutgoingRecord<KIn, VIn>): Promise<OutgoingMessage> {
+    const value = await validate(this.#value, record.value, this.name, 'value');
+    let key: Buffer | null = null;
+    if (this.#key) {
+      const k: unknown = await validate(this.#key, record.key, this.name, 'key');
+      key = k === null || k === undefined ? null : this.#encodeWith(this.#keyCodec, k, 'key');
+    } else if (record.key !== undefined && record.key !== null) {
+      if (typeof record.key !== 'string') {
+        throw new EncodeError(this.name, 'key', new TypeError('a topic without a key schema takes string keys'));
+      }
+      key = Buffer.from(record.key, 'utf8');
+    }
+    return {
+      topic: this.name,
+      key,
+      value: value === null || value === undefined ? null : this.#encodeWith(this.#codec, value, 'value'),
+      headers: encodeHeaders(record.headers),
+      ...(record.partition === undefined ? {} : { partition: record.partition }),
+    };
+  }
+
+  #encodeWith(codec: Codec, value: unknown, part: 'key' | 'value'): Buffer {
+    try {
+      return codec.encode(value);
+    } catch (error) {
+      throw new EncodeError(this.name, part, error);
+    }
+  }
+
+  /**
+   * Decodes and validates a consumed message. Throws {@link DecodeError} or {@link SchemaValidationError};
+   * both are non-retryable and send the record to the dead-letter topic.
+   */
+  decode(message: RawMessage, context: { partition: number }): Decoded<KOut, VOut> | Promise<Decoded<KOut, VOut>> {
+    const where = { partition: context.partition, offset: message.offset };
+    let rawValue: unknown = null;
+    if (message.value !== null) {
+      try {
+        rawValue = this.#codec.decode(message.value);
+      } catch (error) {
+        throw new DecodeError(this.name, 'value', error, where);
+      }
+    }
+    let rawKey: unknown = null;
+    if (message.key !== null) {
+      try {
+        rawKey = this.#keyCodec.decode(message.key);
+      } catch (error) {
+        throw new DecodeError(this.name, 'key', error, where);
+      }
+    }
+    const headers = decodeHeaders(message.headers);
+    const value = validate(this.#value, rawValue, this.name, 'value', where);
+    const key = this.#key ? validate(this.#key, rawKey, this.name, 'key', where) : rawKey;
+    if (value instanceof Promise || key instanceof Promise) {
+      return Promise.all([key, value]).then(([k, v]) => ({ key: k as KOut, value: v as VOut, headers }));
+    }
+    return { key: key as KOut, value: value as VOut, headers };
+  }
+
+  /**
+   * Sends one record through an app (or, inside a handler, through `ctx` so it joins the handler's
+   * transaction when exactly-once is on).
+   *
+   * @example await orders.send(app, { key: order.id, value: order });
+   */
+  send(sender: RecordSender, record: OutgoingRecord<KIn, VIn>): Promise<void> {
+    return sender.send(this, record);
+  }
+
+  /** @internal a stable description for errors and logs */
+  toString(): string {
+    return `Topic(${this.name})`;
+  }
+}
+
+/** Any topic, whatever its types. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- variance: a Topic of any key/value types
+export type AnyTopic = Topic<any, any, any, any>;
+/** The key type handlers receive from a topic. */
+export type KeyOf<T> = T extends Topic<unknown, infer K, unknown, unknown> ? K : never;
+/** The value type handlers receive from a topic. */
+export type ValueOf<T> = T extends Topic<unknown, unknown, unknown, infer V> ? V : never;
+
+/**
+ * Declares a typed topic. One declaration gives the static types and the runtime checks, so a change of
+ * shape is a compile error wherever the topic is used.
+ *
+ * @example
+ * export const orders = defineTopic({ name: 'orders', key: z.string(), value: Order, partitions: 6 });
+ */
+export function defineTopic<VS extends Schema, KS extends Schema | undefined = undefined>(
+  options: TopicOptions<VS, KS>,
+): Topic<KeyIn<KS>, KeyOut<KS>, InputOf<VS>, OutputOf<VS>> {
+  return new Topic(options);
+}

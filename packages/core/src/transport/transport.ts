@@ -1,0 +1,138 @@
+/**
+ * The seam between the runtime and a broker. The kafkajs transport and the in-memory transport both
+ * implement it, so the runtime (commit tracking, retries, dead letters, concurrency) is the same code
+ * in unit tests and in production.
+ */
+
+export type RawHeaders = Readonly<Record<string, Buffer>>;
+
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+export interface PartitionOffset extends TopicPartition {
+  /** The next offset to read, as a decimal string (Kafka's commit convention). */
+  readonly offset: string;
+}
+
+/** A message as fetched from a partition. */
+export interface RawMessage {
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: RawHeaders;
+  readonly offset: string;
+  /** Milliseconds since the epoch, as a decimal string. */
+  readonly timestamp: string;
+}
+
+/** Messages of one partition, in offset order. */
+export interface FetchedBatch extends TopicPartition {
+  readonly messages: readonly RawMessage[];
+  /** The partition's log end offset when fetched: used for lag. */
+  readonly highWatermark: string;
+}
+
+/** The partitions this member owns in one generation of its group. */
+export interface Assignment {
+  readonly generation: number;
+  readonly partitions: readonly TopicPartition[];
+}
+
+/** What the runtime hears from a consumer. */
+export interface ConsumerListener {
+  /** A new generation's assignment. Partitions not listed are no longer ours. */
+  onAssignment(assignment: Assignment): void;
+  /**
+   * Messages to process. Returns how many (a prefix) were accepted; the transport fetches the rest again
+   * once the partition is resumed. Must not block: the runtime buffers and pauses instead.
+   */
+  onBatch(batch: FetchedBatch): number;
+  /**
+   * The group started rebalancing and this member's partitions are about to be revoked: the last moment
+   * its commits are accepted for them. Must not block.
+   */
+  onRevoking(): void;
+  /** The consumer stopped for good (not for a rebalance). */
+  onCrash(error: Error): void;
+}
+
+export interface ConsumerOptions {
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  /** Where a group without committed offsets starts. */
+  readonly fromBeginning: boolean;
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly rebalanceTimeoutMs: number;
+  /** Read only committed transactional records (always true for exactly-once pipelines). */
+  readonly readCommitted: boolean;
+  readonly maxBytesPerPartition: number;
+}
+
+export interface TransportConsumer {
+  /** Connects, subscribes and joins the group; resolves once the consumer is running. */
+  start(listener: ConsumerListener): Promise<void>;
+  pause(partitions: readonly TopicPartition[]): void;
+  resume(partitions: readonly TopicPartition[]): void;
+  /** Commits offsets for the current generation. */
+  commit(offsets: readonly PartitionOffset[]): Promise<void>;
+  /** Stops fetching, leaves the group and disconnects. */
+  stop(): Promise<void>;
+}
+
+/** A message to produce. */
+export interface OutgoingMessage {
+  readonly topic: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: RawHeaders;
+  readonly partition?: number;
+}
+
+export interface ProducerOptions {
+  /** Makes the producer transactional; stable per input partition so that a restarted worker fences its zombie. */
+  readonly transactionalId?: string;
+}
+
+export interface TransportTransaction {
+  send(messages: readonly OutgoingMessage[]): Promise<void>;
+  /** Commits the consumer group's offsets as part of this transaction. */
+  sendOffsets(groupId: string, offsets: readonly PartitionOffset[]): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export interface TransportProducer {
+  connect(): Promise<void>;
+  send(messages: readonly OutgoingMessage[]): Promise<void>;
+  /** Begins a transaction (transactional producers only). */
+  transaction(): Promise<TransportTransaction>;
+  disconnect(): Promise<void>;
+}
+
+export interface TopicSpec {
+  readonly name: string;
+  readonly partitions: number;
+  readonly config?: Readonly<Record<string, string>>;
+}
+
+export interface TransportAdmin {
+  connect(): Promise<void>;
+  /** Creates the topics that do not exist yet; returns the names it created. */
+  createTopics(topics: readonly TopicSpec[]): Promise<string[]>;
+  listTopics(): Promise<string[]>;
+  /** Log end offsets of every partition of a topic. */
+  endOffsets(topic: string): Promise<PartitionOffset[]>;
+  /** A group's committed offsets for a topic (partitions without a commit are left out). */
+  committedOffsets(groupId: string, topic: string): Promise<PartitionOffset[]>;
+  disconnect(): Promise<void>;
+}
+
+/** A broker connection factory: kafkajs for production, memory for tests. */
+export interface Transport {
+  readonly name: string;
+  consumer(options: ConsumerOptions): TransportConsumer;
+  producer(options?: ProducerOptions): TransportProducer;
+  admin(): TransportAdmin;
+}

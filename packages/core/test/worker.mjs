@@ -1,0 +1,33 @@
+// A worker process for the group integration tests: one app instance consuming `input` and writing one
+// result per record to `output`. Arguments: brokers groupId input output name. Prints "ready" once it
+// has joined its group.
+import { createApp, defineTopic, silentLogger } from '@stream/core';
+import { z } from 'zod';
+
+const [brokers, groupId, input, output, name] = process.argv.slice(2);
+const inTopic = defineTopic({ name: input, key: z.string(), value: z.object({ n: z.number().int() }) });
+const outTopic = defineTopic({ name: output, key: z.string(), value: z.object({ n: z.number().int(), worker: z.string() }) });
+const app = createApp({
+  id: groupId,
+  brokers: brokers.split(','),
+  logger: silentLogger(),
+  commitIntervalMs: 200,
+  shutdownTimeoutMs: 10_000,
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 500,
+  rebalanceTimeoutMs: 15_000,
+  outputs: [outTopic],
+});
+const delayMs = Number(process.env.WORKER_DELAY_MS ?? '0');
+app.agent(inTopic, { concurrency: 32 }, async (value, ctx) => {
+  if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+  await ctx.send(outTopic, { key: ctx.key, value: { n: value.n, worker: name } });
+});
+const readyPoll = setInterval(() => {
+  if (app.ready && app.runtime?.joined) {
+    clearInterval(readyPoll);
+    process.stdout.write('ready\n');
+  }
+}, 50);
+await app.run();
+clearInterval(readyPoll);
