@@ -1,1 +1,11 @@
-export {};
+export { isoDate } from './dates.js';
+export { FeedActivity, feedActivities } from './feed.js';
+export { Order, orders, ExecutionQuality, executionQuality } from './orders.js';
+export { SearchQuery, searchQueries, SearchHit, TopResult, topResults } from './search.js';
+
+import { feedActivities } from './feed.js';
+import { executionQuality, orders } from './orders.js';
+import { searchQueries, topResults } from './search.js';
+
+/** Every topic the services use, for `stream topics create` and test set-up. */
+export const allTopics = [feedActivities, orders, executionQuality, searchQueries, topResults] as const;

@@ -1,0 +1,35 @@
+import { defineTopic } from '@stream/core';
+import { z } from 'zod';
+import { isoDate } from './dates.js';
+
+/** A user's search. Keyed by query id. */
+export const SearchQuery = z.object({
+  id: z.string().min(1).max(200),
+  /** Free text from the user: only ever searched as text, never parsed as query syntax. */
+  queryString: z.string().max(100_000),
+  userId: z.string().min(1).max(200),
+  timestamp: isoDate(),
+});
+export type SearchQuery = z.output<typeof SearchQuery>;
+
+/** `search_queries`: searches keyed by query id. */
+export const searchQueries = defineTopic({ name: 'search_queries', key: z.string().min(1), value: SearchQuery, partitions: 6 });
+
+/** The best hit for a query. */
+export const SearchHit = z.object({
+  id: z.string(),
+  index: z.string(),
+  score: z.number().nullable(),
+  source: z.record(z.string(), z.unknown()),
+});
+export type SearchHit = z.output<typeof SearchHit>;
+
+/** A search query with its top hit (null when nothing matched) and how long the search took. */
+export const TopResult = SearchQuery.extend({
+  topResult: SearchHit.nullable(),
+  tookMs: z.number().nonnegative(),
+});
+export type TopResult = z.output<typeof TopResult>;
+
+/** `top_results`: enriched queries keyed by query id. */
+export const topResults = defineTopic({ name: 'top_results', key: z.string().min(1), value: TopResult, partitions: 6 });
