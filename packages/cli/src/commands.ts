@@ -1,0 +1,162 @@
+import { DEAD_LETTER_HEADERS, decodeHeaders, StreamError, type AnyTopic, type Decoded, type Transport } from '@stream/core';
+import { randomBytes } from 'node:crypto';
+import { readToEnd } from './read.js';
+
+/** Where command output goes (stdout in the CLI, an array in tests). */
+export type Print = (line: string) => void;
+
+function findTopic(topics: readonly AnyTopic[], name: string): AnyTopic {
+  const topic = topics.find((t) => t.name === name);
+  if (!topic) throw new StreamError('TOPIC_MISSING', `no contract for topic ${name}; known: ${topics.map((t) => t.name).join(', ')}`);
+  return topic;
+}
+
+/** `stream send <topic> <json>`: validates against the contract, then produces. */
+export async function sendCommand(
+  transport: Transport,
+  topics: readonly AnyTopic[],
+  args: { topic: string; json: string; key?: string; headers?: Record<string, string> },
+  print: Print,
+): Promise<void> {
+  const topic = findTopic(topics, args.topic);
+  let value: unknown;
+  try {
+    value = JSON.parse(args.json);
+  } catch (error) {
+    throw new StreamError('DECODE_FAILED', `the record is not valid JSON: ${(error as Error).message}`);
+  }
+  const message = await topic.encode({ key: args.key ?? null, value, headers: args.headers ?? {} });
+  const producer = transport.producer();
+  await producer.connect();
+  try {
+    await producer.send([message]);
+  } finally {
+    await producer.disconnect();
+  }
+  print(`sent to ${topic.name}${args.key ? ` (key ${args.key})` : ''}`);
+}
+
+/** `stream topics create`: creates every contract topic and its dead-letter topic, leaving existing ones. */
+export async function createTopicsCommand(transport: Transport, topics: readonly AnyTopic[], print: Print): Promise<void> {
+  const admin = transport.admin();
+  await admin.connect();
+  try {
+    const specs = topics.flatMap((t) => {
+      const partitions = t.partitions ?? 1;
+      const config = { ...t.config, ...(t.retentionMs === undefined ? {} : { 'retention.ms': String(t.retentionMs) }) };
+      return [{ name: t.name, partitions, config }, { name: `${t.name}.dlq`, partitions }];
+    });
+    const created = new Set(await admin.createTopics(specs));
+    for (const spec of specs) print(`${created.has(spec.name) ? 'created' : 'exists '} ${spec.name} (${spec.partitions} partitions)`);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** `stream tail <topic>`: prints decoded records as JSON lines; undecodable ones are shown with the reason. */
+export async function tailCommand(
+  transport: Transport,
+  topics: readonly AnyTopic[],
+  args: { topic: string; max?: number; signal?: AbortSignal },
+  print: Print,
+): Promise<number> {
+  const topic = findTopic(topics, args.topic);
+  let count = 0;
+  const done = new AbortController();
+  const consumer = transport.consumer({
+    groupId: `stream-cli-tail-${randomBytes(4).toString('hex')}`,
+    topics: [topic.name],
+    fromBeginning: true,
+    sessionTimeoutMs: 10_000,
+    heartbeatIntervalMs: 1_000,
+    rebalanceTimeoutMs: 10_000,
+    readCommitted: true,
+    maxBytesPerPartition: 1024 * 1024,
+  });
+  const pending: Promise<void>[] = [];
+  await consumer.start({
+    onAssignment: () => undefined,
+    onRevoking: () => undefined,
+    onCrash: () => done.abort(),
+    onBatch: (batch) => {
+      for (const message of batch.messages) {
+        if (args.max !== undefined && count >= args.max) break;
+        count += 1;
+        pending.push(
+          (async () => {
+            const where = { partition: batch.partition, offset: message.offset };
+            try {
+              const decoded: Decoded<unknown, unknown> = await topic.decode(message, { partition: batch.partition });
+              print(JSON.stringify({ ...where, key: decoded.key, value: decoded.value, headers: decoded.headers }, null, 2));
+            } catch (error) {
+              print(JSON.stringify({ ...where, error: (error as Error).message, raw: message.value?.toString('utf8') ?? null }, null, 2));
+            }
+          })(),
+        );
+      }
+      if (args.max !== undefined && count >= args.max) done.abort();
+      return batch.messages.length;
+    },
+  });
+  await new Promise<void>((resolve) => {
+    done.signal.addEventListener('abort', () => resolve(), { once: true });
+    args.signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await Promise.all(pending);
+  await consumer.stop();
+  return count;
+}
+
+const DLQ_HEADER_NAMES = new Set<string>(Object.values(DEAD_LETTER_HEADERS));
+
+/** `stream dlq list <topic>`: every dead letter with its failure headers. */
+export async function dlqListCommand(transport: Transport, args: { topic: string; deadLetterTopic?: string }, print: Print): Promise<number> {
+  const dlq = args.deadLetterTopic ?? `${args.topic}.dlq`;
+  return readToEnd(transport, dlq, {
+    groupId: `stream-cli-dlq-list-${randomBytes(4).toString('hex')}`,
+    commit: false,
+    onMessage: (m) => {
+      const headers = decodeHeaders(m.headers);
+      const failure = Object.fromEntries(Object.entries(headers).filter(([k]) => DLQ_HEADER_NAMES.has(k)));
+      print(JSON.stringify({ partition: m.partition, offset: m.offset, key: m.key?.toString('utf8') ?? null, failure, value: m.value?.toString('utf8') ?? null }));
+    },
+  });
+}
+
+/**
+ * `stream dlq replay <topic>`: sends dead letters back to their source topic with their original key, value
+ * and headers. Progress is committed under the group `stream-cli-dlq-replay.<dlq>`, so replaying twice does
+ * not send a dead letter twice. `--match` replays only letters whose error message matches.
+ */
+export async function dlqReplayCommand(
+  transport: Transport,
+  args: { topic: string; deadLetterTopic?: string; match?: RegExp },
+  print: Print,
+): Promise<{ replayed: number; skipped: number }> {
+  const dlq = args.deadLetterTopic ?? `${args.topic}.dlq`;
+  const producer = transport.producer();
+  await producer.connect();
+  let replayed = 0;
+  let skipped = 0;
+  try {
+    await readToEnd(transport, dlq, {
+      groupId: `stream-cli-dlq-replay.${dlq}`,
+      commit: true,
+      onMessage: async (m) => {
+        const headers = decodeHeaders(m.headers);
+        const source = headers[DEAD_LETTER_HEADERS.sourceTopic] ?? args.topic;
+        if (args.match && !args.match.test(headers[DEAD_LETTER_HEADERS.errorMessage] ?? '')) {
+          skipped += 1;
+          return;
+        }
+        const original = Object.fromEntries(Object.entries(m.headers).filter(([k]) => !DLQ_HEADER_NAMES.has(k)));
+        await producer.send([{ topic: source, key: m.key, value: m.value, headers: original }]);
+        replayed += 1;
+      },
+    });
+  } finally {
+    await producer.disconnect();
+  }
+  print(`replayed ${replayed} dead letter(s) from ${dlq}${skipped ? `, skipped ${skipped} not matching` : ''}`);
+  return { replayed, skipped };
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+import { allTopics } from '@stream/contracts';
+import { KafkaTransport, silentLogger, toError, type Transport } from '@stream/core';
+import { parseArgs } from 'node:util';
+import { createTopicsCommand, dlqListCommand, dlqReplayCommand, sendCommand, tailCommand } from './commands.js';
+
+const HELP: Record<string, string> = {
+  main: `usage: stream <command> [options]
+
+commands:
+  send <topic> <json>       validate a record against its contract and send it
+  tail <topic>              print a topic's records, decoded
+  topics create             create every contract topic and its dead-letter topic (idempotent)
+  dlq list <topic>          list a topic's dead letters with their failure headers
+  dlq replay <topic>        send dead letters back to their source topic
+
+Every command takes --brokers (default $KAFKA_BROKERS or 127.0.0.1:9092) and --help.`,
+  send: `usage: stream send <topic> <json> [--key KEY] [--header NAME=VALUE]...
+Validates <json> against the topic's contract (nothing is sent when it does not fit) and sends it.`,
+  tail: `usage: stream tail <topic> [--max N]
+Prints the topic's records from the beginning as JSON, decoded with its contract; Ctrl-C stops.`,
+  topics: `usage: stream topics create
+Creates every topic of @stream/contracts and its <topic>.dlq; existing topics are left as they are.`,
+  dlq: `usage: stream dlq list <topic> [--dlq NAME]
+       stream dlq replay <topic> [--dlq NAME] [--match REGEX]
+list prints each dead letter of <topic> (default <topic>.dlq) with its error headers.
+replay sends them back to their source topic with their original key, value and headers; progress is
+committed, so a second replay sends only letters that arrived since. --match replays only letters whose
+error message matches REGEX.`,
+};
+
+function transportFrom(brokers: string | undefined): Transport {
+  const list = (brokers ?? process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean);
+  return new KafkaTransport({ brokers: list, clientId: 'stream-cli', logger: silentLogger() });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      brokers: { type: 'string' },
+      key: { type: 'string' },
+      header: { type: 'string', multiple: true },
+      max: { type: 'string' },
+      dlq: { type: 'string' },
+      match: { type: 'string' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  const print = (line: string) => void process.stdout.write(`${line}\n`);
+  if (!command || (values.help && !HELP[command])) {
+    print(HELP.main!);
+    return command ? 0 : 2;
+  }
+  if (values.help) {
+    print(HELP[command]!);
+    return 0;
+  }
+  const transport = transportFrom(values.brokers);
+  switch (command) {
+    case 'send': {
+      const [topic, json] = rest;
+      if (!topic || !json) break;
+      const headers = Object.fromEntries((values.header ?? []).map((h) => [h.slice(0, h.indexOf('=')), h.slice(h.indexOf('=') + 1)]));
+      await sendCommand(transport, allTopics, { topic, json, headers, ...(values.key ? { key: values.key } : {}) }, print);
+      return 0;
+    }
+    case 'tail': {
+      const [topic] = rest;
+      if (!topic) break;
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      await tailCommand(transport, allTopics, { topic, signal: stop.signal, ...(values.max ? { max: Number(values.max) } : {}) }, print);
+      return 0;
+    }
+    case 'topics':
+      if (rest[0] !== 'create') break;
+      await createTopicsCommand(transport, allTopics, print);
+      return 0;
+    case 'dlq': {
+      const [verb, topic] = rest;
+      if (!topic) break;
+      const dlq = values.dlq ? { deadLetterTopic: values.dlq } : {};
+      if (verb === 'list') {
+        const n = await dlqListCommand(transport, { topic, ...dlq }, print);
+        print(`${n} dead letter(s)`);
+        return 0;
+      }
+      if (verb === 'replay') {
+        await dlqReplayCommand(transport, { topic, ...dlq, ...(values.match ? { match: new RegExp(values.match) } : {}) }, print);
+        return 0;
+      }
+      break;
+    }
+    default:
+      process.stderr.write(`unknown command ${command}\n`);
+  }
+  process.stderr.write(`${HELP[command] ?? HELP.main!}\n`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`stream: ${toError(error).message}\n`);
+    process.exitCode = 1;
+  },
+);
