@@ -29,3 +29,4 @@ export { loadConfig } from './config.js';
 export { RuntimeMetrics } from './ops/metrics.js';
 export { startOpsServer, type OpsServer, type OpsServerOptions, type ReadinessCheck } from './ops/server.js';
 export { createService, type Service, type ServiceOptions } from './service.js';
+export { Batcher, type BatcherOptions } from './batcher.js';

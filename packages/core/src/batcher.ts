@@ -1,0 +1,69 @@
+import { StreamError } from './errors.js';
+
+export interface BatcherOptions {
+  /** Largest batch handed to the function. Default 100. */
+  readonly maxBatch?: number;
+  /** How long the first item waits for others to join its batch. Default 5 ms. */
+  readonly maxWaitMs?: number;
+}
+
+interface Pending<I, O> {
+  readonly item: I;
+  readonly resolve: (value: O) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Coalesces concurrent single-item calls into batch calls (the DataLoader pattern), so an agent running
+ * records concurrently can still query a server once per batch (`msearch`, one Flux query per symbol)
+ * while each record keeps its own context, transaction and error handling.
+ *
+ * `fn` must return one result per item, in order. If it throws, every item of that batch rejects with the
+ * error, and each record's retry policy takes over.
+ *
+ * @example
+ * const search = new Batcher((queries: string[]) => es.msearchTop(queries), { maxBatch: 50, maxWaitMs: 5 });
+ * app.agent(searchQueries, { concurrency: 64 }, async (q, ctx) => { const hit = await search.load(q.queryString); … });
+ */
+export class Batcher<I, O> {
+  readonly #fn: (items: I[]) => Promise<readonly O[]>;
+  readonly #maxBatch: number;
+  readonly #maxWaitMs: number;
+  #pending: Pending<I, O>[] = [];
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(fn: (items: I[]) => Promise<readonly O[]>, options: BatcherOptions = {}) {
+    this.#fn = fn;
+    this.#maxBatch = Math.max(1, options.maxBatch ?? 100);
+    this.#maxWaitMs = Math.max(0, options.maxWaitMs ?? 5);
+  }
+
+  load(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.#pending.push({ item, resolve, reject });
+      if (this.#pending.length >= this.#maxBatch) this.#flush();
+      else this.#timer ??= setTimeout(() => this.#flush(), this.#maxWaitMs);
+    });
+  }
+
+  #flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#pending.splice(0, this.#maxBatch);
+    if (this.#pending.length > 0) this.#timer = setTimeout(() => this.#flush(), this.#maxWaitMs);
+    if (batch.length === 0) return;
+    this.#fn(batch.map((p) => p.item)).then(
+      (results) => {
+        if (results.length !== batch.length) {
+          const error = new StreamError('STATE_INVALID', `batch function returned ${results.length} results for ${batch.length} items`);
+          for (const p of batch) p.reject(error);
+          return;
+        }
+        batch.forEach((p, i) => p.resolve(results[i]!));
+      },
+      (error: unknown) => {
+        for (const p of batch) p.reject(error);
+      },
+    );
+  }
+}
