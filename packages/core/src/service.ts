@@ -17,6 +17,8 @@ export interface Service {
   readonly app: App;
   readonly metrics: RuntimeMetrics;
   readonly log: Logger;
+  /** The ops server's port once `run()` started it (useful with `opsPort: 0`). */
+  readonly opsPort: number | undefined;
   /** Adds a dependency check to `/readyz` (before `run()`). */
   readiness(name: string, check: ReadinessCheck): void;
   /** Starts the ops server and the app; returns when the app stopped (SIGTERM/SIGINT), exit code set. */
@@ -38,10 +40,14 @@ export function createService(options: ServiceOptions): Service {
   const app = new App({ ...options, logger: log, instrumentation: metrics });
   metrics.attach(app);
   const checks: Record<string, ReadinessCheck> = {};
+  let opsPort: number | undefined;
   return {
     app,
     metrics,
     log,
+    get opsPort() {
+      return opsPort;
+    },
     readiness(name, check) {
       checks[name] = check;
     },
@@ -50,6 +56,7 @@ export function createService(options: ServiceOptions): Service {
         try {
           const ops = await startOpsServer({ app, metrics, port: options.opsPort, readiness: checks });
           app.onStop(() => ops.close());
+          opsPort = ops.port;
           log.info({ port: ops.port }, 'ops server listening');
         } catch (error) {
           log.fatal({ err: toError(error) }, 'cannot start the ops server');

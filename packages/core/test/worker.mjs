@@ -19,7 +19,7 @@ const app = createApp({
   outputs: [outTopic],
 });
 const delayMs = Number(process.env.WORKER_DELAY_MS ?? '0');
-app.agent(inTopic, { concurrency: 32 }, async (value, ctx) => {
+app.agent(inTopic, { concurrency: 32, exactlyOnce: process.env.EXACTLY_ONCE === '1' }, async (value, ctx) => {
   if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
   await ctx.send(outTopic, { key: ctx.key, value: { n: value.n, worker: name } });
 });

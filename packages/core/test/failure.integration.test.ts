@@ -1,0 +1,208 @@
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/testkit';
+import { createApp, createService, defineTopic, KafkaTransport, silentLogger, DEAD_LETTER_HEADERS, type Instrumentation } from '../src/index.js';
+
+const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
+const brokers = [...localServers().kafkaBrokers];
+const topics: string[] = [];
+const Item = z.object({ n: z.number().int() });
+
+async function produce(topic: string, count: number): Promise<void> {
+  const producer = testKafka().producer();
+  await producer.connect();
+  for (let i = 0; i < count; i += 5000) {
+    await producer.send({
+      topic,
+      messages: Array.from({ length: Math.min(5000, count - i) }, (_, j) => ({ key: `k${(i + j) % 500}`, value: JSON.stringify({ n: i + j }) })),
+    });
+  }
+  await producer.disconnect();
+}
+
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('failure policy and exactly-once on the real Kafka', () => {
+  beforeAll(() => requireServers('kafka'));
+  afterAll(() => deleteTopics(topics));
+
+  it('exactly-once: a worker killed with SIGKILL and restarted leaves every output exactly once for read-committed readers', async () => {
+    const input = uniqueName('eos-in');
+    const output = uniqueName('eos-out');
+    const groupId = uniqueName('eos');
+    topics.push(...(await createTopics([{ name: input, partitions: 3 }, { name: output, partitions: 3 }])));
+    const total = 10_000;
+    await produce(input, total);
+    const counts = new Map<number, number>();
+    const reader = testKafka().consumer({ groupId: uniqueName('eos-reader'), readUncommitted: false });
+    await reader.connect();
+    await reader.subscribe({ topic: output, fromBeginning: true });
+    await reader.run({
+      eachMessage: async ({ message }) => {
+        const { n } = JSON.parse(message.value!.toString()) as { n: number };
+        counts.set(n, (counts.get(n) ?? 0) + 1);
+      },
+    });
+    const start = () => {
+      const child = fork(WORKER, [brokers.join(','), groupId, input, output, 'w'], { stdio: 'ignore', env: { ...process.env, EXACTLY_ONCE: '1', WORKER_DELAY_MS: '1' } });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      return { child, exited };
+    };
+    try {
+      const first = start();
+      await until(() => counts.size > 2000, 60_000, '2,000 outputs');
+      first.child.kill('SIGKILL');
+      await first.exited;
+      const second = start();
+      await until(() => counts.size === total, 120_000, 'every output');
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+      await new Promise((r) => setTimeout(r, 1000));
+      const duplicates = [...counts].filter(([, c]) => c > 1);
+      expect(duplicates).toEqual([]);
+      expect(counts.size).toBe(total);
+    } finally {
+      await reader.disconnect();
+    }
+  }, 240_000);
+
+  it('a poison record lands in the dead-letter topic exactly once with its headers; the records after it are processed', async () => {
+    const name = uniqueName('poison');
+    topics.push(name, `${name}.dlq`);
+    const topic = defineTopic({ name, key: z.string(), value: Item, partitions: 1 });
+    await createTopics([{ name, partitions: 1 }]);
+    await produce(name, 10);
+    const done: number[] = [];
+    const app = createApp({ id: uniqueName('poison-app'), brokers, logger: silentLogger(), commitIntervalMs: 100 });
+    app.agent(topic, { retry: { attempts: 3, backoff: { initialMs: 10, maxMs: 50 } } }, async (v) => {
+      if (v.n === 4) throw new Error('poison');
+      done.push(v.n);
+    });
+    await app.start();
+    await until(() => done.length === 9, 30_000, 'the other nine');
+    await app.stop();
+    const dlq: { headers: Record<string, string>; value: string }[] = [];
+    const reader = testKafka().consumer({ groupId: uniqueName('dlq-reader') });
+    await reader.connect();
+    await reader.subscribe({ topic: `${name}.dlq`, fromBeginning: true });
+    await reader.run({
+      eachMessage: async ({ message }) => {
+        dlq.push({ value: message.value!.toString(), headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])) });
+      },
+    });
+    await until(() => dlq.length >= 1, 20_000, 'the dead letter');
+    await new Promise((r) => setTimeout(r, 500));
+    await reader.disconnect();
+    expect(dlq).toHaveLength(1);
+    expect(JSON.parse(dlq[0]!.value)).toEqual({ n: 4 });
+    expect(dlq[0]!.headers).toMatchObject({
+      [DEAD_LETTER_HEADERS.sourceTopic]: name,
+      [DEAD_LETTER_HEADERS.partition]: '0',
+      [DEAD_LETTER_HEADERS.offset]: '4',
+      [DEAD_LETTER_HEADERS.errorClass]: 'Error',
+      [DEAD_LETTER_HEADERS.errorMessage]: 'poison',
+      [DEAD_LETTER_HEADERS.attempts]: '3',
+      [DEAD_LETTER_HEADERS.appId]: app.id,
+    });
+  }, 60_000);
+
+  it('a handler that waits far past the session timeout does not get the consumer evicted', async () => {
+    const name = uniqueName('slow');
+    topics.push(name, `${name}.dlq`);
+    await createTopics([{ name, partitions: 2 }]);
+    const topic = defineTopic({ name, key: z.string(), value: Item, partitions: 2 });
+    let revocations = 0;
+    const instrumentation: Instrumentation = {
+      processed: () => undefined, failed: () => undefined, retried: () => undefined, deadLettered: () => undefined,
+      inFlight: () => undefined, committed: () => undefined, fetched: () => undefined, revoked: () => void (revocations += 1),
+    };
+    const done: number[] = [];
+    const app = createApp({ id: uniqueName('slow-app'), brokers, logger: silentLogger(), sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, instrumentation });
+    app.agent(topic, { concurrency: 4 }, async (v) => {
+      if (v.n === 0) await new Promise((r) => setTimeout(r, 15_000));
+      done.push(v.n);
+    });
+    await app.start();
+    await produce(name, 20);
+    await until(() => done.length === 20, 40_000, 'all records, the slow one included');
+    expect(revocations).toBe(0);
+    await app.stop();
+  }, 60_000);
+
+  it('the ops server reports the counts the test produced, readiness and health', async () => {
+    const name = uniqueName('metrics');
+    topics.push(name, `${name}.dlq`);
+    await createTopics([{ name, partitions: 2 }]);
+    const topic = defineTopic({ name, key: z.string(), value: Item, partitions: 2 });
+    const service = createService({ id: uniqueName('metrics-app'), brokers, opsPort: 0, logger: silentLogger(), commitIntervalMs: 100 });
+    service.app.agent(topic, { name: 'counter', retry: { attempts: 2, backoff: { initialMs: 5, maxMs: 5 } } }, async (v) => {
+      if (v.n % 10 === 0) throw new Error('every tenth fails');
+    });
+    const running = service.run();
+    await until(() => service.opsPort !== undefined && service.app.ready, 30_000, 'the service to be ready');
+    const base = `http://127.0.0.1:${service.opsPort}`;
+    await produce(name, 50);
+    await until(async () => (await (await fetch(`${base}/metrics`)).text()).includes(`stream_records_dead_lettered_total{agent="counter",topic="${name}"} 5`), 30_000, 'metrics');
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain(`stream_records_processed_total{agent="counter",topic="${name}"} 45`);
+    expect(metrics).toContain(`stream_records_retried_total{agent="counter",topic="${name}"} 5`);
+    expect(metrics).toContain(`stream_records_failed_total{agent="counter",topic="${name}",error="Error"} 10`);
+    expect(metrics).toMatch(/stream_handler_duration_seconds_count\{agent="counter",topic="[^"]+"\} 45/);
+    expect(metrics).toContain('stream_consumer_lag{');
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok', problems: [] });
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+    process.emit('SIGTERM');
+    await running;
+    expect(process.exitCode).toBe(0);
+    process.exitCode = undefined;
+  }, 60_000);
+
+  it('talks SASL/SCRAM to a secured listener, and a wrong password fails the start with a clear error', async () => {
+    const { kafkaSaslBrokers, kafkaScram } = localServers();
+    const name = uniqueName('scram');
+    topics.push(name, `${name}.dlq`);
+    await createTopics([{ name, partitions: 1 }]);
+    const topic = defineTopic({ name, key: z.string(), value: Item, partitions: 1 });
+    const seen: number[] = [];
+    const app = createApp({
+      id: uniqueName('scram-app'),
+      transport: new KafkaTransport({
+        brokers: [...kafkaSaslBrokers],
+        clientId: 'scram-test',
+        sasl: { mechanism: 'scram-sha-256', username: kafkaScram.username, password: kafkaScram.password },
+        logger: silentLogger(),
+      }),
+      logger: silentLogger(),
+    });
+    app.agent(topic, async (v) => void seen.push(v.n));
+    await app.start();
+    await app.send(topic, { key: 'a', value: { n: 42 } });
+    await until(() => seen.length === 1, 30_000, 'the record over SCRAM');
+    await app.stop();
+    expect(seen).toEqual([42]);
+
+    const bad = createApp({
+      id: uniqueName('scram-bad'),
+      transport: new KafkaTransport({
+        brokers: [...kafkaSaslBrokers],
+        clientId: 'scram-bad',
+        sasl: { mechanism: 'scram-sha-256', username: kafkaScram.username, password: 'wrong-password' },
+        logger: silentLogger(),
+      }),
+      logger: silentLogger(),
+    });
+    bad.agent(topic, async () => undefined);
+    const failure = await bad.start().then(() => null, (e: unknown) => e as Error);
+    expect(failure?.message).toMatch(/SASL|authentication/i);
+    expect(failure?.message).not.toContain('wrong-password');
+  }, 60_000);
+});
