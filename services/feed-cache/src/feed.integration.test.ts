@@ -1,4 +1,4 @@
-import { feedActivities, FeedActivity } from '@stream/contracts';
+import { FeedActivity } from '@stream/contracts';
 import { createApp, defineTopic, silentLogger } from '@stream/core';
 import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/testkit';
 import { spawn, type ChildProcess } from 'node:child_process';
