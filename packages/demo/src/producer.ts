@@ -1,0 +1,99 @@
+import { feedActivities, orders, searchQueries, type Order } from '@stream/contracts';
+import type { App } from '@stream/core';
+
+export const SYMBOLS = ['ACME', 'GLOBEX', 'INITECH', 'UMBRELLA', 'HOOLI'] as const;
+const VERBS = ['liked', 'shared', 'commented on', 'bookmarked', 'followed'];
+const THINGS = ['a chart of ACME', 'an article on index funds', 'a post about dividends', 'a watchlist', 'an earnings call'];
+
+/** A small deterministic random source, so two demo runs tell the same story. */
+export function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    return s / 0x100000000;
+  };
+}
+
+export interface ProducerCounts {
+  activities: number;
+  orders: number;
+  duplicateOrders: number;
+  queries: number;
+  malformed: number;
+}
+
+/**
+ * Streams activities, orders and search queries through the contracts (so every record is valid), plus a
+ * few deliberate redeliveries of orders and a few malformed records, to show deduplication and dead letters.
+ */
+export class DemoProducer {
+  readonly counts: ProducerCounts = { activities: 0, orders: 0, duplicateOrders: 0, queries: 0, malformed: 0 };
+  readonly #app: App;
+  readonly #rand: () => number;
+  readonly #marketStart: number;
+  readonly #marketEnd: number;
+  readonly #queries: readonly string[];
+  readonly #recent: Order[] = [];
+  #sequence = 0;
+
+  constructor(app: App, options: { seed: number; marketStart: Date; marketEnd: Date; queries: readonly string[] }) {
+    this.#app = app;
+    this.#rand = random(options.seed);
+    this.#marketStart = options.marketStart.getTime();
+    this.#marketEnd = options.marketEnd.getTime();
+    this.#queries = options.queries;
+  }
+
+  #pick<T>(list: readonly T[]): T {
+    return list[Math.floor(this.#rand() * list.length)]!;
+  }
+
+  /** One tick's worth of records. */
+  async tick(perTick: number, sendRaw: (topic: string, key: string, value: string) => Promise<void>): Promise<void> {
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < perTick; i += 1) {
+      const n = (this.#sequence += 1);
+      const user = `user-${1 + Math.floor(this.#rand() * 50)}`;
+      sends.push(
+        this.#app.send(feedActivities, {
+          key: user,
+          value: { id: `act-${Date.now()}-${n}`, user, message: `${user} ${this.#pick(VERBS)} ${this.#pick(THINGS)}`, timestamp: new Date() },
+        }),
+      );
+      if (n % 2 === 0) {
+        const symbol = this.#pick(SYMBOLS);
+        const order: Order = {
+          id: `ord-${Date.now().toString(36)}-${n}`,
+          userId: user,
+          symbol,
+          side: this.#rand() < 0.5 ? 'buy' : 'sell',
+          quantity: 1 + Math.floor(this.#rand() * 100),
+          price: Math.round((90 + this.#rand() * 20) * 100) / 100,
+          executedAt: new Date(this.#marketStart + 60_000 + this.#rand() * (this.#marketEnd - this.#marketStart - 60_000)),
+        };
+        sends.push(this.#app.send(orders, { key: order.id, value: order }));
+        this.#recent.push(order);
+        if (this.#recent.length > 100) this.#recent.shift();
+        this.counts.orders += 1;
+        // A redelivered order (as after a producer retry): the emailer must not send a second email.
+        if (n % 20 === 0 && this.#recent.length > 1) {
+          const again = this.#pick(this.#recent);
+          sends.push(this.#app.send(orders, { key: again.id, value: again }));
+          this.counts.duplicateOrders += 1;
+        }
+      }
+      if (n % 3 === 0) {
+        const id = `q-${Date.now().toString(36)}-${n}`;
+        sends.push(this.#app.send(searchQueries, { key: id, value: { id, userId: user, queryString: this.#pick(this.#queries), timestamp: new Date() } }));
+        this.counts.queries += 1;
+      }
+      if (n % 97 === 0) {
+        sends.push(sendRaw('orders', `bad-${n}`, `{"id":"bad-${n}","symbol":`));
+        sends.push(sendRaw('feed_activities', user, JSON.stringify({ id: `bad-${n}`, user, message: 'no timestamp' })));
+        this.counts.malformed += 2;
+      }
+      this.counts.activities += 1;
+    }
+    await Promise.all(sends);
+  }
+}
