@@ -1,0 +1,116 @@
+import type { Order } from '@stream/contracts';
+import { NonRetryableError } from '@stream/core';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EmailSink, waitUntil } from '../test/email-sink.js';
+import { BODY_EXCERPT_CHARS, confirmationEmail, EmailApiUnavailableError, EmailClient } from './emailer.js';
+
+const TOKEN = 'tok-emailer-7f3a9c-do-not-leak';
+const order: Order = { id: 'o-1', userId: 'u-42', symbol: 'AAPL', side: 'buy', quantity: 10, price: 187.25, executedAt: new Date('2026-01-02T15:04:05Z') };
+
+let sink: EmailSink;
+beforeEach(async () => {
+  sink = await EmailSink.start();
+});
+afterEach(() => sink.close());
+
+const client = (timeoutMs = 2000, url = sink.url) => new EmailClient({ url, token: TOKEN, timeoutMs, maxRetryAfterMs: 60_000 });
+const failure = (promise: Promise<unknown>) => promise.then(() => expect.unreachable('expected a failure'), (e: unknown) => e as Error);
+
+describe('confirmationEmail', () => {
+  it('states quantity, symbol, side and price', () => {
+    const email = confirmationEmail(order);
+    expect(email.user).toBe('u-42');
+    expect(email.subject).toBe('Order Confirmation');
+    expect(email.body).toContain('10 shares of AAPL');
+    expect(email.body).toContain('buy');
+    expect(email.body).toContain('187.25');
+    expect(confirmationEmail({ ...order, side: 'sell' }).body).toMatch(/sell order .* sold 10 shares/);
+  });
+});
+
+describe('EmailClient against a real HTTP server', () => {
+  it('POSTs the confirmation as JSON with the idempotency key and the bearer token', async () => {
+    await client().sendConfirmation(order, { idempotencyKey: 'o-1' });
+    expect(sink.requests).toHaveLength(1);
+    const [request] = sink.requests;
+    expect(request!.body).toEqual({ user: 'u-42', subject: 'Order Confirmation', body: confirmationEmail(order).body });
+    expect(request!.headers['idempotency-key']).toBe('o-1');
+    expect(request!.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(request!.headers['content-type']).toMatch(/^application\/json/);
+  });
+
+  it('reports 5xx as retryable', async () => {
+    sink.script = () => ({ status: 503, body: 'down for maintenance' });
+    const error = await failure(client().sendConfirmation(order, { idempotencyKey: 'o-1' }));
+    expect(error).toBeInstanceOf(EmailApiUnavailableError);
+    expect(error).toMatchObject({ status: 503, retryAfterMs: undefined });
+    expect(error.message).toMatch(/HTTP 503 .*down for maintenance/);
+    expect(sink.requests).toHaveLength(1); // got's own retries are off
+  });
+
+  it('reports 429 with its Retry-After, in seconds or as an HTTP-date', async () => {
+    sink.script = () => ({ status: 429, headers: { 'retry-after': '1' } });
+    expect(await failure(client().sendConfirmation(order, { idempotencyKey: 'o-1' }))).toMatchObject({ status: 429, retryAfterMs: 1000 });
+    sink.script = () => ({ status: 429, headers: { 'retry-after': new Date(Date.now() + 30_000).toUTCString() } });
+    const error = (await failure(client().sendConfirmation(order, { idempotencyKey: 'o-1' }))) as EmailApiUnavailableError;
+    expect(error.retryAfterMs).toBeGreaterThan(28_000);
+    expect(error.retryAfterMs).toBeLessThanOrEqual(30_000);
+  });
+
+  it('reports other 4xx as non-retryable, with the status and a bounded body excerpt', async () => {
+    const body = `{"error":"invalid recipient"}${'x'.repeat(2000)}`;
+    sink.script = () => ({ status: 400, body });
+    const error = await failure(client().sendConfirmation(order, { idempotencyKey: 'o-1' }));
+    expect(error).toBeInstanceOf(NonRetryableError);
+    expect(error.message).toContain('HTTP 400');
+    expect(error.message).toContain('{"error":"invalid recipient"}');
+    expect(error.message).toContain(body.slice(0, BODY_EXCERPT_CHARS));
+    expect(error.message).not.toContain(body.slice(0, BODY_EXCERPT_CHARS + 1));
+  });
+
+  it('keeps the token out of errors even when the API echoes the request', async () => {
+    sink.script = (r) => ({ status: 401, body: JSON.stringify({ error: 'bad token', got: r.headers.authorization }) });
+    const error = await failure(client().sendConfirmation(order, { idempotencyKey: 'o-1' }));
+    expect(error.message).toContain('[redacted]');
+    expect(error.message).not.toContain(TOKEN);
+  });
+
+  it('times out a slow answer as a retryable error, and the server sees the request abandoned', async () => {
+    sink.script = () => ({ delayMs: 3000 });
+    const started = Date.now();
+    const error = await failure(client(200).sendConfirmation(order, { idempotencyKey: 'o-1' }));
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(error).toBeInstanceOf(EmailApiUnavailableError);
+    expect(error.message).toMatch(/TimeoutError ETIMEDOUT/);
+    await waitUntil(() => sink.requests[0]?.outcome === 'abandoned', 'the server to see the client go away');
+  });
+
+  it('reports network errors as retryable, rebuilt without got options (which hold the token)', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', () => resolve()));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const error = await failure(client(1000, `http://127.0.0.1:${port}/v1/emails`).sendConfirmation(order, { idempotencyKey: 'o-1' }));
+    expect(error).toBeInstanceOf(EmailApiUnavailableError);
+    expect(error.message).toMatch(/ECONNREFUSED/);
+    expect(error.cause).toBeUndefined();
+    expect(JSON.stringify({ ...error, message: error.message, stack: error.stack })).not.toContain(TOKEN);
+
+    sink.script = () => ({ destroy: true });
+    const reset = await failure(client().sendConfirmation(order, { idempotencyKey: 'o-1' }));
+    expect(reset).toBeInstanceOf(EmailApiUnavailableError);
+  });
+
+  it('stops at once when its signal aborts', async () => {
+    sink.script = () => ({ delayMs: 3000 });
+    const controller = new AbortController();
+    const pending = failure(client(5000).sendConfirmation(order, { idempotencyKey: 'o-1', signal: controller.signal }));
+    await waitUntil(() => sink.requests.length === 1, 'the request to arrive');
+    controller.abort(new Error('revoked'));
+    const error = await pending;
+    expect(error).toBeInstanceOf(EmailApiUnavailableError);
+    await waitUntil(() => sink.requests[0]?.outcome === 'abandoned', 'the server to see the client go away');
+  });
+});

@@ -1,0 +1,138 @@
+import type { Order } from '@stream/contracts';
+import { NonRetryableError } from '@stream/core';
+import { got as defaultGot, RequestError, type Got } from 'got';
+import { parseRetryAfter } from './retry-after.js';
+
+/** What the email API receives for one order. */
+export interface ConfirmationEmail {
+  readonly user: string;
+  readonly subject: 'Order Confirmation';
+  readonly body: string;
+}
+
+/** The email of an order: who gets it and a body stating quantity, symbol, side and price. */
+export function confirmationEmail(order: Order): ConfirmationEmail {
+  const verb = order.side === 'buy' ? 'bought' : 'sold';
+  return {
+    user: order.userId,
+    subject: 'Order Confirmation',
+    body:
+      `Your ${order.side} order ${order.id} was executed: you ${verb} ${order.quantity} shares of ${order.symbol} ` +
+      `at ${order.price} per share on ${order.executedAt.toISOString()}.`,
+  };
+}
+
+/** Longest excerpt of a response body kept in an error message. */
+export const BODY_EXCERPT_CHARS = 500;
+
+/**
+ * The email API could not take the request now: 5xx, 429, 408, a network error or a timeout. Retrying can
+ * help. `retryAfterMs` is what the API asked for (`Retry-After`), already bounded.
+ */
+export class EmailApiUnavailableError extends Error {
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, details: { status?: number; code?: string; retryAfterMs?: number } = {}) {
+    super(message);
+    this.name = 'EmailApiUnavailableError';
+    this.status = details.status;
+    this.code = details.code;
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+export interface EmailClientOptions {
+  /** `EMAILER_URL`: where confirmations are POSTed. */
+  readonly url: string;
+  /** `EMAILER_TOKEN`: sent as `Authorization: Bearer …`, and kept out of every message this client builds. */
+  readonly token: string;
+  /** Whole-request timeout of one POST. */
+  readonly timeoutMs: number;
+  /** Upper bound of a `Retry-After` the client reports. Default 60 s. */
+  readonly maxRetryAfterMs?: number;
+}
+
+/** True for statuses where the same request may succeed later. */
+function retryableStatus(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408;
+}
+
+/**
+ * The email HTTP API, through got. One call is one POST: got's own retries are off (`retry.limit: 0`) so
+ * every retry goes through the agent's retry policy, where it is counted, logged, backed off, bounded by
+ * the partition's abort signal and finally dead-lettered, and where the Redis claim is taken again (see
+ * `OrderConfirmer`). A got retry would happen behind that claim's lease, which only covers one request.
+ *
+ * Errors are rebuilt from scratch, never wrapped: a got `RequestError` carries its request `options`
+ * (headers included, so the bearer token) as an enumerable property that a logger would serialize.
+ */
+export class EmailClient {
+  readonly #options: EmailClientOptions;
+  readonly #got: Got;
+
+  constructor(options: EmailClientOptions, client: Got = defaultGot) {
+    if (options.token.length === 0) throw new Error('EmailClient: the token must not be empty');
+    this.#options = options;
+    this.#got = client;
+  }
+
+  /**
+   * POSTs the order's confirmation. Resolves on 2xx. Throws {@link EmailApiUnavailableError} when a retry
+   * may help, {@link NonRetryableError} (status and a body excerpt in the message) when it cannot: 3xx and
+   * 4xx other than 408 and 429.
+   */
+  async sendConfirmation(order: Order, request: { readonly signal?: AbortSignal; readonly idempotencyKey: string }): Promise<void> {
+    let status: number;
+    let body: string;
+    let retryAfter: string | undefined;
+    try {
+      const response = await this.#got.post(this.#options.url, {
+        json: confirmationEmail(order),
+        headers: {
+          authorization: `Bearer ${this.#options.token}`,
+          'idempotency-key': request.idempotencyKey,
+          accept: 'application/json',
+        },
+        timeout: { request: this.#options.timeoutMs },
+        retry: { limit: 0 },
+        throwHttpErrors: false,
+        followRedirect: false,
+        responseType: 'text',
+        ...(request.signal ? { signal: request.signal } : {}),
+      });
+      status = response.statusCode;
+      body = response.body;
+      retryAfter = response.headers['retry-after'];
+    } catch (error) {
+      throw this.#requestFailed(order, error);
+    }
+    if (status >= 200 && status < 300) return;
+    const excerpt = this.#redact(body.slice(0, BODY_EXCERPT_CHARS));
+    if (retryableStatus(status)) {
+      const retryAfterMs = parseRetryAfter(retryAfter, this.#options.maxRetryAfterMs ?? 60_000);
+      throw new EmailApiUnavailableError(`email API answered HTTP ${status} for order ${order.id}: ${excerpt}`, {
+        status,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      });
+    }
+    throw new NonRetryableError(`email API rejected order ${order.id}: HTTP ${status}: ${excerpt}`, { context: { orderId: order.id, status } });
+  }
+
+  /** A network error, timeout or abort, as a retryable error holding only got's name, code and message. */
+  #requestFailed(order: Order, error: unknown): EmailApiUnavailableError {
+    if (error instanceof RequestError) {
+      return new EmailApiUnavailableError(`email API request for order ${order.id} failed: ${error.name} ${error.code}: ${this.#redact(error.message)}`, {
+        code: error.code,
+      });
+    }
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    return new EmailApiUnavailableError(`email API request for order ${order.id} failed: ${this.#redact(message)}`);
+  }
+
+  /** An API that echoes the request back must not get the token into our errors, logs or dead letters. */
+  #redact(text: string): string {
+    return text.replaceAll(this.#options.token, '[redacted]');
+  }
+}
