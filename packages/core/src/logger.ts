@@ -13,6 +13,10 @@ export const REDACT_PATHS: readonly string[] = [
   'apiKey', '*.apiKey', '*.*.apiKey',
   'sasl', '*.sasl',
   'authorization', '*.authorization', '*.*.authorization', 'headers.authorization', '*.headers.authorization',
+  'Authorization', '*.Authorization', '*.headers.Authorization',
+  // HTTP clients' errors (got, fetch wrappers) carry their request options, headers included.
+  '*.options.headers.authorization', '*.options.headers.Authorization', '*.request.options.headers.authorization',
+  '*.config.headers.authorization', '*.config.headers.Authorization',
   'secret', '*.secret',
 ];
 
