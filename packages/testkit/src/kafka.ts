@@ -23,13 +23,35 @@ export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>, kafka: Kafk
   }
 }
 
-/** Creates topics (waiting until their leaders are elected) and returns their names. */
+/**
+ * Creates topics and returns their names once every partition answers offset requests. kafkajs' own
+ * `waitForLeaders` gives up when a KRaft broker briefly answers UNKNOWN_TOPIC_OR_PARTITION or
+ * NOT_LEADER_FOR_PARTITION for a topic it just created, so readiness is checked here instead.
+ */
 export async function createTopics(topics: ReadonlyArray<{ name: string; partitions?: number }>): Promise<string[]> {
   await withAdmin(async (admin) => {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: topics.map((t) => ({ topic: t.name, numPartitions: t.partitions ?? 1, replicationFactor: 1 })),
-    });
+    try {
+      await admin.createTopics({
+        waitForLeaders: false,
+        topics: topics.map((t) => ({ topic: t.name, numPartitions: t.partitions ?? 1, replicationFactor: 1 })),
+      });
+    } catch (error) {
+      const existing = new Set(await admin.listTopics());
+      if (topics.some((t) => !existing.has(t.name))) throw error;
+    }
+    const deadline = Date.now() + 15_000;
+    for (const topic of topics) {
+      for (;;) {
+        try {
+          const offsets = await admin.fetchTopicOffsets(topic.name);
+          if (offsets.length === (topic.partitions ?? 1)) break;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+        }
+        if (Date.now() > deadline) throw new Error(`topic ${topic.name} has no leaders after 15 s`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   });
   return topics.map((t) => t.name);
 }

@@ -2,7 +2,7 @@
  * The kafkajs transport against the local broker (`pnpm stack up`): fetch/accept/pause semantics,
  * commits, group assignments, transactions and fencing. Every test uses its own topics and group ids.
  */
-import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/testkit';
+import { deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/testkit';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StreamError } from '../errors.js';
 import { KafkaTransport, type KafkaLogEntry } from './kafka.js';
@@ -52,9 +52,20 @@ function transport(): KafkaTransport {
   });
 }
 
+/**
+ * Creates topics through the transport's own admin (testkit's createTopics uses kafkajs' waitForLeaders,
+ * which fails now and then on KRaft: see KafkaAdmin.createTopics) and deletes them after the test.
+ */
 async function topics(...specs: { name: string; partitions: number }[]): Promise<string[]> {
-  const names = await createTopics(specs);
+  const names = specs.map((s) => s.name);
   cleanups.push(() => deleteTopics(names));
+  const admin = transport().admin();
+  await admin.connect();
+  try {
+    await admin.createTopics(specs);
+  } finally {
+    await admin.disconnect();
+  }
   return names;
 }
 
@@ -263,12 +274,16 @@ describe('KafkaTransport (real broker)', () => {
     expect(shareA).toHaveLength(2);
     expect(shareB).toHaveLength(2);
     expect([...shareA, ...shareB].sort((x, y) => x.partition - y.partition)).toEqual(all);
-    expect(a.revoking).toBeGreaterThanOrEqual(1);
     const secondGeneration = a.last?.generation ?? 0;
+    const revokingBefore = a.revoking;
 
     await consumerB.stop();
     await waitFor(() => (a.last?.generation ?? 0) > secondGeneration, 'A to rejoin after B left');
     expect(a.last?.partitions).toEqual(all);
+    // A heard of the rebalance (its heartbeat was answered REBALANCE_IN_PROGRESS) before it rejoined.
+    // (Not asserted for B's join: kafkajs may already be rejoining then for another reason, e.g. stale
+    // metadata of the new topic, and such rejoins come without a REBALANCING event.)
+    expect(a.revoking).toBeGreaterThan(revokingBefore);
     expect(a.crashes).toEqual([]);
     expect(b.crashes).toEqual([]);
   });

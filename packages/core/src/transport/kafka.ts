@@ -89,6 +89,7 @@ export interface KafkaTransportOptions {
   readonly clientId: string;
   /** TLS: `true` for the system CAs, or Node TLS options (ca, cert, key, servername…). */
   readonly ssl?: boolean | ConnectionOptions;
+  /** SASL PLAIN or SCRAM credentials (use with `ssl` outside a trusted network). */
   readonly sasl?: KafkaSaslOptions;
   /** Time to establish a connection. kafkajs default 1000 ms. */
   readonly connectionTimeoutMs?: number;
@@ -934,6 +935,9 @@ function groupByTopicOffsets(offsets: readonly PartitionOffset[]): { topic: stri
 // Admin
 // ---------------------------------------------------------------------------------------------------------
 
+/** Errors of a partition without an acting leader: transient after topic creation or a leader change. */
+const TRANSIENT_PARTITION_ERRORS: ReadonlySet<string> = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION']);
+
 /** Topics and offsets through the kafkajs admin client. */
 class KafkaAdmin implements TransportAdmin {
   readonly #cluster: Cluster;
@@ -955,7 +959,11 @@ class KafkaAdmin implements TransportAdmin {
   /**
    * Creates the missing topics, each in its own request: kafkajs' createTopics returns `false` when any
    * topic already existed and then skips waiting for the leaders of the ones it did create, so one
-   * request per topic tells exactly which were created and waits for their leaders.
+   * request per topic tells exactly which were created. We wait for the leaders ourselves: kafkajs'
+   * `waitForLeaders` only tolerates LEADER_NOT_AVAILABLE (admin/index.js retryOnLeaderNotAvailable), but
+   * a KRaft broker answers UNKNOWN_TOPIC_OR_PARTITION until the new topic reached its metadata, and kafkajs
+   * then rejects createTopics although the topic was created; and a leader in the metadata is not yet
+   * a leader that serves the partition (see #waitForLeaders).
    */
   async createTopics(topics: readonly TopicSpec[]): Promise<string[]> {
     try {
@@ -964,7 +972,7 @@ class KafkaAdmin implements TransportAdmin {
       const created = await Promise.all(
         missing.map(async (t) => {
           const made = await this.#admin.createTopics({
-            waitForLeaders: true,
+            waitForLeaders: false,
             topics: [
               {
                 topic: t.name,
@@ -973,12 +981,46 @@ class KafkaAdmin implements TransportAdmin {
               },
             ],
           });
-          return made ? t.name : undefined;
+          if (!made) return undefined; // created by someone else meanwhile
+          await this.#waitForLeaders(t.name);
+          return t.name;
         }),
       );
       return created.filter((name): name is string => name !== undefined);
     } catch (error) {
       throw transportError(`create topics ${topics.map((t) => t.name).join(', ')} failed`, error);
+    }
+  }
+
+  /**
+   * Waits until a new topic can be used: every partition has a leader in the metadata and that leader
+   * answers for it. On KRaft the metadata can name a leader a moment before the broker acts as one
+   * (ListOffsets then fails with NOT_LEADER_FOR_PARTITION), so we check both.
+   */
+  async #waitForLeaders(topic: string): Promise<void> {
+    await this.#whileTransient(async () => {
+      const { topics } = await this.#admin.fetchTopicMetadata({ topics: [topic] });
+      const partitions = topics.find((t) => t.name === topic)?.partitions ?? [];
+      if (partitions.length === 0 || partitions.some((p) => p.leader < 0)) throw Object.assign(new Error(`topic ${topic} has no leaders yet`), { type: 'LEADER_NOT_AVAILABLE' });
+      await this.#admin.fetchTopicOffsets(topic);
+    });
+  }
+
+  /**
+   * Runs `fn` again while it fails with a partition that has no (acting) leader yet: right after topic
+   * creation or a leader change. kafkajs' admin retries some of these itself but bails on others, e.g.
+   * fetchTopicOffsets on NOT_LEADER_FOR_PARTITION (admin/index.js fetchTopicOffsets).
+   */
+  async #whileTransient<T>(fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (error) {
+        const transient = protocolTypes(error).some((t) => TRANSIENT_PARTITION_ERRORS.has(t));
+        if (!transient || Date.now() > deadline) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
     }
   }
 
@@ -999,7 +1041,7 @@ class KafkaAdmin implements TransportAdmin {
   async endOffsets(topic: string): Promise<PartitionOffset[]> {
     try {
       await this.#requireTopic(topic, 'end offsets');
-      const offsets = await this.#admin.fetchTopicOffsets(topic);
+      const offsets = await this.#whileTransient(() => this.#admin.fetchTopicOffsets(topic), 5000);
       return offsets.map((o) => ({ topic, partition: o.partition, offset: o.high })).sort((a, b) => a.partition - b.partition);
     } catch (error) {
       throw transportError(`end offsets of ${topic} failed`, error, { topic });
