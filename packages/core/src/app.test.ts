@@ -264,6 +264,25 @@ describe('agents on the memory transport', () => {
     await h.stop();
   });
 
+  it('exactly-once apps with one id in two groups do not fence each other', async () => {
+    const broker = new MemoryBroker();
+    const input = payments('eos-shared-in', 2);
+    const output = receipts('eos-shared-out', 2);
+    const start = (groupId: string) =>
+      createTestApp({ id: 'same-app', groupId, broker, outputs: [output] }, (app) =>
+        app.agent(input, { exactlyOnce: true }, async (p, ctx) => ctx.send(output, { key: p.id, value: { paymentId: p.id, amount: p.amount } })),
+      );
+    const a = await start('group-a');
+    const b = await start('group-b');
+    await a.send(input, ...Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
+    await a.settle();
+    await b.settle();
+    // Each group produced every output once: 20 records, two groups.
+    expect((await a.produced(output)).length).toBe(40);
+    await a.stop();
+    await b.stop();
+  });
+
   it('stop() lets in-flight records finish, commits them and reports a clean stop', async () => {
     const topic = payments('drain', 1);
     let finished = 0;

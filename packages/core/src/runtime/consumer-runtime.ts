@@ -218,7 +218,8 @@ export class ConsumerRuntime implements ConsumerListener {
     const key = tpKey(state.topic, state.partition);
     let producer = this.#transactional.get(key);
     if (!producer) {
-      producer = this.#options.transport.producer({ transactionalId: `${this.#options.appId}.${state.topic}.${state.partition}` });
+      // Derived from the group, not the app id: two deployments of one app in different groups must not fence each other.
+      producer = this.#options.transport.producer({ transactionalId: `${this.#options.consumer.groupId}.${state.topic}.${state.partition}` });
       await producer.connect();
       this.#transactional.set(key, producer);
     }
