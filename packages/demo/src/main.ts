@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { generateMarketData } from '@stream/execution-quality/market-data';
 import { EmailSink } from './email-sink.js';
 import { DemoProducer, SYMBOLS } from './producer.js';
 import { startService, stopService, waitReady, type RunningService } from './services.js';
@@ -62,7 +63,7 @@ interface Observed {
   results: number;
   hits: number;
   samples: { query: string; top: string | null }[];
-  deadLetters: { topic: string; reason: string }[];
+  deadLetters: { topic: string; app: string; reason: string }[];
 }
 
 /** A read-only app that watches the services' outputs and dead letters for the summary. */
@@ -73,13 +74,14 @@ function observer(): { app: App; seen: Observed } {
   app.agent(topResults, { deadLetter: false }, async (result) => {
     seen.results += 1;
     if (result.topResult) seen.hits += 1;
-    if (seen.samples.length < 3) seen.samples.push({ query: result.queryString, top: result.topResult ? JSON.stringify(result.topResult.source).slice(0, 80) : null });
+    const wanted = result.topResult ? seen.samples.filter((x) => x.top).length < 2 : seen.samples.filter((x) => !x.top).length < 1;
+    if (wanted) seen.samples.push({ query: result.queryString, top: result.topResult ? JSON.stringify(result.topResult.source).slice(0, 80) : null });
   });
   const anyBytes = { '~standard': { version: 1 as const, vendor: 'demo', validate: (value: unknown) => ({ value }) } };
   for (const source of ['feed_activities', 'orders', 'search_queries']) {
     const dlq = defineTopic({ name: `${source}.dlq`, value: anyBytes, codec: bytesCodec });
     app.agent(dlq, { deadLetter: false, name: `watch-${source}-dlq` }, async (_value, ctx) => {
-      seen.deadLetters.push({ topic: source, reason: ctx.headers['dlq.error.message'] ?? 'unknown' });
+      seen.deadLetters.push({ topic: source, app: ctx.headers['dlq.app.id'] ?? '?', reason: ctx.headers['dlq.error.message'] ?? 'unknown' });
     });
   }
   return { app, seen };
@@ -96,10 +98,17 @@ async function main(): Promise<number> {
 
   const marketEnd = new Date();
   const marketStart = new Date(marketEnd.getTime() - 60 * 60_000);
+  // The same deterministic series the seeding tool writes, kept here so orders are priced near the market.
+  const market = new Map<string, number[]>(SYMBOLS.map((s) => [s, []]));
+  for (const point of generateMarketData({ symbols: SYMBOLS, points: 3600, start: marketStart, stepMs: 1000 })) market.get(point.symbol)!.push(point.price);
+  const priceAt = (symbol: string, at: Date) => {
+    const series = market.get(symbol)!;
+    return series[Math.min(series.length - 1, Math.max(0, Math.floor((at.getTime() - marketStart.getTime()) / 1000)))]!;
+  };
   step(`loading market data for ${SYMBOLS.join(', ')} (last hour, one tick per second)`);
   await runTool('services/execution-quality/dist/seed-market-data.js', ['--symbols', SYMBOLS.join(','), '--points', '3600', '--start', marketStart.toISOString(), '--step-ms', '1000']);
   step(`loading the search corpus into ${SEARCH_INDEX}`);
-  await runTool('services/search-enricher/dist/load-corpus.js', ['--index', SEARCH_INDEX, '--docs', '2000']);
+  await runTool('services/search-enricher/dist/load-corpus.js', ['--index', SEARCH_INDEX, '--docs', '2000', '--recreate']);
 
   const sink = new EmailSink({ token: EMAIL_TOKEN, latencyMs: 20 });
   const sinkPort = await sink.listen(0);
@@ -109,7 +118,7 @@ async function main(): Promise<number> {
     startService(repo, 'feed-cache', { ...env, HTTP_PORT: '18080', OPS_PORT: '19464', FEED_MAX_ITEMS: '100' }, logDir),
     startService(repo, 'order-emailer', { ...env, EMAILER_URL: `http://127.0.0.1:${sinkPort}/`, EMAILER_TOKEN: EMAIL_TOKEN, OPS_PORT: '19465' }, logDir),
     startService(repo, 'execution-quality', { ...env, MARKET_LOOKBACK: '5m', OPS_PORT: '19466' }, logDir),
-    startService(repo, 'search-enricher', { ...env, SEARCH_INDEX, SEARCH_FIELDS: 'title^2,description', OPS_PORT: '19467' }, logDir),
+    startService(repo, 'search-enricher', { ...env, SEARCH_INDEX, SEARCH_FIELDS: 'title^2,body', OPS_PORT: '19467' }, logDir),
   ];
   const stopAll = async () => {
     const codes = await Promise.all(services.map(async (s) => [s.name, await stopService(s)] as const));
@@ -134,7 +143,8 @@ async function main(): Promise<number> {
       seed: 42,
       marketStart,
       marketEnd,
-      queries: ['wireless headphones', 'stainless steel kettle', 'running shoes', 'coffee grinder', '*:*', 'title:x OR 1=1', 'garden hose'],
+      priceAt,
+      queries: ['wireless headphones', 'red leather wallet', 'waterproof tent', 'quiet blender', 'oak desk', '*:*', 'title:x OR 1=1', 'garden hose'],
     });
     step(`producing for ${durationMs / 1000} s at about ${rate} activities/s`);
     const started = Date.now();
@@ -162,7 +172,7 @@ async function main(): Promise<number> {
     await watch.app.stop();
 
     step('summary');
-    out(`  produced: ${c.activities} activities, ${c.orders} orders (+${c.duplicateOrders} redelivered on purpose), ${c.queries} search queries, ${c.malformed} malformed records`);
+    out(`  produced: ${c.activities} activities, ${c.orders} orders (+${c.duplicateOrders} redelivered on purpose), ${c.queries} search queries, ${c.malformedOrders + c.malformedActivities} malformed records`);
     const feed = (await (await fetch('http://127.0.0.1:18080/feed/user-1?limit=3')).json()) as { items: { message: string; timestamp: string }[] };
     out(`  feed-cache: GET /feed/user-1?limit=3 →`);
     for (const item of feed.items) out(`      ${item.timestamp}  ${item.message}`);
@@ -177,7 +187,10 @@ async function main(): Promise<number> {
     out(`  search-enricher: ${watch.seen.results} enriched queries, ${watch.seen.hits} with a top hit`);
     for (const sample of watch.seen.samples) out(`      "${sample.query}" → ${sample.top ?? 'no hit'}`);
     const reasons = new Map<string, number>();
-    for (const d of watch.seen.deadLetters) reasons.set(`${d.topic}: ${d.reason.slice(0, 90)}`, (reasons.get(`${d.topic}: ${d.reason.slice(0, 90)}`) ?? 0) + 1);
+    for (const d of watch.seen.deadLetters) {
+      const line = `${d.app}: ${d.reason.slice(0, 90)}`;
+      reasons.set(line, (reasons.get(line) ?? 0) + 1);
+    }
     out(`  dead letters: ${watch.seen.deadLetters.length}`);
     for (const [reason, n] of reasons) out(`      ${n} × ${reason}`);
     out(`  metrics: ${services.map((sv) => `http://127.0.0.1:${sv.opsPort}/metrics`).join('  ')}`);
@@ -187,7 +200,9 @@ async function main(): Promise<number> {
     if (s.repeatedKeys > 0 || s.unauthorized > 0) problems.push(`email sink saw ${s.repeatedKeys} repeated keys and ${s.unauthorized} unauthorized requests`);
     if (watch.seen.reports.length < c.orders) problems.push(`${c.orders - watch.seen.reports.length} orders without an execution report`);
     if (watch.seen.results < c.queries) problems.push(`${c.queries - watch.seen.results} queries without a result`);
-    if (watch.seen.deadLetters.length < c.malformed) problems.push(`${c.malformed - watch.seen.deadLetters.length} malformed records not dead-lettered`);
+    // A malformed order is dead-lettered by each of the two services that consume orders.
+    const expectedDead = c.malformedOrders * 2 + c.malformedActivities;
+    if (watch.seen.deadLetters.length < expectedDead) problems.push(`${expectedDead - watch.seen.deadLetters.length} malformed records not dead-lettered`);
     for (const p of problems) out(`  ✗ ${p}`);
 
     if (args.keep && !interrupted) {

@@ -19,7 +19,8 @@ export interface ProducerCounts {
   orders: number;
   duplicateOrders: number;
   queries: number;
-  malformed: number;
+  malformedOrders: number;
+  malformedActivities: number;
 }
 
 /**
@@ -27,7 +28,7 @@ export interface ProducerCounts {
  * few deliberate redeliveries of orders and a few malformed records, to show deduplication and dead letters.
  */
 export class DemoProducer {
-  readonly counts: ProducerCounts = { activities: 0, orders: 0, duplicateOrders: 0, queries: 0, malformed: 0 };
+  readonly counts: ProducerCounts = { activities: 0, orders: 0, duplicateOrders: 0, queries: 0, malformedOrders: 0, malformedActivities: 0 };
   readonly #app: App;
   readonly #rand: () => number;
   readonly #marketStart: number;
@@ -36,7 +37,10 @@ export class DemoProducer {
   readonly #recent: Order[] = [];
   #sequence = 0;
 
-  constructor(app: App, options: { seed: number; marketStart: Date; marketEnd: Date; queries: readonly string[] }) {
+  readonly #priceAt: (symbol: string, at: Date) => number;
+
+  constructor(app: App, options: { seed: number; marketStart: Date; marketEnd: Date; queries: readonly string[]; priceAt: (symbol: string, at: Date) => number }) {
+    this.#priceAt = options.priceAt;
     this.#app = app;
     this.#rand = random(options.seed);
     this.#marketStart = options.marketStart.getTime();
@@ -62,14 +66,19 @@ export class DemoProducer {
       );
       if (n % 2 === 0) {
         const symbol = this.#pick(SYMBOLS);
+        const executedAt = new Date(this.#marketStart + 60_000 + this.#rand() * (this.#marketEnd - this.#marketStart - 60_000));
+        // Fills within ±30 bps of the market, a little worse than it on average, as a real broker's might be.
+        const side = this.#rand() < 0.5 ? 'buy' : 'sell';
+        const drift = (this.#rand() * 60 - 25) / 10_000;
+        const market = this.#priceAt(symbol, executedAt);
         const order: Order = {
           id: `ord-${Date.now().toString(36)}-${n}`,
           userId: user,
           symbol,
-          side: this.#rand() < 0.5 ? 'buy' : 'sell',
+          side,
           quantity: 1 + Math.floor(this.#rand() * 100),
-          price: Math.round((90 + this.#rand() * 20) * 100) / 100,
-          executedAt: new Date(this.#marketStart + 60_000 + this.#rand() * (this.#marketEnd - this.#marketStart - 60_000)),
+          price: Math.max(0.0001, Math.round(market * (side === 'buy' ? 1 + drift : 1 - drift) * 10_000) / 10_000),
+          executedAt,
         };
         sends.push(this.#app.send(orders, { key: order.id, value: order }));
         this.#recent.push(order);
@@ -90,7 +99,8 @@ export class DemoProducer {
       if (n % 97 === 0) {
         sends.push(sendRaw('orders', `bad-${n}`, `{"id":"bad-${n}","symbol":`));
         sends.push(sendRaw('feed_activities', user, JSON.stringify({ id: `bad-${n}`, user, message: 'no timestamp' })));
-        this.counts.malformed += 2;
+        this.counts.malformedOrders += 1;
+        this.counts.malformedActivities += 1;
       }
       this.counts.activities += 1;
     }
