@@ -49,6 +49,13 @@ export class EmailSink {
     return (this.#server.address() as { port: number }).port;
   }
 
+  /** How many of these idempotency keys were emailed (others may come from earlier runs or other producers). */
+  emailed(keys: Iterable<string>): number {
+    let n = 0;
+    for (const key of keys) if (this.#keys.has(key)) n += 1;
+    return n;
+  }
+
   stats(): SinkStats {
     let repeated = 0;
     for (const n of this.#keys.values()) repeated += n - 1;

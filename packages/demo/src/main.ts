@@ -60,6 +60,7 @@ function progress(done: number, total: number, counts: string): void {
 
 interface Observed {
   reports: ExecutionQuality[];
+  resultIds: Set<string>;
   results: number;
   hits: number;
   samples: { query: string; top: string | null }[];
@@ -68,11 +69,12 @@ interface Observed {
 
 /** A read-only app that watches the services' outputs and dead letters for the summary. */
 function observer(): { app: App; seen: Observed } {
-  const seen: Observed = { reports: [], results: 0, hits: 0, samples: [], deadLetters: [] };
+  const seen: Observed = { reports: [], resultIds: new Set(), results: 0, hits: 0, samples: [], deadLetters: [] };
   const app = createApp({ id: `demo-observer-${Date.now().toString(36)}`, brokers: env.KAFKA_BROKERS.split(','), logger: silentLogger(), startFrom: 'latest' });
   app.agent(executionQuality, { deadLetter: false }, async (report) => void seen.reports.push(report));
   app.agent(topResults, { deadLetter: false }, async (result) => {
     seen.results += 1;
+    seen.resultIds.add(result.id);
     if (result.topResult) seen.hits += 1;
     const wanted = result.topResult ? seen.samples.filter((x) => x.top).length < 2 : seen.samples.filter((x) => !x.top).length < 1;
     if (wanted) seen.samples.push({ query: result.queryString, top: result.topResult ? JSON.stringify(result.topResult.source).slice(0, 80) : null });
@@ -164,9 +166,11 @@ async function main(): Promise<number> {
 
     step('waiting for the services to catch up');
     const c = producer.counts;
+    const reported = () => new Set(watch.seen.reports.map((r) => r.orderId).filter((id) => producer.orderIds.has(id))).size;
+    const enriched = () => [...producer.queryIds].filter((id) => watch.seen.resultIds.has(id)).length;
     const drainDeadline = Date.now() + 60_000;
     while (!interrupted && Date.now() < drainDeadline) {
-      if (watch.seen.reports.length >= c.orders && watch.seen.results >= c.queries && sink.stats().emails >= c.orders) break;
+      if (reported() >= c.orders && enriched() >= c.queries && sink.emailed(producer.orderIds) >= c.orders) break;
       await new Promise((r) => setTimeout(r, 250));
     }
     await watch.app.stop();
@@ -177,7 +181,7 @@ async function main(): Promise<number> {
     out(`  feed-cache: GET /feed/user-1?limit=3 →`);
     for (const item of feed.items) out(`      ${item.timestamp}  ${item.message}`);
     const s = sink.stats();
-    out(`  order-emailer: ${s.emails} emails for ${c.orders} orders; ${c.duplicateOrders} redelivered orders sent no second email; requests ${s.requests}, repeated idempotency keys ${s.repeatedKeys}`);
+    out(`  order-emailer: ${sink.emailed(producer.orderIds)} emails for ${c.orders} orders; ${c.duplicateOrders} redelivered orders sent no second email; requests ${s.requests}, repeated idempotency keys ${s.repeatedKeys}`);
     out(`  execution-quality: ${watch.seen.reports.length} reports`);
     for (const symbol of SYMBOLS) {
       const bps = watch.seen.reports.filter((r) => r.symbol === symbol && r.slippageBps !== null).map((r) => r.slippageBps!).sort((a, b) => a - b);
@@ -196,10 +200,11 @@ async function main(): Promise<number> {
     out(`  metrics: ${services.map((sv) => `http://127.0.0.1:${sv.opsPort}/metrics`).join('  ')}`);
 
     const problems: string[] = [];
-    if (s.emails !== c.orders) problems.push(`expected ${c.orders} emails, the sink saw ${s.emails}`);
+    const emailed = sink.emailed(producer.orderIds);
+    if (emailed !== c.orders) problems.push(`${c.orders - emailed} of this run's ${c.orders} orders got no email`);
     if (s.repeatedKeys > 0 || s.unauthorized > 0) problems.push(`email sink saw ${s.repeatedKeys} repeated keys and ${s.unauthorized} unauthorized requests`);
-    if (watch.seen.reports.length < c.orders) problems.push(`${c.orders - watch.seen.reports.length} orders without an execution report`);
-    if (watch.seen.results < c.queries) problems.push(`${c.queries - watch.seen.results} queries without a result`);
+    if (reported() < c.orders) problems.push(`${c.orders - reported()} orders without an execution report`);
+    if (enriched() < c.queries) problems.push(`${c.queries - enriched()} queries without a result`);
     // A malformed order is dead-lettered by each of the two services that consume orders.
     const expectedDead = c.malformedOrders * 2 + c.malformedActivities;
     if (watch.seen.deadLetters.length < expectedDead) problems.push(`${expectedDead - watch.seen.deadLetters.length} malformed records not dead-lettered`);

@@ -35,6 +35,9 @@ export class DemoProducer {
   readonly #marketEnd: number;
   readonly #queries: readonly string[];
   readonly #recent: Order[] = [];
+  /** Ids of the valid orders and queries this run produced: the summary checks those, whatever else is in the topics. */
+  readonly orderIds = new Set<string>();
+  readonly queryIds = new Set<string>();
   #sequence = 0;
 
   readonly #priceAt: (symbol: string, at: Date) => number;
@@ -82,6 +85,7 @@ export class DemoProducer {
         };
         sends.push(this.#app.send(orders, { key: order.id, value: order }));
         this.#recent.push(order);
+        this.orderIds.add(order.id);
         if (this.#recent.length > 100) this.#recent.shift();
         this.counts.orders += 1;
         // A redelivered order (as after a producer retry): the emailer must not send a second email.
@@ -93,6 +97,7 @@ export class DemoProducer {
       }
       if (n % 3 === 0) {
         const id = `q-${Date.now().toString(36)}-${n}`;
+        this.queryIds.add(id);
         sends.push(this.#app.send(searchQueries, { key: id, value: { id, userId: user, queryString: this.#pick(this.#queries), timestamp: new Date() } }));
         this.counts.queries += 1;
       }
