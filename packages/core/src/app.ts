@@ -1,4 +1,5 @@
 import type { AgentHandler, AgentOptions } from './agent.js';
+import { Batcher } from './batcher.js';
 import { StreamError, toError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import type { OutgoingRecord } from './record.js';
@@ -158,11 +159,23 @@ export class App implements RecordSender {
     await this.produce([message]);
   }
 
-  /** @internal sends encoded messages through the app's producer, connecting it on first use. */
+  /**
+   * @internal sends encoded messages through the app's producer, connecting it on first use. Sends made
+   * at about the same time (the records of a concurrent agent) share one produce request, like Kafka's
+   * `linger.ms`: one request per record would cap throughput at one broker round trip per record.
+   */
   async produce(messages: readonly OutgoingMessage[]): Promise<void> {
-    const producer = await this.#connectProducer();
-    await producer.send(messages);
+    await Promise.all(messages.map((m) => this.#sends.load(m)));
   }
+
+  readonly #sends = new Batcher<OutgoingMessage, void>(
+    async (messages) => {
+      const producer = await this.#connectProducer();
+      await producer.send(messages);
+      return messages.map(() => undefined);
+    },
+    { maxBatch: 1000, maxWaitMs: 1 },
+  );
 
   #connectProducer(): Promise<TransportProducer> {
     this.#producerReady ??= (async () => {

@@ -8,7 +8,7 @@ import type { OutgoingMessage } from '../transport/transport.js';
 import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
 import { deadLetterMessage } from './dead-letter.js';
 import type { AgentLabels, Instrumentation } from './instrumentation.js';
-import type { Delivery } from './partition.js';
+import type { Delivery, PartitionState } from './partition.js';
 import { Queue } from './queue.js';
 
 /** What an agent runner needs from its app. */
@@ -70,6 +70,8 @@ export class AgentRunner {
   readonly #busyKeys = new Set<string>();
   #inFlight = 0;
   readonly #startedAt = new Map<Delivery, number>();
+  /** Per partition state, built once: AbortSignal.any per record costs CPU and keeps listeners on long-lived signals. */
+  readonly #signals = new WeakMap<PartitionState, { signal: AbortSignal; waitSignal: AbortSignal }>();
   #accepting = true;
   #idleWaiters: (() => void)[] = [];
 
@@ -178,9 +180,16 @@ export class AgentRunner {
 
   async #run(delivery: Delivery): Promise<void> {
     const { partition, message } = delivery;
-    const signal = AbortSignal.any([partition.signal, this.#host.deadline]);
-    const waitSignal = AbortSignal.any([signal, this.#host.stopping]);
-    const log = this.#options.log.child({ partition: partition.partition, offset: message.offset });
+    let signals = this.#signals.get(partition);
+    if (!signals) {
+      const signal = AbortSignal.any([partition.signal, this.#host.deadline]);
+      signals = { signal, waitSignal: AbortSignal.any([signal, this.#host.stopping]) };
+      this.#signals.set(partition, signals);
+    }
+    const { signal, waitSignal } = signals;
+    // A child logger per record is measurable on the hot path: built only when something logs.
+    let child: Logger | undefined;
+    const log = () => (child ??= this.#options.log.child({ partition: partition.partition, offset: message.offset }));
     const retry = this.#options.retry;
     const deadLetters = this.#options.deadLetterTopic !== null;
     let decoded: Decoded<unknown, unknown> | undefined;
@@ -206,7 +215,7 @@ export class AgentRunner {
         const permanent = isNonRetryable(error);
         const exhausted = attempt >= retry.attempts;
         if (deadLetters && (permanent || exhausted)) {
-          log.error({ err: error, attempt }, permanent ? 'record cannot be processed: dead-lettering' : 'retries exhausted: dead-lettering');
+          log().error({ err: error, attempt }, permanent ? 'record cannot be processed: dead-lettering' : 'retries exhausted: dead-lettering');
           const dead = deadLetterMessage({
             appId: this.#host.appId,
             deadLetterTopic: this.#options.deadLetterTopic,
@@ -217,13 +226,13 @@ export class AgentRunner {
             attempts: attempt,
             firstFailureAt,
           });
-          if (!(await this.#sendDeadLetter(dead, waitSignal, log))) return;
+          if (!(await this.#sendDeadLetter(dead, waitSignal, log()))) return;
           this.#host.instrumentation.deadLettered(this.#labels);
           this.#host.finished(delivery, this.#options.exactlyOnce ? [dead] : []);
           return;
         }
         const delay = backoffDelay(retry, attempt);
-        log.warn({ err: error, attempt, retryInMs: delay }, 'handler failed: retrying');
+        log().warn({ err: error, attempt, retryInMs: delay }, 'handler failed: retrying');
         this.#host.instrumentation.retried(this.#labels);
         try {
           await sleep(delay, waitSignal);
@@ -261,7 +270,7 @@ export class AgentRunner {
     decoded: Decoded<unknown, unknown>,
     attempt: number,
     signal: AbortSignal,
-    log: Logger,
+    log: () => Logger,
     outputs: OutgoingMessage[],
   ): AgentContext<unknown> {
     const { partition, message } = delivery;
@@ -283,7 +292,9 @@ export class AgentRunner {
       timestamp: new Date(Number(message.timestamp)),
       attempt,
       signal,
-      log,
+      get log() {
+        return log();
+      },
       send,
     };
   }
