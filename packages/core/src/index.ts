@@ -30,3 +30,4 @@ export { RuntimeMetrics } from './ops/metrics.js';
 export { startOpsServer, type OpsServer, type OpsServerOptions, type ReadinessCheck } from './ops/server.js';
 export { createService, type Service, type ServiceOptions } from './service.js';
 export { Batcher, type BatcherOptions } from './batcher.js';
+export { untilAborted } from './abort.js';

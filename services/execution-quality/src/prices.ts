@@ -1,4 +1,4 @@
-import { Batcher, toError } from '@stream/core';
+import { Batcher, untilAborted } from '@stream/core';
 import type { PricePoint, PriceSource } from './price-source.js';
 import { dateToNanos, nanosToDate } from './time.js';
 
@@ -113,22 +113,6 @@ function allAborted(signals: readonly (AbortSignal | undefined)[]): { signal: Ab
   return { signal: controller.signal, dispose: () => signals.forEach((s) => s?.removeEventListener('abort', onAbort)) };
 }
 
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(toError(signal.reason));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(toError(error));
-      },
-    );
-  });
-}
 
 type IndexedLookup = Lookup & { readonly index: number };
 

@@ -1,6 +1,6 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
 import type { SearchHit } from '@stream/contracts';
-import { Batcher, toError } from '@stream/core';
+import { Batcher, toError, untilAborted } from '@stream/core';
 import { classifyClientError, RetryableSearchError, searchError, shardFailureError } from './es-errors.js';
 import { buildTopHitSearch, type QueryOptions } from './query.js';
 
@@ -111,24 +111,6 @@ export async function msearchTopHits(client: Client, options: SearcherOptions, u
   });
 }
 
-/** Rejects as soon as `signal` aborts, while `promise` goes on (its outcome is then ignored). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(toError(signal.reason));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(toError(error));
-      },
-    );
-  });
-}
 
 /** Batching of {@link batchedSearcher}. */
 export interface BatchOptions {
@@ -158,7 +140,7 @@ export function batchedSearcher(client: Client, options: SearcherOptions, batch:
   return {
     async top(userText, signal) {
       if (signal?.aborted) throw toError(signal.reason);
-      const outcome = await abortable(batcher.load({ userText, signal }), signal);
+      const outcome = await untilAborted(batcher.load({ userText, signal }), signal);
       if (!outcome.ok) throw outcome.error;
       return outcome.value;
     },

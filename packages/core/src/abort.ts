@@ -1,0 +1,27 @@
+import { toError } from './errors.js';
+
+/**
+ * Settles like `promise`, or rejects with the signal's reason as soon as `signal` aborts, while `promise`
+ * goes on (its outcome is then ignored). For handlers waiting on shared work, such as a batched query
+ * several records wait for, that must stop waiting when their own record is aborted.
+ *
+ * @example const hit = await untilAborted(search.load(text), ctx.signal);
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(toError(signal.reason));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(toError(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(toError(error));
+      },
+    );
+  });
+}
