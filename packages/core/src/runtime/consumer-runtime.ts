@@ -126,19 +126,20 @@ export class ConsumerRuntime implements ConsumerListener {
     this.#options.instrumentation.fetched(batch.topic, batch.partition, state.highWatermark);
     const runners = this.#runnersByTopic.get(batch.topic) ?? [];
     const limits = this.#options.buffer;
-    let accepted = 0;
+    // A partition with room takes the whole batch: declining its tail would make the transport fetch those
+    // bytes again. So a buffer holds at most its limit plus one fetch (maxBytesPerPartition) per partition.
+    if (state.isFull(limits)) {
+      this.#pause(state);
+      return 0;
+    }
     for (const message of batch.messages) {
-      if (state.isFull(limits)) {
-        this.#pause(state);
-        break;
-      }
-      accepted += 1;
       const offset = Number(message.offset);
       if (offset <= state.tracker.lastTracked) continue;
       const delivery = state.accept(message, offset);
       for (const runner of runners) runner.enqueue(delivery);
     }
-    return accepted;
+    if (state.isFull(limits)) this.#pause(state);
+    return batch.messages.length;
   }
 
   onRevoking(): void {
