@@ -1,0 +1,27 @@
+/** Shared set-up of our consumers. An Instrumentation that counts fetched batches (and lets exactly-once see commits). */
+import type { Instrumentation } from '@stream/core';
+import { count, type Recorder } from './harness.js';
+
+export function benchInstrumentation(recorder: Recorder, onCommitted?: (partition: number, offset: number) => void): Instrumentation {
+  const noop = () => undefined;
+  return {
+    processed: noop,
+    failed: noop,
+    retried: noop,
+    deadLettered: noop,
+    inFlight: noop,
+    revoked: noop,
+    // Called once per fetched batch the transport hands to the runtime (whether it accepts all of it or not).
+    fetched: () => count(recorder, 'batchesFetched'),
+    committed: (_topic, partition, offset) => onCommitted?.(partition, offset),
+  };
+}
+
+/**
+ * Diagnostics only: `STREAM_BENCH_BUFFER_MAX_RECORDS=<n>` sets our apps' `buffer.maxRecords` (default 1,000
+ * per partition) to test how the buffer size limits a scenario. The reported runs leave it unset.
+ */
+export function bufferOverride(): { buffer?: { maxRecords: number } } {
+  const n = Number(process.env.STREAM_BENCH_BUFFER_MAX_RECORDS);
+  return Number.isInteger(n) && n > 0 ? { buffer: { maxRecords: n } } : {};
+}

@@ -1,0 +1,26 @@
+/** Ours, io-keyed: each record awaits simulated I/O; key-ordered concurrency lets other keys run meanwhile. */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createApp, createLogger, defineTopic } from '@stream/core';
+import { Trade } from '../data.js';
+import { runConsumer } from './harness.js';
+import { benchInstrumentation, bufferOverride } from './instrumentation.js';
+
+await runConsumer(async (config, recorder) => {
+  const input = defineTopic({ name: config.input, value: Trade });
+  const app = createApp({
+    id: config.groupId,
+    brokers: [...config.brokers],
+    logger: createLogger({ name: 'bench-ours', level: 'warn' }),
+    ...bufferOverride(),
+    instrumentation: benchInstrumentation(recorder),
+  });
+  app.agent(input, { concurrency: config.concurrency, ordering: 'key' }, async (trade) => {
+    recorder.begin();
+    await sleep(config.ioDelayMs);
+    recorder.handled(trade.seq, trade.producedAt, trade.key);
+  });
+  await app.start();
+  return async () => {
+    await app.stop();
+  };
+});

@@ -1,0 +1,59 @@
+/**
+ * Ours, passthrough: decode + validate (zod, through the topic's schema) + send to the output topic.
+ *
+ * - `agent`: `app.agent(input, { concurrency, ordering: 'key' }, (v, ctx) => ctx.send(output, …))`.
+ * - `stream`: `app.stream(input, { prefetch }, …)` with `take(size, { within })`, each batch sent with
+ *   `Promise.all` of `output.send(app, …)` (the public way to send from a stream loop).
+ * - `eos`: the agent with `exactlyOnce: true`; complete when the last transaction (outputs + offsets) committed.
+ */
+import { createApp, createLogger, defineTopic } from '@stream/core';
+import { Enriched, Trade, enrich } from '../data.js';
+import { runConsumer } from './harness.js';
+import { benchInstrumentation, bufferOverride } from './instrumentation.js';
+
+await runConsumer(async (config, recorder) => {
+  const exactlyOnce = config.mode === 'eos';
+  if (!config.output) throw new Error('passthrough needs an output topic');
+  const input = defineTopic({ name: config.input, value: Trade });
+  const output = defineTopic({ name: config.output, value: Enriched });
+
+  // Exactly-once: outputs become visible when their partition's transaction commits with the offsets, so
+  // the run is complete when the committed offsets cover every input record.
+  const committed = new Map<number, number>();
+  const instrumentation = benchInstrumentation(recorder, (partition, offset) => {
+    if (!exactlyOnce) return;
+    committed.set(partition, offset);
+    let total = 0;
+    for (const o of committed.values()) total += o;
+    if (total >= config.expected && recorder.allHandled) recorder.complete();
+  });
+
+  const app = createApp({
+    id: config.groupId,
+    brokers: [...config.brokers],
+    logger: createLogger({ name: 'bench-ours', level: 'warn' }),
+    ...bufferOverride(),
+    outputs: [output],
+    instrumentation,
+  });
+
+  if (config.mode === 'stream') {
+    app.stream(input, { prefetch: config.concurrency }, async (stream) => {
+      for await (const batch of stream.take(config.take.size, { within: config.take.withinMs })) {
+        recorder.begin();
+        await Promise.all(batch.map((trade) => output.send(app, { key: trade.key, value: enrich(trade) })));
+        for (const trade of batch) recorder.handled(trade.seq, trade.producedAt);
+      }
+    });
+  } else {
+    app.agent(input, { concurrency: config.concurrency, ordering: 'key', exactlyOnce }, async (trade, ctx) => {
+      recorder.begin();
+      await ctx.send(output, { key: trade.key, value: enrich(trade) });
+      recorder.handled(trade.seq, trade.producedAt);
+    });
+  }
+  await app.start();
+  return async () => {
+    await app.stop();
+  };
+}, (config) => (config.mode === 'eos' ? 'explicit' : 'all-handled'));

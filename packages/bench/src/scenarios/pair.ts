@@ -1,0 +1,131 @@
+/**
+ * The common shape of a scenario: ours and its baseline run alternately (ours, baseline, ours, baseline…)
+ * for N rounds, each run on fresh topics holding the same records, each consumer in a fresh child process.
+ */
+import { loadavg } from 'node:os';
+import path from 'node:path';
+import { runChild, type ConsumerProgram } from '../child.js';
+import type { DatasetSpec } from '../data.js';
+import { cleanupRun, countOutput, createFreshTopics, runNames } from '../kafka.js';
+import type { ConsumerConfig } from '../protocol.js';
+import { median } from '../stats.js';
+import type { RoundMeasurement, ScenarioContext, SideSummary } from './types.js';
+
+/** One side of a pair. */
+export interface Side {
+  readonly label: string;
+  readonly program: ConsumerProgram;
+  readonly config: Pick<ConsumerConfig, 'mode' | 'concurrency' | 'ioDelayMs' | 'trackOrder' | 'take' | 'partitionsConsumedConcurrently'>;
+}
+
+export interface PairOptions {
+  readonly scenario: string;
+  readonly data: DatasetSpec;
+  /** Create an output topic (with the input's partition count) and read it back after each run. */
+  readonly output: boolean;
+  /** Per-run deadline of the consumer child. */
+  readonly deadlineMs: (side: 'ours' | 'baseline') => number;
+  readonly ours: Side;
+  readonly baseline: Side;
+}
+
+/**
+ * Diagnostics only: `STREAM_BENCH_OUTPUT_MAX_MESSAGE_BYTES=<n>` creates output topics with
+ * `max.message.bytes=<n>` (the broker default is ~1 MB). The reported runs leave it unset.
+ */
+function outputTopicConfig(): { config?: Record<string, string> } {
+  const n = Number(process.env.STREAM_BENCH_OUTPUT_MAX_MESSAGE_BYTES);
+  return Number.isInteger(n) && n > 0 ? { config: { 'max.message.bytes': String(n) } } : {};
+}
+
+/** Default knobs of a side's config. */
+export const DEFAULT_SIDE_CONFIG: Side['config'] = {
+  mode: 'agent',
+  concurrency: 1,
+  ioDelayMs: 0,
+  trackOrder: false,
+  take: { size: 500, withinMs: 20 },
+  partitionsConsumedConcurrently: 1,
+};
+
+async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours' | 'baseline', round: number): Promise<RoundMeasurement> {
+  const side = options[which];
+  const names = runNames(options.scenario, which, round, options.output);
+  const loadAvg1 = loadavg()[0] ?? Number.NaN;
+  try {
+    await createFreshTopics([
+      { name: names.input, partitions: options.data.partitions },
+      ...(names.output ? [{ name: names.output, partitions: options.data.partitions, ...outputTopicConfig() }] : []),
+    ]);
+    await ctx.produce(names.input, options.data);
+    const config: ConsumerConfig = {
+      ...side.config,
+      scenario: options.scenario,
+      side: which,
+      brokers: ctx.brokers,
+      input: names.input,
+      ...(names.output ? { output: names.output } : {}),
+      groupId: names.groupId,
+      expected: options.data.records,
+      deadlineMs: options.deadlineMs(which),
+    };
+    const runName = `${options.scenario}-${which}-r${round}`;
+    const result = await runChild(side.program, config, {
+      logFile: path.join(ctx.logDir, `${runName}.log`),
+      profileDir: ctx.profileDir,
+      profileName: `${runName}.cpuprofile`,
+    });
+    const output = names.output ? await countOutput(names.output, options.data.records) : undefined;
+    const measurement: RoundMeasurement = {
+      ...result,
+      round,
+      loadAvg1,
+      ...(output ? { output: { distinct: output.distinct, duplicates: output.duplicates, missing: output.missing } } : {}),
+    };
+    ctx.log(
+      `  ${which.padEnd(8)} r${round}: ${Math.round(result.recordsPerSec).toLocaleString('en-US')} rec/s, p50 ${Math.round(result.p50Ms)} ms, p99 ${Math.round(result.p99Ms)} ms, ` +
+        `peak RSS ${Math.round(result.peakRssMb)} MB, ${result.cpuMsPer1kRecords.toFixed(1)} CPU ms/1k rec` +
+        (result.diagnostics.batchesFetched ? `, ${Math.round(result.handled / result.diagnostics.batchesFetched)} rec/fetched batch` : '') +
+        (output ? `, output ${output.distinct}/${options.data.records}${output.duplicates > 0 ? ` (+${output.duplicates} dup)` : ''}` : '') +
+        (result.orderViolations !== null ? `, order violations ${result.orderViolations}` : '') +
+        ` (load ${loadAvg1.toFixed(1)})`,
+    );
+    return measurement;
+  } finally {
+    await cleanupRun(names);
+  }
+}
+
+/** Runs the pair alternately for `ctx.rounds` rounds. */
+export async function runPair(ctx: ScenarioContext, options: PairOptions): Promise<{ ours: RoundMeasurement[]; baseline: RoundMeasurement[] }> {
+  const ours: RoundMeasurement[] = [];
+  const baseline: RoundMeasurement[] = [];
+  for (let round = 1; round <= ctx.rounds; round += 1) {
+    ours.push(await runOnce(ctx, options, 'ours', round));
+    baseline.push(await runOnce(ctx, options, 'baseline', round));
+  }
+  return { ours, baseline };
+}
+
+/** Medians of a side's rounds. */
+export function summarize(label: string, rounds: readonly RoundMeasurement[]): SideSummary {
+  return {
+    label,
+    recordsPerSec: median(rounds.map((r) => r.recordsPerSec)),
+    p50Ms: median(rounds.map((r) => r.p50Ms)),
+    p99Ms: median(rounds.map((r) => r.p99Ms)),
+    peakRssMb: median(rounds.map((r) => r.peakRssMb)),
+    cpuMsPer1kRecords: median(rounds.map((r) => r.cpuMsPer1kRecords)),
+    rounds,
+  };
+}
+
+/** Lost or duplicated output, the correctness checks every producing scenario shares. */
+export function outputViolations(which: string, rounds: readonly RoundMeasurement[], exactlyOnce: boolean): string[] {
+  const out: string[] = [];
+  for (const r of rounds) {
+    if (r.output && r.output.missing > 0) out.push(`${which} r${r.round}: ${r.output.missing} records missing from the output topic`);
+    if (exactlyOnce && r.output && r.output.duplicates > 0) out.push(`${which} r${r.round}: ${r.output.duplicates} duplicate outputs under exactly-once`);
+  }
+  return out;
+}
