@@ -1,0 +1,229 @@
+#!/usr/bin/env node
+// Small client-side steps of tools/images/check.sh, against the local servers. kafkajs and ioredis are
+// the workspace's own (resolved through @stream/testkit's dependencies; `pnpm install` provides them).
+//
+//   free-port                                   a free TCP port on 127.0.0.1
+//   wait-http <url> <timeout-ms> [status]       poll until the URL answers `status` (default 200)
+//   group-to-end <group> <topic>                commit <group>'s offsets at the topic's end, so a new
+//                                               consumer group starts after what is already there
+//   offsets <topic>                             the topic's end offsets, as JSON
+//   await-record <topic> <key> <offsets> <ms>   first record with <key> after <offsets>: prints its value
+//   delete-groups <group>...                    delete consumer groups (ignoring unknown ones)
+//   redis <url> <command> [arg...]              one Redis command, prints the reply as JSON
+//   wait-sink <sink-url> <key> <timeout-ms>     poll the email sink until an email with that Idempotency-Key
+//   http <method> <url> [json-body]             one request; prints the body, fails on a non-2xx status
+//   dev-deps <app-dir>                          fails listing the dev-only packages (devDependencies of the
+//                                               root, of the package and of the workspace packages deployed
+//                                               with it, that none of them depends on) found in
+//                                               <app-dir>/node_modules, top level or .pnpm
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const require = createRequire(`${repo}packages/testkit/package.json`);
+const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+
+function kafka() {
+  const { Kafka, logLevel } = require('kafkajs');
+  return new Kafka({ clientId: 'images-check', brokers, logLevel: logLevel.ERROR, retry: { retries: 5, initialRetryTime: 100 } });
+}
+
+async function withAdmin(fn) {
+  const admin = kafka().admin();
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const print = (value) => process.stdout.write(`${typeof value === 'string' ? value : JSON.stringify(value)}\n`);
+
+const commands = {
+  async 'free-port'() {
+    const server = createServer();
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address();
+    await new Promise((resolve) => server.close(resolve));
+    print(String(port));
+  },
+
+  async 'wait-http'(url, timeoutMs, status = '200') {
+    const deadline = Date.now() + Number(timeoutMs);
+    let last = 'no answer';
+    while (Date.now() < deadline) {
+      try {
+        const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+        last = `HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`;
+        if (response.status === Number(status)) return print(last);
+      } catch (error) {
+        last = String(error?.cause?.code ?? error?.message ?? error);
+      }
+      await sleep(250);
+    }
+    throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${last})`);
+  },
+
+  async 'group-to-end'(groupId, topic) {
+    await withAdmin(async (admin) => {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      await admin.setOffsets({ groupId, topic, partitions: offsets.map((o) => ({ partition: o.partition, offset: o.high })) });
+    });
+  },
+
+  async offsets(topic) {
+    const offsets = await withAdmin((admin) => admin.fetchTopicOffsets(topic));
+    print(offsets.map((o) => ({ partition: o.partition, offset: o.high })));
+  },
+
+  async 'await-record'(topic, key, offsetsJson, timeoutMs) {
+    const from = JSON.parse(offsetsJson);
+    const groupId = `images-check-probe-${process.pid}-${Date.now()}`;
+    // Start the probe's group where the caller looked, before anything it waits for was produced.
+    await withAdmin((admin) => admin.setOffsets({ groupId, topic, partitions: from }));
+    const consumer = kafka().consumer({ groupId, allowAutoTopicCreation: false });
+    let found;
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic] });
+      const done = new Promise((resolve) => {
+        void consumer.run({
+          autoCommit: false,
+          eachMessage: async ({ message }) => {
+            if (message.key?.toString() === key && found === undefined) {
+              found = message.value?.toString() ?? 'null';
+              resolve();
+            }
+          },
+        });
+      });
+      const timer = sleep(Number(timeoutMs)).then(() => 'timeout');
+      if ((await Promise.race([done, timer])) === 'timeout') throw new Error(`no record with key ${key} on ${topic} within ${timeoutMs} ms`);
+      print(found);
+    } finally {
+      await consumer.disconnect().catch(() => {});
+      await withAdmin((admin) => admin.deleteGroups([groupId])).catch(() => {});
+    }
+  },
+
+  async 'delete-groups'(...groups) {
+    await withAdmin(async (admin) => {
+      try {
+        await admin.deleteGroups(groups);
+      } catch (error) {
+        // GROUP_ID_NOT_FOUND and friends: nothing to delete.
+        if (!/not found|does not exist|GROUP_ID_NOT_FOUND/i.test(String(error?.message)) && error?.name !== 'KafkaJSDeleteGroupsError') throw error;
+      }
+    });
+  },
+
+  async redis(url, command, ...args) {
+    const { Redis } = require('ioredis');
+    const redis = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: true });
+    try {
+      await redis.connect();
+      print(await redis.call(command, ...args));
+    } finally {
+      redis.disconnect();
+    }
+  },
+
+  async 'wait-sink'(sinkUrl, key, timeoutMs) {
+    const deadline = Date.now() + Number(timeoutMs);
+    while (Date.now() < deadline) {
+      const response = await fetch(`${sinkUrl}/sent?key=${encodeURIComponent(key)}`).catch(() => null);
+      const emails = response?.ok ? await response.json() : [];
+      if (emails.length > 0) return print(emails);
+      await sleep(250);
+    }
+    throw new Error(`the email sink got no email with Idempotency-Key ${key} within ${timeoutMs} ms`);
+  },
+
+  async http(method, url, body) {
+    const response = await fetch(url, {
+      method,
+      signal: AbortSignal.timeout(15_000),
+      ...(body === undefined ? {} : { body, headers: { 'content-type': body.trimStart().startsWith('{') ? 'application/json' : 'text/plain' } }),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${url}: HTTP ${response.status}: ${text.slice(0, 500)}`);
+    print(text);
+  },
+
+  async 'dev-deps'(appDir) {
+    // The manifests that decide what a production install contains: the workspace root's, the deployed
+    // package's, and those of the workspace packages deployed with it (as found in the image).
+    const app = JSON.parse(readFileSync(`${appDir}/package.json`, 'utf8'));
+    const scope = app.name.startsWith('@') ? app.name.split('/')[0] : null;
+    const manifests = [JSON.parse(readFileSync(`${repo}package.json`, 'utf8')), app];
+    const pnpmDir = `${appDir}/node_modules/.pnpm`;
+    for (const entry of scope && existsSync(pnpmDir) ? readdirSync(pnpmDir) : []) {
+      const dir = `${pnpmDir}/${entry}/node_modules/${scope}`;
+      if (!entry.startsWith(`${scope}+`) || !existsSync(dir)) continue;
+      for (const name of readdirSync(dir)) {
+        if (existsSync(`${dir}/${name}/package.json`)) manifests.push(JSON.parse(readFileSync(`${dir}/${name}/package.json`, 'utf8')));
+      }
+    }
+    const dev = new Set();
+    const prod = new Set();
+    for (const manifest of manifests) {
+      for (const name of Object.keys(manifest.devDependencies ?? {})) dev.add(name);
+      for (const name of Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies, ...manifest.peerDependencies })) prod.add(name);
+    }
+    const devOnly = [...new Set([...dev].filter((name) => !prod.has(name)).concat(['typescript', 'vitest', 'eslint', 'turbo']))];
+    const modules = `${appDir}/node_modules`;
+    if (!existsSync(modules)) throw new Error(`${modules} does not exist`);
+    const installed = new Set();
+    for (const entry of readdirSync(modules)) {
+      if (entry.startsWith('@')) for (const sub of readdirSync(`${modules}/${entry}`)) installed.add(`${entry}/${sub}`);
+      else if (!entry.startsWith('.')) installed.add(entry);
+    }
+    // .pnpm/<name>@<version>[_peers]/node_modules/: the package (scope's slash written as +) and the
+    // packages it depends on. What an installed third-party package depends on is legitimately there
+    // (apache-arrow depends on @types/node, say): a dev-only name only counts when nothing installed needs it.
+    const requiredBy = new Map();
+    const readManifest = (file) => {
+      try {
+        return JSON.parse(readFileSync(file, 'utf8'));
+      } catch {
+        return null;
+      }
+    };
+    for (const entry of existsSync(`${modules}/.pnpm`) ? readdirSync(`${modules}/.pnpm`) : []) {
+      const match = /^(@[^+]+\+[^@]+|[^@]+)@/.exec(entry);
+      if (!match) continue;
+      const name = match[1].replace('+', '/');
+      installed.add(name);
+      if (name.startsWith(`${scope}/`)) continue;
+      const manifest = readManifest(`${modules}/.pnpm/${entry}/node_modules/${name}/package.json`);
+      for (const dep of Object.keys({ ...manifest?.dependencies, ...manifest?.optionalDependencies, ...manifest?.peerDependencies })) {
+        if (!requiredBy.has(dep)) requiredBy.set(dep, name);
+      }
+    }
+    const found = devOnly.filter((name) => installed.has(name) && !requiredBy.has(name));
+    if (found.length > 0) throw new Error(`dev-only packages in the image: ${found.join(', ')}`);
+    const explained = devOnly.filter((name) => installed.has(name)).map((name) => `${name} (a dependency of ${requiredBy.get(name)})`);
+    print(
+      `none of the ${devOnly.length} dev-only packages (${devOnly.join(', ')}) among ${installed.size} installed` +
+        (explained.length > 0 ? `, but for ${explained.join(', ')}` : ''),
+    );
+  },
+};
+
+const [name, ...args] = process.argv.slice(2);
+const command = commands[name];
+if (!command) {
+  process.stderr.write(`usage: probe.mjs <${Object.keys(commands).join('|')}> ...\n`);
+  process.exit(2);
+}
+try {
+  await command(...args);
+  process.exit(0);
+} catch (error) {
+  process.stderr.write(`probe ${name}: ${error?.message ?? error}\n`);
+  process.exit(1);
+}
