@@ -20,7 +20,7 @@ build_image() {
   local logfile="$IMAGES_CACHE/logs/build-$name.log"
   mkdir -p "$(dirname "$logfile")"
   buildah bud \
-      --isolation chroot --pull=never --layers --format docker \
+      --isolation chroot --pull=never --layers --force-rm --format docker \
       --file "$REPO_ROOT/docker/Dockerfile" --ignorefile "$REPO_ROOT/docker/Dockerfile.dockerignore" \
       --build-arg "SERVICE=$name" \
       --volume "$home:/root" \

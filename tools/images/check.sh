@@ -7,14 +7,16 @@
 #   3. images (build.sh): cli (the topic initialiser) and every service that exists under services/
 #   4. each image's contents: non-root USER, tini ENTRYPOINT, exec-form CMD, NODE_ENV=production,
 #      HEALTHCHECK on /healthz, no dev dependencies, no sources, no build tooling or build secrets
-#   5. `stream topics create` from the cli image against the local Kafka
-#   6. each service's image run with its own ENTRYPOINT + CMD (`buildah run`, host network) against the
+#   5. docker/compose.yaml's environment of each service accepted by the service's own config schema (its
+#      dist/config.js in its image), naming no variable its src/config.ts does not read
+#   6. `stream topics create` from the cli image against the local Kafka
+#   7. each service's image run with its own ENTRYPOINT + CMD (`buildah run`, host network) against the
 #      local servers: /healthz 200 and the image's HEALTHCHECK command passing, running as non-root, one
 #      record processed end to end, then SIGTERM to PID 1 (tini) and exit code 0
 #
 # Services missing from services/ are skipped with a warning. Exit status 0 only when every check of
 # every built image passed. Usage: bash tools/images/check.sh [service...] (default: all four).
-# Environment: STREAM_IMAGES_KEEP=1 keeps the check's containers' logs in $STREAM_CACHE/images/logs.
+# Build and run logs: $STREAM_CACHE/images/logs (~/.cache/stream-stack/images/logs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$IMAGES_DIR/lib/base.sh"
@@ -28,6 +30,7 @@ ELASTICSEARCH_URL="${ELASTICSEARCH_URL:-http://127.0.0.1:9200}"
 RUN_ID="$(date +%s)$$"
 LOG_DIR="$IMAGES_CACHE/logs"
 RESULTS="$(mktemp -d "${TMPDIR:-/tmp}/stream-images-check.XXXXXX")"
+trap 'rm -rf "$RESULTS"' EXIT
 STARTED=$SECONDS
 
 probe() { node --no-warnings "$IMAGES_DIR/probe.mjs" "$@"; }
@@ -48,7 +51,7 @@ service_exists() { [ -f "$REPO_ROOT/services/$1/package.json" ] && [ -f "$REPO_R
 image_config() {
   buildah inspect --type image "$1" | node -e 'process.stdout.write(JSON.stringify(JSON.parse(require("fs").readFileSync(0, "utf8")).Docker.config))'
 }
-# json_get <json> <js expression over `c`>: prints the value (arrays NUL-separated with -0).
+# json_get <json> <js expression over `c`>: prints the value (an array NUL-separated, for mapfile -d '').
 json_get() { node -e 'const c = JSON.parse(process.argv[1]); const v = eval(process.argv[2]); process.stdout.write(Array.isArray(v) ? v.join("\0") : typeof v === "string" ? v : JSON.stringify(v ?? null))' "$1" "$2"; }
 
 # ---------------------------------------------------------------------------------------------------
@@ -304,6 +307,22 @@ check_image_contents() {
   return $status
 }
 
+# docker/compose.yaml's environment for the service, read by the service's own config schema in its image
+# (dist/config.js readConfig): compose stays true to src/config.ts. <service>
+check_compose_config() {
+  local svc="$1" ctr status=0
+  local -a vars env=()
+  mapfile -d '' vars < <(probe compose-env "$svc") || true
+  [ ${#vars[@]} -gt 0 ] || { probe compose-env "$svc" >/dev/null || true; fail "$svc: no usable environment in docker/compose.yaml"; return 1; }
+  local var; for var in "${vars[@]}"; do env+=(--env "$var"); done
+  ctr="$(buildah from --pull=never --name "images-check-config-$svc-$RUN_ID" "$(image_name "$svc")")"
+  buildah run --isolation chroot "${env[@]}" "$ctr" -- node --input-type=module -e \
+    "const { readConfig } = await import('/app/dist/config.js'); readConfig();" 2>"$RESULTS/config.err" || status=$?
+  buildah rm "$ctr" >/dev/null 2>&1 || true
+  if [ $status -ne 0 ]; then cat "$RESULTS/config.err" >&2; fail "$svc: its config rejects docker/compose.yaml's environment"; return 1; fi
+  pass "$svc: docker/compose.yaml's ${#vars[@]} variables pass its config schema"
+}
+
 # Runs `<function> <args>` in a subshell with errexit on; records ok/FAILED for <service>.
 run_check() {
   local svc="$1" kind="$2"; shift 2
@@ -366,6 +385,12 @@ main() {
     run_check "$name" contents check_image_contents "$name"
   done
 
+  step "compose.yaml against each service's config"
+  for svc in "${present[@]}"; do
+    [ "$(result "$svc" build)" = ok ] || continue
+    run_check "$svc" compose check_compose_config "$svc"
+  done
+
   step "topics (stream topics create, from the cli image)"
   if [ $built_cli = 1 ]; then
     local ctr status=0
@@ -385,20 +410,20 @@ main() {
 
   step "summary ($((SECONDS - STARTED)) s)"
   local failed=0
-  printf '%-20s %-8s %-8s %-9s %-10s %-6s %s\n' IMAGE BUILD SECONDS SIZE CONTENTS RUN EXIT >&2
+  printf '%-20s %-8s %-8s %-9s %-10s %-9s %-6s %s\n' IMAGE BUILD SECONDS SIZE CONTENTS COMPOSE RUN EXIT >&2
   for name in cli "${wanted[@]}"; do
     if [ "$name" != cli ] && ! service_exists "$name"; then
       printf '%-20s %s\n' "$name" "SKIPPED (no services/$name)" >&2
       continue
     fi
-    printf '%-20s %-8s %-8s %-9s %-10s %-6s %s\n' "$name" "$(result "$name" build)" "$(result "$name" build_s)" \
-      "$(result "$name" size)" "$(result "$name" contents)" "$(result "$name" run)" "$(result "$name" exit)" >&2
+    printf '%-20s %-8s %-8s %-9s %-10s %-9s %-6s %s\n' "$name" "$(result "$name" build)" "$(result "$name" build_s)" \
+      "$(result "$name" size)" "$(result "$name" contents)" "$(result "$name" compose)" "$(result "$name" run)" "$(result "$name" exit)" >&2
     local kind
     for kind in build contents run; do [ "$(result "$name" "$kind")" = ok ] || failed=1; done
+    [ "$name" = cli ] || [ "$(result "$name" compose)" = ok ] || failed=1
   done
   [ ${#missing[@]} -eq 0 ] || warn_loud "SKIPPED (not in services/ yet): ${missing[*]}"
   log "logs: $LOG_DIR"
-  rm -rf "$RESULTS"
   [ $failed -eq 0 ] || die "images:check failed"
   log "images:check passed"
 }

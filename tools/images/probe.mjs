@@ -12,6 +12,9 @@
 //   redis <url> <command> [arg...]              one Redis command, prints the reply as JSON
 //   wait-sink <sink-url> <key> <timeout-ms>     poll the email sink until an email with that Idempotency-Key
 //   http <method> <url> [json-body]             one request; prints the body, fails on a non-2xx status
+//   compose-env <service>                       the service's `environment:` in docker/compose.yaml (${VAR:-x}
+//                                               interpolated), as NUL-separated VAR=value; fails when it has
+//                                               none or names a variable its src/config.ts does not know
 //   dev-deps <app-dir>                          fails listing the dev-only packages (devDependencies of the
 //                                               root, of the package and of the workspace packages deployed
 //                                               with it, that none of them depends on) found in
@@ -38,6 +41,44 @@ async function withAdmin(fn) {
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * `services.<service>.environment` of a compose file written in block style (as docker/compose.yaml is):
+ * a mapping of VAR: value lines. Enough YAML for that file, not a general parser.
+ */
+function composeEnvironment(file, service) {
+  const interpolate = (value) =>
+    value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g, (_, name, fallback) => process.env[name] || (fallback ?? ''));
+  const unquote = (value) => (/^(["']).*\1$/.test(value) ? value.slice(1, -1) : value);
+  const env = {};
+  let inServices = false;
+  let current = null;
+  let inEnvironment = false;
+  for (const raw of readFileSync(file, 'utf8').split('\n')) {
+    const line = raw.replace(/\s+#.*$/, '').replace(/\s+$/, '');
+    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+    let match;
+    if (/^\S/.test(line)) {
+      inServices = line === 'services:';
+      current = null;
+      continue;
+    }
+    if (!inServices) continue;
+    if ((match = /^ {2}([A-Za-z0-9_.-]+):$/.exec(line))) {
+      current = match[1];
+      inEnvironment = false;
+      continue;
+    }
+    if (current !== service) continue;
+    if (/^ {4}environment:$/.test(line)) {
+      inEnvironment = true;
+      continue;
+    }
+    if (/^ {4}\S/.test(line)) inEnvironment = false;
+    else if (inEnvironment && (match = /^ {6}([A-Za-z_][A-Za-z0-9_.]*):\s*(.*)$/.exec(line))) env[match[1]] = unquote(interpolate(match[2]));
+  }
+  return env;
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -152,6 +193,16 @@ const commands = {
     const text = await response.text();
     if (!response.ok) throw new Error(`${method} ${url}: HTTP ${response.status}: ${text.slice(0, 500)}`);
     print(text);
+  },
+
+  async 'compose-env'(service) {
+    const env = composeEnvironment(`${repo}docker/compose.yaml`, service);
+    const names = Object.keys(env);
+    if (names.length === 0) throw new Error(`docker/compose.yaml has no environment for service ${service}`);
+    const config = readFileSync(`${repo}services/${service}/src/config.ts`, 'utf8');
+    const unknown = names.filter((name) => !new RegExp(`\\b${name}\\b`).test(config));
+    if (unknown.length > 0) throw new Error(`docker/compose.yaml sets ${unknown.join(', ')} for ${service}, which services/${service}/src/config.ts does not read`);
+    process.stdout.write(names.map((name) => `${name}=${env[name]}\0`).join(''));
   },
 
   async 'dev-deps'(appDir) {
