@@ -157,6 +157,11 @@ cli_send() { # <topic> <json> <key>
   [ $status -eq 0 ] || { cat "$RESULTS/send.err" >&2; fail "stream send $1 failed"; }
 }
 
+# A check's consumer group, committed at its input topic's end right before the service starts (start_at_end),
+# so the service reads what the check sends, not what others left in the shared topic.
+check_group() { echo "images-check-$1-$RUN_ID"; }
+start_at_end() { probe group-to-end "$1" "$2"; } # <group> <topic>
+
 poll() { # <timeout-s> <command...>: until the command succeeds
   local deadline=$((SECONDS + $1)); shift
   until "$@" 2>/dev/null; do [ $SECONDS -lt $deadline ] || return 1; sleep 0.5; done
@@ -168,11 +173,10 @@ poll() { # <timeout-s> <command...>: until the command succeeds
 # what it created on the shared servers, runs after it returned).
 
 check_feed_cache() {
-  user="images-check-$RUN_ID" group="images-check-feed-cache-$RUN_ID" logfile="$LOG_DIR/run-feed-cache.log"
+  user="images-check-$RUN_ID" group="$(check_group feed-cache)" logfile="$LOG_DIR/run-feed-cache.log"
   http="$(probe free-port)"; ops="$(probe free-port)"
   trap 'if [ -n "${RUN_PID:-}" ]; then stop_container; fi; probe redis "$REDIS_URL" DEL "feed:$user" >/dev/null || true; probe delete-groups "$group" || true' EXIT
-  # A new group starts at the topic's end, not at whatever others left in feed_activities.
-  probe group-to-end "$group" feed_activities
+  start_at_end "$group" feed_activities
   start_container "$(image_name feed-cache)" "images-check-feed-cache-$RUN_ID" "$logfile" \
     "KAFKA_BROKERS=$KAFKA_BROKERS" "REDIS_URL=$REDIS_URL" "KAFKA_GROUP_ID=$group" \
     "HTTP_PORT=$http" "OPS_PORT=$ops" FEED_MAX_ITEMS=50 FEED_TTL_SECONDS=3600
@@ -188,14 +192,14 @@ check_feed_cache() {
 }
 
 check_order_emailer() {
-  order="o-images-check-$RUN_ID" group="images-check-order-emailer-$RUN_ID" logfile="$LOG_DIR/run-order-emailer.log"
+  order="o-images-check-$RUN_ID" group="$(check_group order-emailer)" logfile="$LOG_DIR/run-order-emailer.log"
   prefix="images-check:$RUN_ID:order:" token="images-check-$RUN_ID"
   ops="$(probe free-port)"; sink_port="$(probe free-port)"; sink_pid=""
   trap 'if [ -n "${RUN_PID:-}" ]; then stop_container; fi; [ -z "${sink_pid:-}" ] || kill -TERM "$sink_pid" 2>/dev/null || true; probe redis "$REDIS_URL" DEL "$prefix$order" >/dev/null || true; probe delete-groups "$group" || true' EXIT
   PORT="$sink_port" HOST=127.0.0.1 EMAIL_SINK_TOKEN="$token" node "$REPO_ROOT/docker/email-sink.mjs" > "$LOG_DIR/email-sink.log" 2>&1 &
   sink_pid=$!
   probe wait-http "http://127.0.0.1:$sink_port/healthz" 10000 >/dev/null || fail "email sink did not start (log: $LOG_DIR/email-sink.log)"
-  probe group-to-end "$group" orders
+  start_at_end "$group" orders
   start_container "$(image_name order-emailer)" "images-check-order-emailer-$RUN_ID" "$logfile" \
     "KAFKA_BROKERS=$KAFKA_BROKERS" "REDIS_URL=$REDIS_URL" "KAFKA_GROUP_ID=$group" \
     "EMAILER_URL=http://127.0.0.1:$sink_port/v1/emails" "EMAILER_TOKEN=$token" EMAILER_TIMEOUT_MS=5000 EMAILER_CONCURRENCY=4 \
@@ -209,7 +213,7 @@ check_order_emailer() {
 }
 
 check_execution_quality() {
-  order="o-images-check-$RUN_ID" group="images-check-execution-quality-$RUN_ID" logfile="$LOG_DIR/run-execution-quality.log"
+  order="o-images-check-$RUN_ID" group="$(check_group execution-quality)" logfile="$LOG_DIR/run-execution-quality.log"
   db="images_check_$RUN_ID" symbol="IMGCHK"
   ops="$(probe free-port)"
   trap 'if [ -n "${RUN_PID:-}" ]; then stop_container; fi; probe http POST "$INFLUX_URL/query?q=DROP%20DATABASE%20%22$db%22" >/dev/null || true; probe delete-groups "$group" || true' EXIT
@@ -217,8 +221,8 @@ check_execution_quality() {
   now_ms="$(date +%s%3N)"
   # One market price 10 s before the execution: a buy at 101 against 100 is 100 bps of slippage.
   probe http POST "$INFLUX_URL/write?db=$db&precision=ms" "marketdata,symbol=$symbol price=100 $((now_ms - 10000))" >/dev/null
-  probe group-to-end "$group" orders
   offsets="$(probe offsets execution_quality)"
+  start_at_end "$group" orders
   start_container "$(image_name execution-quality)" "images-check-execution-quality-$RUN_ID" "$logfile" \
     "KAFKA_BROKERS=$KAFKA_BROKERS" "KAFKA_GROUP_ID=$group" "INFLUX_URL=$INFLUX_URL" INFLUX_TOKEN=images:check \
     INFLUX_ORG=stream "INFLUX_BUCKET=$db/autogen" MARKET_LOOKBACK=5m "OPS_PORT=$ops"
@@ -233,13 +237,13 @@ check_execution_quality() {
 }
 
 check_search_enricher() {
-  query="q-images-check-$RUN_ID" group="images-check-search-enricher-$RUN_ID" logfile="$LOG_DIR/run-search-enricher.log"
+  query="q-images-check-$RUN_ID" group="$(check_group search-enricher)" logfile="$LOG_DIR/run-search-enricher.log"
   index="images-check-$RUN_ID" word="zebrafinch$RUN_ID"
   ops="$(probe free-port)"
   trap 'if [ -n "${RUN_PID:-}" ]; then stop_container; fi; probe http DELETE "$ELASTICSEARCH_URL/$index" >/dev/null || true; probe delete-groups "$group" || true' EXIT
   probe http PUT "$ELASTICSEARCH_URL/$index/_doc/doc-1?refresh=true" "{\"title\":\"$word lantern\",\"body\":\"the one document of the images check\"}" >/dev/null
-  probe group-to-end "$group" search_queries
   offsets="$(probe offsets top_results)"
+  start_at_end "$group" search_queries
   start_container "$(image_name search-enricher)" "images-check-search-enricher-$RUN_ID" "$logfile" \
     "KAFKA_BROKERS=$KAFKA_BROKERS" "KAFKA_GROUP_ID=$group" "ELASTICSEARCH_URL=$ELASTICSEARCH_URL" \
     "SEARCH_INDEX=$index" 'SEARCH_FIELDS=title^2,body' "OPS_PORT=$ops"

@@ -4,7 +4,7 @@
 //
 //   free-port                                   a free TCP port on 127.0.0.1
 //   wait-http <url> <timeout-ms> [status]       poll until the URL answers `status` (default 200)
-//   group-to-end <group> <topic>                commit <group>'s offsets at the topic's end, so a new
+//   group-to-end <group> <topic> [...]          commit each <group>'s offsets at its topic's end, so a new
 //                                               consumer group starts after what is already there
 //   offsets <topic>                             the topic's end offsets, as JSON
 //   await-record <topic> <key> <offsets> <ms>   first record with <key> after <offsets>: prints its value
@@ -109,11 +109,19 @@ const commands = {
     throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${last})`);
   },
 
-  async 'group-to-end'(groupId, topic) {
-    await withAdmin(async (admin) => {
-      const offsets = await admin.fetchTopicOffsets(topic);
-      await admin.setOffsets({ groupId, topic, partitions: offsets.map((o) => ({ partition: o.partition, offset: o.high })) });
-    });
+  async 'group-to-end'(...pairs) {
+    // kafkajs' setOffsets joins the group with a consumer (a few seconds each): the groups go in parallel.
+    const jobs = [];
+    for (let i = 0; i + 1 < pairs.length; i += 2) {
+      const [groupId, topic] = [pairs[i], pairs[i + 1]];
+      jobs.push(
+        withAdmin(async (admin) => {
+          const offsets = await admin.fetchTopicOffsets(topic);
+          await admin.setOffsets({ groupId, topic, partitions: offsets.map((o) => ({ partition: o.partition, offset: o.high })) });
+        }),
+      );
+    }
+    await Promise.all(jobs);
   },
 
   async offsets(topic) {
@@ -124,13 +132,11 @@ const commands = {
   async 'await-record'(topic, key, offsetsJson, timeoutMs) {
     const from = JSON.parse(offsetsJson);
     const groupId = `images-check-probe-${process.pid}-${Date.now()}`;
-    // Start the probe's group where the caller looked, before anything it waits for was produced.
-    await withAdmin((admin) => admin.setOffsets({ groupId, topic, partitions: from }));
-    const consumer = kafka().consumer({ groupId, allowAutoTopicCreation: false });
+    const consumer = kafka().consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 500 });
     let found;
     try {
       await consumer.connect();
-      await consumer.subscribe({ topics: [topic] });
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
       const done = new Promise((resolve) => {
         void consumer.run({
           autoCommit: false,
@@ -142,6 +148,9 @@ const commands = {
           },
         });
       });
+      // Start where the caller looked, before anything it waits for was produced (a partition the seek
+      // misses is read from its beginning: slower, still right).
+      for (const { partition, offset } of from) consumer.seek({ topic, partition, offset });
       const timer = sleep(Number(timeoutMs)).then(() => 'timeout');
       if ((await Promise.race([done, timer])) === 'timeout') throw new Error(`no record with key ${key} on ${topic} within ${timeoutMs} ms`);
       print(found);
