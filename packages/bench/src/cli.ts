@@ -151,6 +151,7 @@ async function main(): Promise<number> {
   }
   const started = performance.now();
   const loadAvgAtStart = loadavg();
+  const commitAtStart = git(['rev-parse', 'HEAD']);
   await requireServers('kafka');
   const brokers = localServers().kafkaBrokers;
   const bootstrap = brokers.join(',');
@@ -231,7 +232,7 @@ async function main(): Promise<number> {
     rounds: args.rounds ?? 'scenario default',
     command: `pnpm bench ${process.argv.slice(2).filter((a) => a !== '--').join(' ')}`.trim(),
     machine: machine(lib.version, loadAvgAtStart),
-    git: { commit: git(['rev-parse', 'HEAD']), uncommittedChangesInCore: git(['status', '--porcelain', '--', 'packages/core']).length > 0 },
+    git: { commitAtStart, commit: git(['rev-parse', 'HEAD']), uncommittedChangesInCore: git(['status', '--porcelain', '--', 'packages/core']).length > 0 },
     scenarios: results,
     errors,
     durationSec: (performance.now() - started) / 1000,

@@ -24,6 +24,7 @@ const round: RoundMeasurement = {
   diagnostics: { batchesFetched: 2 },
   stopMs: 10,
   loadAvg1: 1,
+  coreBuild: 'b1',
 };
 const side = (label: string, recordsPerSec: number): SideSummary => ({ label, recordsPerSec, p50Ms: 5, p99Ms: 9, peakRssMb: 100, cpuMsPer1kRecords: 5, rounds: [round] });
 
@@ -33,7 +34,7 @@ const report: BenchReport = {
   rounds: 1,
   command: 'pnpm bench --quick',
   machine: { cpuModel: 'cpu', cpus: 2, totalMemoryMb: 1024, os: 'Linux', node: 'v24', kafka: '4.1.1', date: '2026-01-01', loadAvgAtStart: [1, 1, 1], loadAvgAtEnd: [1, 1, 1] },
-  git: { commit: 'abc', uncommittedChangesInCore: false },
+  git: { commitAtStart: 'abc', commit: 'abc', uncommittedChangesInCore: false },
   scenarios: [
     {
       scenario: 'passthrough',

@@ -21,7 +21,7 @@ export interface BenchReport {
   readonly rounds: number | 'scenario default';
   readonly command: string;
   readonly machine: MachineInfo;
-  readonly git: { readonly commit: string; readonly uncommittedChangesInCore: boolean };
+  readonly git: { readonly commitAtStart: string; readonly commit: string; readonly uncommittedChangesInCore: boolean };
   readonly scenarios: readonly ScenarioResult[];
   readonly errors: readonly { readonly scenario: string; readonly message: string }[];
   readonly durationSec: number;
@@ -39,6 +39,10 @@ function latency(p50: number, p99: number): string {
   return `${int(p50)} / ${int(p99)}`;
 }
 
+function coreBuilds(report: BenchReport): string[] {
+  return [...new Set(report.scenarios.flatMap((r) => [...r.ours.rounds, ...r.baseline.rounds].map((x) => x.coreBuild)))];
+}
+
 /** The Markdown report. */
 export function renderMarkdown(report: BenchReport): string {
   const m = report.machine;
@@ -51,9 +55,13 @@ export function renderMarkdown(report: BenchReport): string {
   lines.push(
     `Machine: ${m.cpus} × ${m.cpuModel}, ${int(m.totalMemoryMb)} MB RAM, ${m.os}, Node ${m.node}, Kafka ${m.kafka} (single local broker). ` +
       `Load average at start ${m.loadAvgAtStart.map((v) => v.toFixed(1)).join(' / ')}, at end ${m.loadAvgAtEnd.map((v) => v.toFixed(1)).join(' / ')} (shared machine). ` +
-      `Git ${report.git.commit.slice(0, 12)}${report.git.uncommittedChangesInCore ? ' with uncommitted changes in packages/core' : ''}.`,
+      `Git ${report.git.commitAtStart.slice(0, 12)}${report.git.commit === report.git.commitAtStart ? '' : ` (at start; ${report.git.commit.slice(0, 12)} at the end)`}` +
+      `${report.git.uncommittedChangesInCore ? ' with uncommitted changes in packages/core' : ''}; @stream/core build(s) measured: ${coreBuilds(report).join(', ') || '–'}.`,
     '',
   );
+  if (coreBuilds(report).length > 1) {
+    lines.push('**Warning**: @stream/core was rebuilt while this ran; each round below names the build it measured.', '');
+  }
   lines.push(
     '| Scenario | Ours rec/s | Baseline rec/s | Ratio (ours/baseline) | Ours p50 / p99 ms | Baseline p50 / p99 ms | Ours peak RSS MB | Baseline peak RSS MB | Target | Met |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---|:---:|',
@@ -94,14 +102,14 @@ export function renderMarkdown(report: BenchReport): string {
     for (const n of r.notes) lines.push(`- ${n}`);
     lines.push(
       '',
-      '| Side | Round | rec/s | p50 ms | p99 ms | peak RSS MB | RSS at 25/50/75/100 % MB | CPU ms / 1k rec | rec / fetched batch | setup ms | duplicates | load |',
-      '|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|',
+      '| Side | Round | rec/s | p50 ms | p99 ms | peak RSS MB | RSS at 25/50/75/100 % MB | CPU ms / 1k rec | rec / fetched batch | setup ms | duplicates | load | core build |',
+      '|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|',
     );
     for (const [side, summary] of [['ours', r.ours], ['baseline', r.baseline]] as const) {
       for (const round of summary.rounds) {
         lines.push(
           `| ${side} | ${round.round} | ${int(round.recordsPerSec)} | ${int(round.p50Ms)} | ${int(round.p99Ms)} | ${int(round.peakRssMb)} | ${round.rssAtProgressMb.map(int).join(' / ')} | ` +
-            `${fixed(round.cpuMsPer1kRecords)} | ${round.diagnostics.batchesFetched ? int(round.handled / round.diagnostics.batchesFetched) : '–'} | ${int(round.setupMs)} | ${round.duplicates + (round.output?.duplicates ?? 0)} | ${fixed(round.loadAvg1)} |`,
+            `${fixed(round.cpuMsPer1kRecords)} | ${round.diagnostics.batchesFetched ? int(round.handled / round.diagnostics.batchesFetched) : '–'} | ${int(round.setupMs)} | ${round.duplicates + (round.output?.duplicates ?? 0)} | ${fixed(round.loadAvg1)} | ${round.coreBuild} |`,
         );
       }
     }
@@ -146,6 +154,7 @@ export function renderSvg(report: BenchReport): string {
       bars.push({ label: `${r.scenario} / ceiling`, value: r.ceiling.oursOverCeiling, target: undefined, met: undefined, caption: `${fixed(r.ceiling.oursOverCeiling, 3)}× of kafka-consumer-perf-test` });
     }
   }
+  for (const e of report.errors) bars.push({ label: e.scenario, value: Number.NaN, target: undefined, met: false, caption: 'error (see the Markdown report)' });
   const finite = bars.map((b) => b.value).concat(bars.map((b) => b.target ?? 1)).filter((v) => Number.isFinite(v) && v > 0);
   const lo = Math.min(-1, Math.floor(Math.log10(Math.min(1, ...finite))));
   const hi = Math.max(1, Math.ceil(Math.log10(Math.max(1, ...finite))));
@@ -172,7 +181,7 @@ export function renderSvg(report: BenchReport): string {
     const y = top + i * row;
     out.push(`<text x="${left - 8}" y="${y + row / 2 + 4}" text-anchor="end">${escapeXml(b.label)}</text>`);
     if (!Number.isFinite(b.value) || b.value <= 0) {
-      out.push(`<text x="${one + 6}" y="${y + row / 2 + 4}" fill="#a00">no result</text>`);
+      out.push(`<text x="${one + 6}" y="${y + row / 2 + 4}" fill="#a00">${escapeXml(b.caption)}</text>`);
       return;
     }
     const bx = x(Math.min(Math.max(b.value, 10 ** lo), 10 ** hi));

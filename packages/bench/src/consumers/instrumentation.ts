@@ -25,3 +25,9 @@ export function bufferOverride(): { buffer?: { maxRecords: number } } {
   const n = Number(process.env.STREAM_BENCH_BUFFER_MAX_RECORDS);
   return Number.isInteger(n) && n > 0 ? { buffer: { maxRecords: n } } : {};
 }
+
+/** Diagnostics only: `STREAM_BENCH_CONCURRENCY=<n>` overrides our agents' concurrency (or stream prefetch). */
+export function concurrency(configured: number): number {
+  const n = Number(process.env.STREAM_BENCH_CONCURRENCY);
+  return Number.isInteger(n) && n > 0 ? n : configured;
+}

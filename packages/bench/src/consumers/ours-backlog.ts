@@ -2,7 +2,7 @@
 import { createApp, createLogger, defineTopic } from '@stream/core';
 import { Trade, enrich } from '../data.js';
 import { runConsumer } from './harness.js';
-import { benchInstrumentation, bufferOverride } from './instrumentation.js';
+import { benchInstrumentation, bufferOverride, concurrency } from './instrumentation.js';
 
 await runConsumer(async (config, recorder) => {
   const input = defineTopic({ name: config.input, value: Trade });
@@ -14,7 +14,7 @@ await runConsumer(async (config, recorder) => {
     instrumentation: benchInstrumentation(recorder),
   });
   let notional = 0;
-  app.agent(input, { concurrency: config.concurrency, ordering: 'key' }, async (trade) => {
+  app.agent(input, { concurrency: concurrency(config.concurrency), ordering: 'key' }, async (trade) => {
     recorder.begin();
     notional += enrich(trade).notional;
     recorder.handled(trade.seq, trade.producedAt);

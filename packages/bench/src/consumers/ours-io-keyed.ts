@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp, createLogger, defineTopic } from '@stream/core';
 import { Trade } from '../data.js';
 import { runConsumer } from './harness.js';
-import { benchInstrumentation, bufferOverride } from './instrumentation.js';
+import { benchInstrumentation, bufferOverride, concurrency } from './instrumentation.js';
 
 await runConsumer(async (config, recorder) => {
   const input = defineTopic({ name: config.input, value: Trade });
@@ -14,7 +14,7 @@ await runConsumer(async (config, recorder) => {
     ...bufferOverride(),
     instrumentation: benchInstrumentation(recorder),
   });
-  app.agent(input, { concurrency: config.concurrency, ordering: 'key' }, async (trade) => {
+  app.agent(input, { concurrency: concurrency(config.concurrency), ordering: 'key' }, async (trade) => {
     recorder.begin();
     await sleep(config.ioDelayMs);
     recorder.handled(trade.seq, trade.producedAt, trade.key);

@@ -9,7 +9,7 @@
 import { createApp, createLogger, defineTopic } from '@stream/core';
 import { Enriched, Trade, enrich } from '../data.js';
 import { runConsumer } from './harness.js';
-import { benchInstrumentation, bufferOverride } from './instrumentation.js';
+import { benchInstrumentation, bufferOverride, concurrency } from './instrumentation.js';
 
 await runConsumer(async (config, recorder) => {
   const exactlyOnce = config.mode === 'eos';
@@ -38,7 +38,7 @@ await runConsumer(async (config, recorder) => {
   });
 
   if (config.mode === 'stream') {
-    app.stream(input, { prefetch: config.concurrency }, async (stream) => {
+    app.stream(input, { prefetch: concurrency(config.concurrency) }, async (stream) => {
       for await (const batch of stream.take(config.take.size, { within: config.take.withinMs })) {
         recorder.begin();
         await Promise.all(batch.map((trade) => output.send(app, { key: trade.key, value: enrich(trade) })));
@@ -46,7 +46,7 @@ await runConsumer(async (config, recorder) => {
       }
     });
   } else {
-    app.agent(input, { concurrency: config.concurrency, ordering: 'key', exactlyOnce }, async (trade, ctx) => {
+    app.agent(input, { concurrency: concurrency(config.concurrency), ordering: 'key', exactlyOnce }, async (trade, ctx) => {
       recorder.begin();
       await ctx.send(output, { key: trade.key, value: enrich(trade) });
       recorder.handled(trade.seq, trade.producedAt);

@@ -25,7 +25,7 @@ export const backlogMemory: Scenario = {
   name: 'backlog-memory',
   title: 'Backlog memory',
   description: '1,000,000 records waiting when the consumer starts: peak RSS and RSS over progress',
-  defaultRounds: { quick: 1, full: 2 },
+  defaultRounds: { quick: 1, full: 3 },
   async run(ctx) {
     const data: DatasetSpec = { records: ctx.quick ? 100_000 : 1_000_000, partitions: 6, keys: 10_000, seed: 3 };
     const ours: Side = {

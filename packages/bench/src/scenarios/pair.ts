@@ -5,6 +5,7 @@
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { runChild, type ConsumerProgram } from '../child.js';
+import { coreBuild } from '../core-build.js';
 import type { DatasetSpec } from '../data.js';
 import { cleanupRun, countOutput, createFreshTopics, runNames } from '../kafka.js';
 import type { ConsumerConfig } from '../protocol.js';
@@ -70,6 +71,7 @@ async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours'
       deadlineMs: options.deadlineMs(which),
     };
     const runName = `${options.scenario}-${which}-r${round}`;
+    const build = coreBuild();
     const result = await runChild(side.program, config, {
       logFile: path.join(ctx.logDir, `${runName}.log`),
       profileDir: ctx.profileDir,
@@ -80,6 +82,7 @@ async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours'
       ...result,
       round,
       loadAvg1,
+      coreBuild: build,
       ...(output ? { output: { distinct: output.distinct, duplicates: output.duplicates, missing: output.missing } } : {}),
     };
     ctx.log(

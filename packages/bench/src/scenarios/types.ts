@@ -10,6 +10,8 @@ export interface RoundMeasurement extends ConsumerResult {
   readonly output?: { readonly distinct: number; readonly duplicates: number; readonly missing: number };
   /** 1-minute load average when the run started: the machine is shared, so this says how noisy it was. */
   readonly loadAvg1: number;
+  /** Hash of @stream/core's compiled code when the run started (see core-build.ts). */
+  readonly coreBuild: string;
 }
 
 /** The medians over a side's rounds. */
