@@ -1,9 +1,6 @@
 import { ExecutionQuality, Order } from '@stream/contracts';
 import { createApp, defineTopic, silentLogger, type App } from '@stream/core';
-import { createInfluxBucket, deleteTopics, dropInfluxBucket, localServers, requireServers, testKafka, uniqueName } from '@stream/testkit';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { createInfluxBucket, deleteTopics, dropInfluxBucket, localServers, requireServers, testKafka, uniqueName, withServerStopped } from '@stream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { executionQualityAgent } from './agent.js';
@@ -13,19 +10,22 @@ import { executionReport } from './report.js';
 import { generateMarketData, seedMarketData, seededRandom } from './seed-market-data.js';
 import { dateToNanos } from './time.js';
 
-const STACK = fileURLToPath(new URL('../../../tools/stack/stack.sh', import.meta.url));
 const { kafkaBrokers, influxUrl, influxToken, influxOrg } = localServers();
-const SYMBOLS = ['ACME', 'INIT', 'GLOBX', 'UMBR', 'WAYNE'];
+/** 50 symbols, each with its own random walk of market data. */
+const SYMBOLS = Array.from({ length: 50 }, (_, i) => `SYM${String(i).padStart(2, '0')}`);
+/** The bulk test: orders over all {@link SYMBOLS}. */
+const BULK_ORDERS = 5000;
+/**
+ * Orders in flight (EXECUTION_CONCURRENCY). With 50 symbols the default 64 leaves about one lookup per symbol
+ * to batch (measured: 573 queries per 1,000 orders, with InfluxDB's Flux the bottleneck); 512 lets batches grow.
+ */
+const CONCURRENCY = Number(process.env.EQ_IT_CONCURRENCY ?? 512);
 const T0 = new Date('2026-01-01T10:00:00Z');
 const POINTS = 600; // one a second for 10 minutes
 const LOOKBACK_MS = 60_000;
 
 const topics: string[] = [];
 const databases: string[] = [];
-
-async function stack(...args: string[]): Promise<void> {
-  await promisify(execFile)('bash', [STACK, ...args], { timeout: 120_000 });
-}
 
 async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -72,7 +72,7 @@ async function scenario(name: string) {
     commitIntervalMs: 200,
     logger: silentLogger(),
   });
-  executionQualityAgent(app, input, output, prices, { retry: { attempts: Infinity, backoff: { initialMs: 100, maxMs: 1000 } } });
+  executionQualityAgent(app, input, output, prices, { concurrency: CONCURRENCY, retry: { attempts: Infinity, backoff: { initialMs: 100, maxMs: 1000 } } });
   await app.start();
 
   // Reports as a read-committed consumer sees them: order id -> every report value received.
@@ -108,7 +108,10 @@ async function scenario(name: string) {
       return order;
     });
     sent.push(...batch);
-    await producer.send({ topic: input.name, messages: batch.map((o) => ({ key: o.id, value: JSON.stringify(o) })) });
+    // At most 1,000 orders a request: well below the broker's 1 MB limit on a request's record batch.
+    for (let i = 0; i < batch.length; i += 1000) {
+      await producer.send({ topic: input.name, messages: batch.slice(i, i + 1000).map((o) => ({ key: o.id, value: JSON.stringify(o) })) });
+    }
   }
 
   /** Exactly one report per order sent, equal to the model's; a sample also against per-order Flux queries. */
@@ -149,20 +152,29 @@ describe('execution-quality on the real Kafka and InfluxDB', () => {
     await Promise.allSettled(databases.map((d) => dropInfluxBucket(d)));
   });
 
-  it('2,000 orders over 5 symbols: exactly one report each, equal to the per-order model, in few queries', async () => {
+  it(`${BULK_ORDERS.toLocaleString('en-US')} orders over ${SYMBOLS.length} symbols: exactly one report each, equal to the reference from the written points, in few queries`, async () => {
     const s = await scenario('bulk');
     try {
-      await s.sendOrders(2000);
-      await until(() => s.reports.size >= 2000, 120_000, '2,000 reports');
+      // End to end: from the first order sent to the last report visible to a read-committed consumer.
+      const started = performance.now();
+      await s.sendOrders(BULK_ORDERS);
+      await until(() => s.reports.size >= BULK_ORDERS, 180_000, `${BULK_ORDERS} reports`);
+      const seconds = (performance.now() - started) / 1000;
+      const queries = s.prices.queries;
       await s.app.stop();
       await new Promise((r) => setTimeout(r, 1000)); // time for any duplicate to show up
       await s.check();
-      console.log(`bulk: 2000 orders answered with ${s.prices.queries} InfluxDB queries`);
-      expect(s.prices.queries).toBeLessThan(2000 / 4);
+      // Measured, never asserted: the machine is shared.
+      console.log(
+        `execution-quality: ${BULK_ORDERS} orders over ${SYMBOLS.length} symbols end to end in ${seconds.toFixed(2)} s = ${Math.round(BULK_ORDERS / seconds)} orders/s; ` +
+          `${queries} InfluxDB queries = ${((queries / BULK_ORDERS) * 1000).toFixed(1)} per 1,000 orders (concurrency ${CONCURRENCY})`,
+      );
+      // Batching works: well under one query per order (measured ~240 per 1,000 here).
+      expect(queries).toBeLessThan(BULK_ORDERS / 2);
     } finally {
       await s.close();
     }
-  }, 240_000);
+  }, 300_000);
 
   // Last: it stops the shared InfluxDB for a few seconds.
   it('InfluxDB down mid-run: nothing reported while it is down, nothing lost, still exactly one report per order', async () => {
@@ -170,14 +182,11 @@ describe('execution-quality on the real Kafka and InfluxDB', () => {
     try {
       await s.sendOrders(1000);
       await until(() => s.reports.size >= 1000, 120_000, 'the reports of the first 1,000 orders');
-      try {
-        await stack('down', 'influxdb');
+      await withServerStopped('influxdb', async () => {
         await s.sendOrders(1000);
         await new Promise((r) => setTimeout(r, 4000));
         expect(s.reports.size).toBe(1000);
-      } finally {
-        await stack('up', 'influxdb');
-      }
+      });
       await until(() => s.reports.size >= 2000, 120_000, 'the reports of the orders sent during the outage');
       await s.app.stop();
       await new Promise((r) => setTimeout(r, 1000));
