@@ -2,3 +2,4 @@ export { localServers, requireServers, type LocalServers, type ServerName } from
 export { uniqueName } from './names.js';
 export { testKafka, withAdmin, createTopics, deleteTopics } from './kafka.js';
 export { createInfluxBucket, dropInfluxBucket } from './influxdb.js';
+export { startServer, stopServer, withServerStopped } from './stack.js';
