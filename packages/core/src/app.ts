@@ -1,5 +1,5 @@
 import type { AgentHandler, AgentOptions } from './agent.js';
-import { Batcher } from './batcher.js';
+import { Coalescer } from './batcher.js';
 import { StreamError, toError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import type { OutgoingRecord } from './record.js';
@@ -164,15 +164,15 @@ export class App implements RecordSender {
    * at about the same time (the records of a concurrent agent) share one produce request, like Kafka's
    * `linger.ms`: one request per record would cap throughput at one broker round trip per record.
    */
-  async produce(messages: readonly OutgoingMessage[]): Promise<void> {
-    await Promise.all(messages.map((m) => this.#sends.load(m)));
+  produce(messages: readonly OutgoingMessage[]): Promise<void> {
+    if (messages.length === 1) return this.#sends.add(messages[0]!);
+    return Promise.all(messages.map((m) => this.#sends.add(m))).then(() => undefined);
   }
 
-  readonly #sends = new Batcher<OutgoingMessage, void>(
+  readonly #sends = new Coalescer<OutgoingMessage>(
     async (messages) => {
       const producer = await this.#connectProducer();
       await producer.send(messages);
-      return messages.map(() => undefined);
     },
     { maxBatch: 1000, maxWaitMs: 1 },
   );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Batcher } from './batcher.js';
+import { Batcher, Coalescer } from './batcher.js';
 
 describe('Batcher', () => {
   it('coalesces concurrent loads into batches of at most maxBatch, results in order', async () => {
@@ -29,5 +29,34 @@ describe('Batcher', () => {
   it('refuses a batch function that returns the wrong number of results', async () => {
     const b = new Batcher(async () => [1], { maxWaitMs: 0 });
     await expect(Promise.all([b.load(1), b.load(2)])).rejects.toThrow(/returned 1 results for 2 items/);
+  });
+});
+
+describe('Coalescer', () => {
+  it('sends concurrent items in batches of at most maxBatch; each batch settles its own items', async () => {
+    const calls: number[][] = [];
+    const c = new Coalescer(async (xs: number[]) => {
+      calls.push(xs);
+      if (xs.includes(5)) throw new Error('batch with 5 failed');
+    }, { maxBatch: 4, maxWaitMs: 5 });
+    const outcomes = await Promise.allSettled([1, 2, 3, 4, 5, 6].map((x) => c.add(x)));
+    expect(calls).toEqual([[1, 2, 3, 4], [5, 6]]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected']);
+    expect(outcomes[4]).toMatchObject({ reason: new Error('batch with 5 failed') });
+  });
+
+  it('waits at most maxWaitMs for a batch to fill, and a later item starts a new batch', async () => {
+    const calls: string[][] = [];
+    const c = new Coalescer(async (xs: string[]) => void calls.push(xs), { maxBatch: 100, maxWaitMs: 2 });
+    await c.add('a');
+    await Promise.all([c.add('b'), c.add('c')]);
+    expect(calls).toEqual([['a'], ['b', 'c']]);
+  });
+
+  it('rejects when the batch function throws synchronously', async () => {
+    const c = new Coalescer((): Promise<void> => {
+      throw new Error('sync failure');
+    }, { maxBatch: 1 });
+    await expect(c.add(1)).rejects.toThrow('sync failure');
   });
 });

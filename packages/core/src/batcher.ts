@@ -1,4 +1,4 @@
-import { StreamError } from './errors.js';
+import { StreamError, toError } from './errors.js';
 
 export interface BatcherOptions {
   /** Largest batch handed to the function. Default 100. */
@@ -65,5 +65,57 @@ export class Batcher<I, O> {
         for (const p of batch) p.reject(error);
       },
     );
+  }
+}
+
+/**
+ * @internal Coalesces concurrent calls into one call of `fn` per batch, like {@link Batcher}, for work
+ * whose batch succeeds or fails as a whole (a produce request): every item of a batch shares one Promise,
+ * so a record's send costs no Promise of its own on the hot path.
+ */
+export class Coalescer<I> {
+  readonly #fn: (items: I[]) => Promise<void>;
+  readonly #maxBatch: number;
+  readonly #maxWaitMs: number;
+  #items: I[] = [];
+  #shared: { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(fn: (items: I[]) => Promise<void>, options: BatcherOptions = {}) {
+    this.#fn = fn;
+    this.#maxBatch = Math.max(1, options.maxBatch ?? 100);
+    this.#maxWaitMs = Math.max(0, options.maxWaitMs ?? 5);
+  }
+
+  /** Resolves when the batch holding `item` succeeded; rejects with the batch's error. */
+  add(item: I): Promise<void> {
+    this.#items.push(item);
+    if (!this.#shared) {
+      let resolve!: () => void;
+      let reject!: (error: unknown) => void;
+      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      this.#shared = { promise, resolve, reject };
+    }
+    const { promise } = this.#shared;
+    if (this.#items.length >= this.#maxBatch) this.#flush();
+    else this.#timer ??= setTimeout(() => this.#flush(), this.#maxWaitMs);
+    return promise;
+  }
+
+  #flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const items = this.#items;
+    const shared = this.#shared;
+    this.#items = [];
+    this.#shared = undefined;
+    if (!shared || items.length === 0) return;
+    let call: Promise<void>;
+    try {
+      call = this.#fn(items);
+    } catch (error) {
+      call = Promise.reject(toError(error));
+    }
+    call.then(shared.resolve, shared.reject);
   }
 }

@@ -39,16 +39,20 @@ export interface Decoded<K, V> {
   readonly headers: Headers;
 }
 
+/** Shared by every record without headers (most): frozen, so nobody can add to it by accident. */
+const NO_HEADERS: Headers = Object.freeze({});
+const NO_RAW_HEADERS: RawHeaders = Object.freeze({});
+
 export function decodeHeaders(raw: RawHeaders): Headers {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(raw)) out[name] = value.toString('utf8');
-  return out;
+  let out: Record<string, string> | undefined;
+  for (const name in raw) (out ??= {})[name] = raw[name]!.toString('utf8');
+  return out ?? NO_HEADERS;
 }
 
 export function encodeHeaders(headers: Headers | undefined): RawHeaders {
-  const out: Record<string, Buffer> = {};
-  if (headers) for (const [name, value] of Object.entries(headers)) out[name] = Buffer.from(value, 'utf8');
-  return out;
+  let out: Record<string, Buffer> | undefined;
+  if (headers) for (const name in headers) (out ??= {})[name] = Buffer.from(headers[name]!, 'utf8');
+  return out ?? NO_RAW_HEADERS;
 }
 
 /**
@@ -85,24 +89,40 @@ export class Topic<KIn, KOut, VIn, VOut> {
    * and the bad field before anything reaches the broker.
    */
   async encode(record: OutgoingRecord<KIn, VIn>): Promise<OutgoingMessage> {
-    const value = await validate(this.#value, record.value, this.name, 'value');
+    return this.encodeNow(record);
+  }
+
+  /**
+   * @internal {@link encode} without the Promise when the schemas validate synchronously (the common case,
+   * and the send path of every handler): throws instead of rejecting.
+   */
+  encodeNow(record: OutgoingRecord<KIn, VIn>): OutgoingMessage | Promise<OutgoingMessage> {
+    const value = validate(this.#value, record.value, this.name, 'value');
+    const key = this.#key ? validate(this.#key, record.key, this.name, 'key') : record.key;
+    if (value instanceof Promise || key instanceof Promise) {
+      return Promise.all([key, value]).then(([k, v]) => this.#message(record, k, v));
+    }
+    return this.#message(record, key, value);
+  }
+
+  #message(record: OutgoingRecord<KIn, VIn>, k: unknown, value: unknown): OutgoingMessage {
     let key: Buffer | null = null;
     if (this.#key) {
-      const k: unknown = await validate(this.#key, record.key, this.name, 'key');
       key = k === null || k === undefined ? null : this.#encodeWith(this.#keyCodec, k, 'key');
-    } else if (record.key !== undefined && record.key !== null) {
-      if (typeof record.key !== 'string') {
+    } else if (k !== undefined && k !== null) {
+      if (typeof k !== 'string') {
         throw new EncodeError(this.name, 'key', new TypeError('a topic without a key schema takes string keys'));
       }
-      key = Buffer.from(record.key, 'utf8');
+      key = Buffer.from(k, 'utf8');
     }
-    return {
+    const message: { -readonly [F in keyof OutgoingMessage]: OutgoingMessage[F] } = {
       topic: this.name,
       key,
       value: value === null || value === undefined ? null : this.#encodeWith(this.#codec, value, 'value'),
       headers: encodeHeaders(record.headers),
-      ...(record.partition === undefined ? {} : { partition: record.partition }),
     };
+    if (record.partition !== undefined) message.partition = record.partition;
+    return message;
   }
 
   #encodeWith(codec: Codec, value: unknown, part: 'key' | 'value'): Buffer {

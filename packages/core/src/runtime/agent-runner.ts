@@ -73,6 +73,8 @@ export class AgentRunner {
   /** Per partition state, built once: AbortSignal.any per record costs CPU and keeps listeners on long-lived signals. */
   readonly #signals = new WeakMap<PartitionState, { signal: AbortSignal; waitSignal: AbortSignal }>();
   #accepting = true;
+  /** During a rebalance: nothing new starts until the next assignment (see ConsumerRuntime.onRevoking). */
+  #held = false;
   #idleWaiters: (() => void)[] = [];
 
   constructor(options: AgentRunnerOptions, host: AgentHost) {
@@ -136,6 +138,18 @@ export class AgentRunner {
     this.#accepting = false;
   }
 
+  /** Starts nothing new until {@link resume} (a rebalance is under way). */
+  hold(): void {
+    this.#held = true;
+  }
+
+  /** Starts queued deliveries again after {@link hold}. */
+  resume(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    this.#pump();
+  }
+
   /** Resolves once nothing is in flight. */
   whenIdle(): Promise<void> {
     if (this.#inFlight === 0) return Promise.resolve();
@@ -156,7 +170,7 @@ export class AgentRunner {
   }
 
   #pump(): void {
-    while (this.#accepting && this.#inFlight < this.#options.concurrency) {
+    while (this.#accepting && !this.#held && this.#inFlight < this.#options.concurrency) {
       const item = this.#ready.shift();
       if (!item) return;
       this.#host.dequeued(item.delivery);
@@ -167,18 +181,30 @@ export class AgentRunner {
       this.#inFlight += 1;
       this.#startedAt.set(item.delivery, Date.now());
       this.#host.instrumentation.inFlight(this.#labels, 1);
-      void this.#run(item.delivery).finally(() => {
-        this.#inFlight -= 1;
-        this.#startedAt.delete(item.delivery);
-        this.#host.instrumentation.inFlight(this.#labels, -1);
-        this.#release(item.orderingKey);
-        if (this.#inFlight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
-        this.#pump();
-      });
+      void this.#run(item);
     }
   }
 
-  async #run(delivery: Delivery): Promise<void> {
+  /** Bookkeeping once a delivery is done with (processed, dead-lettered or aborted): frees its slot and key. */
+  #settled(item: Queued): void {
+    this.#inFlight -= 1;
+    this.#startedAt.delete(item.delivery);
+    this.#host.instrumentation.inFlight(this.#labels, -1);
+    this.#release(item.orderingKey);
+    if (this.#inFlight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    this.#pump();
+  }
+
+  /** Never rejects: every outcome is handled inside, then the slot is freed. */
+  async #run(item: Queued): Promise<void> {
+    try {
+      await this.#attempts(item.delivery);
+    } finally {
+      this.#settled(item);
+    }
+  }
+
+  async #attempts(delivery: Delivery): Promise<void> {
     const { partition, message } = delivery;
     let signals = this.#signals.get(partition);
     if (!signals) {
@@ -200,7 +226,10 @@ export class AgentRunner {
       const outputs: OutgoingMessage[] = [];
       const started = performance.now();
       try {
-        decoded ??= await this.topic.decode(message, { partition: partition.partition });
+        if (!decoded) {
+          const result = this.topic.decode(message, { partition: partition.partition });
+          decoded = result instanceof Promise ? await result : result;
+        }
         await this.#options.handler(decoded.value, this.#context(delivery, decoded, attempt, signal, log, outputs));
         // A handler that returns after its signal fired may have given up half-way: count it as not done.
         if (signal.aborted) return;
@@ -273,29 +302,79 @@ export class AgentRunner {
     log: () => Logger,
     outputs: OutgoingMessage[],
   ): AgentContext<unknown> {
-    const { partition, message } = delivery;
-    const traceparent = childTraceparent(decoded.headers);
-    const send = async <KIn, KOut, VIn, VOut>(topic: Topic<KIn, KOut, VIn, VOut>, record: OutgoingRecord<KIn, VIn>): Promise<void> => {
+    return new RecordContext(delivery, decoded, attempt, signal, log, outputs, this.#options.exactlyOnce ? null : this.#host);
+  }
+}
+
+/**
+ * What a handler gets as `ctx`. A class rather than an object literal with closures: one is built per
+ * record, so its fields live on one object and its methods on the prototype.
+ */
+class RecordContext implements AgentContext<unknown> {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: unknown;
+  readonly headers: Headers;
+  readonly attempt: number;
+  readonly signal: AbortSignal;
+  readonly #timestamp: string;
+  readonly #log: () => Logger;
+  readonly #outputs: OutgoingMessage[];
+  /** Where sends go at once (at-least-once), or null when they join the partition's transaction. */
+  readonly #host: AgentHost | null;
+  readonly #traceparent: string | undefined;
+
+  constructor(
+    delivery: Delivery,
+    decoded: Decoded<unknown, unknown>,
+    attempt: number,
+    signal: AbortSignal,
+    log: () => Logger,
+    outputs: OutgoingMessage[],
+    host: AgentHost | null,
+  ) {
+    this.topic = delivery.partition.topic;
+    this.partition = delivery.partition.partition;
+    this.offset = delivery.message.offset;
+    this.key = decoded.key;
+    this.headers = decoded.headers;
+    this.attempt = attempt;
+    this.signal = signal;
+    this.#timestamp = delivery.message.timestamp;
+    this.#log = log;
+    this.#outputs = outputs;
+    this.#host = host;
+    this.#traceparent = childTraceparent(decoded.headers);
+  }
+
+  get timestamp(): Date {
+    return new Date(Number(this.#timestamp));
+  }
+
+  /** A child logger carrying partition and offset, built on first use. */
+  get log(): Logger {
+    return this.#log();
+  }
+
+  /** Not an async function: on the common path (synchronous schemas) a send costs one Promise, the producer's. */
+  send<KIn, KOut, VIn, VOut>(topic: Topic<KIn, KOut, VIn, VOut>, record: OutgoingRecord<KIn, VIn>): Promise<void> {
+    try {
+      const traceparent = this.#traceparent;
       const withTrace: OutgoingRecord<KIn, VIn> =
         traceparent && !record.headers?.traceparent ? { ...record, headers: { ...record.headers, traceparent } } : record;
-      const encoded = await topic.encode(withTrace);
-      if (signal.aborted) throw new StreamError('ABORTED', `send to ${topic.name} after the record was aborted`, { cause: signal.reason });
-      if (this.#options.exactlyOnce) outputs.push(encoded);
-      else await this.#host.produce([encoded]);
-    };
-    return {
-      topic: partition.topic,
-      partition: partition.partition,
-      offset: message.offset,
-      key: decoded.key,
-      headers: decoded.headers,
-      timestamp: new Date(Number(message.timestamp)),
-      attempt,
-      signal,
-      get log() {
-        return log();
-      },
-      send,
-    };
+      const encoded = topic.encodeNow(withTrace);
+      if (encoded instanceof Promise) return encoded.then((m) => this.#emit(m));
+      return this.#emit(encoded);
+    } catch (error) {
+      return Promise.reject(toError(error));
+    }
+  }
+
+  #emit(encoded: OutgoingMessage): Promise<void> {
+    if (this.signal.aborted) throw new StreamError('ABORTED', `send to ${encoded.topic} after the record was aborted`, { cause: this.signal.reason });
+    if (this.#host) return this.#host.produce([encoded]);
+    this.#outputs.push(encoded);
+    return Promise.resolve();
   }
 }

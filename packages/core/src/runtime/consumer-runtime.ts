@@ -91,6 +91,7 @@ export class ConsumerRuntime implements ConsumerListener {
   }
 
   onAssignment(assignment: Assignment): void {
+    for (const runner of this.#options.runners) runner.resume();
     const next = new Set(assignment.partitions.map((tp) => tpKey(tp.topic, tp.partition)));
     for (const [key, state] of this.#partitions) {
       if (next.has(key)) continue;
@@ -144,7 +145,11 @@ export class ConsumerRuntime implements ConsumerListener {
 
   onRevoking(): void {
     // Eager rebalancing revokes everything; commit what is done while this generation still counts, so
-    // whoever gets a partition next starts after it.
+    // whoever gets a partition next starts after it. Until the next assignment the coordinator refuses
+    // commits (REBALANCE_IN_PROGRESS), and it may wait a whole session timeout for a dead member: work
+    // started now could not be committed and would run again wherever its partition goes. So agents
+    // start nothing new until then; what is in flight finishes.
+    for (const runner of this.#options.runners) runner.hold();
     void this.commit();
   }
 

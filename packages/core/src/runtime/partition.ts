@@ -53,7 +53,8 @@ export class PartitionState {
   /** Starts tracking a message that every agent of the topic will process. */
   accept(message: RawMessage, offset: number): Delivery {
     this.tracker.track(offset);
-    this.#remaining.set(offset, this.#agents);
+    // One agent per topic is the common case: its offsets need no countdown.
+    if (this.#agents > 1) this.#remaining.set(offset, this.#agents);
     const bytes = (message.value?.length ?? 0) + (message.key?.length ?? 0) + 64;
     this.queued += this.#agents;
     this.queuedBytes += bytes * this.#agents;
@@ -81,7 +82,7 @@ export class PartitionState {
    */
   done(delivery: Delivery, outputs: readonly OutgoingMessage[]): boolean {
     if (this.revoked) return false;
-    const left = this.#remaining.get(delivery.offset);
+    const left = this.#agents > 1 ? this.#remaining.get(delivery.offset) : 1;
     if (left === undefined) throw new StreamError('STATE_INVALID', `offset ${delivery.offset} of ${this.topic}/${this.partition} finished twice`);
     if (outputs.length > 0) {
       const existing = this.#outputs.get(delivery.offset);
