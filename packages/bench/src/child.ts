@@ -8,7 +8,21 @@ import { CONFIG_ENV, type ChildMessage, type ConsumerConfig, type ConsumerResult
 const CONSUMERS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'consumers');
 
 /** The consumer programs, compiled to dist/consumers/<name>.js. */
-export type ConsumerProgram = 'ours-passthrough' | 'kafkajs-passthrough' | 'ours-io-keyed' | 'kafkajs-io-keyed' | 'ours-backlog' | 'kafkajs-backlog';
+export type ConsumerProgram =
+  | 'ours-passthrough'
+  | 'kafkajs-passthrough'
+  | 'ours-io-keyed'
+  | 'kafkajs-io-keyed'
+  | 'ours-backlog'
+  | 'kafkajs-backlog'
+  | 'ours-feed-cache'
+  | 'kafkajs-feed-cache'
+  | 'ours-order-emailer'
+  | 'kafkajs-order-emailer'
+  | 'ours-execution-quality'
+  | 'kafkajs-execution-quality'
+  | 'ours-search-enricher'
+  | 'kafkajs-search-enricher';
 
 export interface ChildOptions {
   /** Where the child's stdout/stderr go. */

@@ -39,7 +39,7 @@ export interface CliArgs {
 
 const USAGE = `usage: pnpm bench [options]
 
-  --quick             small sizes, 1 round (CI; ~2-3 minutes)
+  --quick             small sizes, 1 round (CI; ~3-4 minutes)
   --scenario <name>   run only this scenario (repeatable, or comma-separated)
   --rounds <n>        rounds per scenario (ours and baseline alternate; the median is reported)
   --out <file.json>   where to write the JSON; .md and .svg go next to it

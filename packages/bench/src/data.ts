@@ -4,6 +4,7 @@
  * latency is measured from, differs between runs).
  */
 import { z } from 'zod';
+import { generateServiceRecords } from './service-data.js';
 
 /** An input record, ~200 bytes of JSON. */
 export const Trade = z.object({
@@ -54,9 +55,16 @@ export function enrich(t: Trade): Enriched {
 export interface DatasetSpec {
   readonly records: number;
   readonly partitions: number;
-  /** Distinct keys, chosen pseudo-randomly per record. */
+  /** Distinct keys (users for `feed`), chosen pseudo-randomly per record. */
   readonly keys: number;
   readonly seed: number;
+  /**
+   * What the records are: {@link Trade}s (default), or a service's records (see service-data.ts): `orders`
+   * (order-emailer, execution-quality), `feed` (feed-cache activities), `search` (search-enricher queries).
+   */
+  readonly kind?: 'trades' | 'orders' | 'feed' | 'search';
+  /** Symbols the `orders` are spread over (default 10). */
+  readonly symbols?: number;
 }
 
 /** mulberry32: a tiny seeded PRNG, good enough to make data look varied and identical between runs. */
@@ -79,7 +87,8 @@ const NOTES = ['via FIX gateway', 'basket rebalance leg', 'option expiry hedge',
 /** A record of the data set, without its produce timestamp (stamped when it is sent). */
 export interface PendingRecord {
   readonly key: string;
-  readonly value: Omit<Trade, 'producedAt'>;
+  /** A JSON object with a numeric `seq`; `producedAt` is appended when it is sent. */
+  readonly value: Readonly<Record<string, unknown>> & { readonly seq: number };
 }
 
 /**
@@ -88,6 +97,10 @@ export interface PendingRecord {
  */
 export function* generate(spec: DatasetSpec): Generator<PendingRecord> {
   const random = prng(spec.seed);
+  if (spec.kind !== undefined && spec.kind !== 'trades') {
+    yield* generateServiceRecords(spec, random);
+    return;
+  }
   const keyWidth = String(Math.max(1, spec.keys - 1)).length;
   for (let seq = 0; seq < spec.records; seq += 1) {
     const key = `acct-${String(Math.floor(random() * spec.keys)).padStart(keyWidth, '0')}`;
@@ -116,5 +129,6 @@ const GENERATOR_VERSION = 1;
 
 /** A file name that identifies the data set (for the cached file the Java producer reads). */
 export function datasetId(spec: DatasetSpec): string {
-  return `v${GENERATOR_VERSION}-n${spec.records}-p${spec.partitions}-k${spec.keys}-s${spec.seed}`;
+  const kind = spec.kind === undefined || spec.kind === 'trades' ? '' : `-${spec.kind}${spec.symbols === undefined ? '' : `-y${spec.symbols}`}`;
+  return `v${GENERATOR_VERSION}-n${spec.records}-p${spec.partitions}-k${spec.keys}-s${spec.seed}${kind}`;
 }

@@ -28,6 +28,8 @@ export interface ConsumerConfig {
   readonly take: { readonly size: number; readonly withinMs: number };
   /** kafkajs `partitionsConsumedConcurrently` of the baselines. */
   readonly partitionsConsumedConcurrently: number;
+  /** Where the per-service scenarios' servers and data are (Redis key prefix, email API URL, bucket, index…). */
+  readonly service?: Readonly<Record<string, string | number>>;
 }
 
 /** What one consumer run measured. */

@@ -19,6 +19,16 @@ export interface Side {
   readonly config: Pick<ConsumerConfig, 'mode' | 'concurrency' | 'ioDelayMs' | 'trackOrder' | 'take' | 'partitionsConsumedConcurrently'>;
 }
 
+/** What a scenario sets up for one run (`PairOptions.perRun`). */
+export interface RunSetup {
+  /** Passed to the child as `ConsumerConfig.service`. */
+  readonly service: Readonly<Record<string, string | number>>;
+  /** After the run: the correctness violations found (empty when none). */
+  check?(): Promise<string[]>;
+  /** After the run (and the check), whatever happened: delete what the run wrote. */
+  cleanup?(): Promise<void>;
+}
+
 export interface PairOptions {
   readonly scenario: string;
   readonly data: DatasetSpec;
@@ -28,6 +38,8 @@ export interface PairOptions {
   readonly deadlineMs: (side: 'ours' | 'baseline') => number;
   readonly ours: Side;
   readonly baseline: Side;
+  /** Per-run set-up of the per-service scenarios: unique keys, a fresh email sink… */
+  readonly perRun?: (which: 'ours' | 'baseline', round: number) => Promise<RunSetup>;
 }
 
 /**
@@ -53,7 +65,9 @@ async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours'
   const side = options[which];
   const names = runNames(options.scenario, which, round, options.output);
   const loadAvg1 = loadavg()[0] ?? Number.NaN;
+  let setup: RunSetup | undefined;
   try {
+    setup = options.perRun ? await options.perRun(which, round) : undefined;
     await createFreshTopics([
       { name: names.input, partitions: options.data.partitions },
       ...(names.output ? [{ name: names.output, partitions: options.data.partitions, ...outputTopicConfig() }] : []),
@@ -69,6 +83,7 @@ async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours'
       groupId: names.groupId,
       expected: options.data.records,
       deadlineMs: options.deadlineMs(which),
+      ...(setup ? { service: setup.service } : {}),
     };
     const runName = `${options.scenario}-${which}-r${round}`;
     const build = coreBuild();
@@ -78,11 +93,13 @@ async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours'
       profileName: `${runName}.cpuprofile`,
     });
     const output = names.output ? await countOutput(names.output, options.data.records) : undefined;
+    const checks = setup?.check ? await setup.check() : [];
     const measurement: RoundMeasurement = {
       ...result,
       round,
       loadAvg1,
       coreBuild: build,
+      ...(checks.length > 0 ? { checks } : {}),
       ...(output ? { output: { distinct: output.distinct, duplicates: output.duplicates, missing: output.missing } } : {}),
     };
     ctx.log(
@@ -91,11 +108,13 @@ async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours'
         (result.diagnostics.batchesFetched ? `, ${Math.round(result.handled / result.diagnostics.batchesFetched)} rec/fetched batch` : '') +
         (output ? `, output ${output.distinct}/${options.data.records}${output.duplicates > 0 ? ` (+${output.duplicates} dup)` : ''}` : '') +
         (result.orderViolations !== null ? `, order violations ${result.orderViolations}` : '') +
+        (checks.length > 0 ? `, CHECK FAILED: ${checks.join('; ')}` : '') +
         ` (load ${loadAvg1.toFixed(1)})`,
     );
     return measurement;
   } finally {
     await cleanupRun(names);
+    await setup?.cleanup?.().catch((error: unknown) => ctx.log(`  cleanup of ${which} r${round} failed: ${String(error)}`));
   }
 }
 
@@ -121,6 +140,11 @@ export function summarize(label: string, rounds: readonly RoundMeasurement[]): S
     cpuMsPer1kRecords: median(rounds.map((r) => r.cpuMsPer1kRecords)),
     rounds,
   };
+}
+
+/** The violations the scenario's own per-run checks found. */
+export function checkViolations(which: string, rounds: readonly RoundMeasurement[]): string[] {
+  return rounds.flatMap((r) => (r.checks ?? []).map((c) => `${which} r${r.round}: ${c}`));
 }
 
 /** Lost or duplicated output, the correctness checks every producing scenario shares. */

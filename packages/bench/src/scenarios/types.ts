@@ -12,6 +12,8 @@ export interface RoundMeasurement extends ConsumerResult {
   readonly loadAvg1: number;
   /** Hash of @stream/core's compiled code when the run started (see core-build.ts). */
   readonly coreBuild: string;
+  /** Correctness violations a scenario's own check found after the run (e.g. an email sent twice). */
+  readonly checks?: readonly string[];
 }
 
 /** The medians over a side's rounds. */

@@ -1,0 +1,72 @@
+/**
+ * Baseline, order-emailer: a hand-written kafkajs `eachBatch` (partitions consumed concurrently) doing the
+ * service's I/O with the same clients: per order `SET key pending NX PX` (ioredis), the confirmation POSTed
+ * with got (same body and headers as the service), `SET key sent EX`. At most `concurrency` orders are in
+ * flight across partitions; a batch's offsets are committed once all its orders are done.
+ */
+import { confirmationEmail } from '@stream/order-emailer/emailer';
+import { got } from 'got';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import { BenchOrder } from '../service-data.js';
+import { count, runConsumer } from './harness.js';
+import { Limiter } from './limiter.js';
+import { param } from './service-app.js';
+
+await runConsumer(async (config, recorder) => {
+  const redis = new Redis(param(config, 'redisUrl'), { maxRetriesPerRequest: 1 });
+  const prefix = param(config, 'keyPrefix');
+  const url = param(config, 'emailerUrl');
+  const token = param(config, 'token');
+  const limiter = new Limiter(config.concurrency);
+  const kafka = new Kafka({ clientId: 'bench-kafkajs', brokers: [...config.brokers], logLevel: logLevel.ERROR });
+  const consumer = kafka.consumer({ groupId: config.groupId, readUncommitted: false, maxBytesPerPartition: 1024 * 1024, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+
+  async function confirm(order: BenchOrder): Promise<void> {
+    const key = `${prefix}${order.id}`;
+    const claimed = await redis.set(key, `pending:${randomUUID()}`, 'PX', 15_000, 'NX');
+    if (claimed === null) return; // sent (or being sent) already
+    const response = await got.post(url, {
+      json: confirmationEmail(order),
+      headers: { authorization: `Bearer ${token}`, 'idempotency-key': order.id, accept: 'application/json' },
+      timeout: { request: 5000 },
+      retry: { limit: 0 },
+      throwHttpErrors: false,
+      followRedirect: false,
+      responseType: 'text',
+    });
+    if (response.statusCode < 200 || response.statusCode >= 300) throw new Error(`email API answered ${response.statusCode} for ${order.id}`);
+    await redis.set(key, 'sent', 'EX', 3600);
+  }
+
+  await consumer.connect();
+  await consumer.subscribe({ topics: [config.input], fromBeginning: true });
+  await consumer.run({
+    autoCommit: true,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
+    eachBatch: async (payload) => {
+      const { batch } = payload;
+      if (!payload.isRunning() || payload.isStale()) return;
+      recorder.begin();
+      count(recorder, 'batchesFetched');
+      const orders = batch.messages.filter((m) => m.value).map((m) => BenchOrder.parse(JSON.parse(m.value!.toString('utf8'))));
+      await Promise.all(
+        orders.map((order) =>
+          limiter.run(async () => {
+            await confirm(order);
+            recorder.handled(order.seq, order.producedAt);
+          }),
+        ),
+      );
+      payload.resolveOffset(batch.lastOffset());
+      await payload.commitOffsetsIfNecessary();
+      await payload.heartbeat();
+    },
+  });
+  return async () => {
+    await consumer.disconnect();
+    await redis.quit();
+  };
+});

@@ -1,0 +1,63 @@
+/**
+ * Ours, per-service scenarios: a real `createApp` running a service's own agent code, unchanged. The app is
+ * handed to the service's agent function through {@link recordingApp}, which wraps each agent handler so
+ * that the Recorder sees every record once its handler (the service's code) finished.
+ */
+import { createApp, createLogger, type AgentHandler, type AgentOptions, type AnyTopic, type App, type KeyOf, type ValueOf } from '@stream/core';
+import type { ConsumerConfig } from '../protocol.js';
+import { stampOf } from '../service-data.js';
+import type { Recorder } from './harness.js';
+import { benchInstrumentation, bufferOverride } from './instrumentation.js';
+
+/** A value of the run's service parameters (`ConsumerConfig.service`), which must be there. */
+export function param(config: ConsumerConfig, name: string): string {
+  const value = config.service?.[name];
+  if (value === undefined) throw new Error(`${config.scenario}: service parameter ${name} is missing`);
+  return String(value);
+}
+
+/**
+ * The app of a per-service consumer. With `exactlyOnce`, outputs become visible when their partition's
+ * transaction commits with the offsets, so the run completes when the committed offsets cover every
+ * input record (use the `explicit` completion); otherwise when every record was handled.
+ */
+export function serviceApp(config: ConsumerConfig, recorder: Recorder, options: { readonly outputs?: readonly AnyTopic[]; readonly exactlyOnce?: boolean } = {}): App {
+  const committed = new Map<number, number>();
+  const instrumentation = benchInstrumentation(recorder, (partition, offset) => {
+    if (!options.exactlyOnce) return;
+    committed.set(partition, offset);
+    let total = 0;
+    for (const o of committed.values()) total += o;
+    if (total >= config.expected && recorder.allHandled) recorder.complete();
+  });
+  return createApp({
+    id: config.groupId,
+    brokers: [...config.brokers],
+    logger: createLogger({ name: 'bench-ours', level: 'warn' }),
+    ...bufferOverride(),
+    ...(options.outputs ? { outputs: [...options.outputs] } : {}),
+    instrumentation,
+  });
+}
+
+/**
+ * `app` as the service's agent function sees it, except that `agent(topic, options, handler)` (the form the
+ * services use) registers a handler that reports each record to `recorder` once the service's handler
+ * resolved. Everything else is the app itself.
+ */
+export function recordingApp(app: App, recorder: Recorder): App {
+  const agent = <T extends AnyTopic>(topic: T, options: AgentOptions, handler: AgentHandler<KeyOf<T>, ValueOf<T>>): App =>
+    app.agent(topic, options, async (value, ctx) => {
+      recorder.begin();
+      await handler(value, ctx);
+      const { seq, producedAt } = stampOf(value);
+      recorder.handled(seq, producedAt);
+    });
+  return new Proxy(app, {
+    get(target, property) {
+      if (property === 'agent') return agent;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
