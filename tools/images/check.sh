@@ -4,7 +4,8 @@
 #
 #   1. host tools: buildah and debootstrap (apt-get, when missing), Node 24 + pnpm, the local servers
 #   2. the stand-in base image node:24-bookworm-slim (lib/base.sh; built once, cached)
-#   3. images (build.sh): cli (the topic initialiser) and every service that exists under services/
+#   3. images (build.sh): cli (the topic initialiser), demo (compose's demo producer) and every service
+#      that exists under services/
 #   4. each image's contents: non-root USER, tini ENTRYPOINT, exec-form CMD, NODE_ENV=production,
 #      HEALTHCHECK on /healthz, no dev dependencies, no sources, no build tooling or build secrets
 #   5. docker/compose.yaml's environment of each service accepted by the service's own config schema (its
@@ -12,7 +13,8 @@
 #   6. `stream topics create` from the cli image against the local Kafka
 #   7. each service's image run with its own ENTRYPOINT + CMD (`buildah run`, host network) against the
 #      local servers: /healthz 200 and the image's HEALTHCHECK command passing, running as non-root, one
-#      record processed end to end, then SIGTERM to PID 1 (tini) and exit code 0
+#      record processed end to end, then SIGTERM to PID 1 (tini) and exit code 0; the demo image's
+#      producer (dist/produce.js) run for 3 s against the local servers
 #
 # Services missing from services/ are skipped with a warning. Exit status 0 only when every check of
 # every built image passed. Usage: bash tools/images/check.sh [service...] (default: all four).
@@ -371,7 +373,7 @@ main() {
 
   step "images"
   local built_cli=0
-  for name in cli "${present[@]}"; do
+  for name in cli demo "${present[@]}"; do
     local t=$SECONDS
     if ( build_image "$name" ); then
       record "$name" build ok
@@ -384,7 +386,7 @@ main() {
   done
 
   step "image contents"
-  for name in cli "${present[@]}"; do
+  for name in cli demo "${present[@]}"; do
     [ "$(result "$name" build)" = ok ] || continue
     run_check "$name" contents check_image_contents "$name"
   done
@@ -405,6 +407,24 @@ main() {
     if [ $status -eq 0 ]; then record cli run ok; pass "cli: stream topics create"; else record cli run FAILED; fail "cli: stream topics create" || true; fi
   fi
 
+  step "demo producer (compose's demo-producer: dist/produce.js from the demo image, 3 s)"
+  if [ "$(result demo build)" = ok ] && [ "$(result cli run)" = ok ]; then
+    local ctr status=0 out
+    ctr="$(buildah from --pull=never --name "images-check-demo-$RUN_ID" "$(image_name demo)")"
+    out="$(buildah run --isolation chroot --env "KAFKA_BROKERS=$KAFKA_BROKERS" --env "INFLUX_URL=$INFLUX_URL" \
+      --env INFLUX_TOKEN=stream:stream --env INFLUX_ORG=stream --env INFLUX_BUCKET=stream/autogen --env TINI_SUBREAPER=1 "$ctr" -- \
+      /usr/bin/tini -- node dist/produce.js --rate 20 --duration 3 2>&1)" || status=$?
+    buildah rm "$ctr" >/dev/null 2>&1 || true
+    printf '%s\n' "$out" | tail -n 3 | cut -c1-240 | sed 's/^/  /' >&2
+    if [ $status -eq 0 ] && printf '%s' "$out" | grep -q '"msg":"stopping"' && ! printf '%s' "$out" | grep -q '"activities":0,'; then
+      record demo run ok; pass "demo: produced records for 3 s and exited 0"
+    else
+      record demo run FAILED; fail "demo: dist/produce.js (exit $status)" || true
+    fi
+  else
+    record demo run "not run"
+  fi
+
   for svc in "${present[@]}"; do
     step "run $svc"
     if [ "$(result "$svc" build)" != ok ]; then record "$svc" run "not run (build failed)"; continue; fi
@@ -415,8 +435,8 @@ main() {
   step "summary ($((SECONDS - STARTED)) s)"
   local failed=0
   printf '%-20s %-8s %-8s %-9s %-10s %-9s %-6s %s\n' IMAGE BUILD SECONDS SIZE CONTENTS COMPOSE RUN EXIT >&2
-  for name in cli "${wanted[@]}"; do
-    if [ "$name" != cli ] && ! service_exists "$name"; then
+  for name in cli demo "${wanted[@]}"; do
+    if [ "$name" != cli ] && [ "$name" != demo ] && ! service_exists "$name"; then
       printf '%-20s %s\n' "$name" "SKIPPED (no services/$name)" >&2
       continue
     fi
@@ -424,7 +444,7 @@ main() {
       "$(result "$name" size)" "$(result "$name" contents)" "$(result "$name" compose)" "$(result "$name" run)" "$(result "$name" exit)" >&2
     local kind
     for kind in build contents run; do [ "$(result "$name" "$kind")" = ok ] || failed=1; done
-    [ "$name" = cli ] || [ "$(result "$name" compose)" = ok ] || failed=1
+    [ "$name" = cli ] || [ "$name" = demo ] || [ "$(result "$name" compose)" = ok ] || failed=1
   done
   [ ${#missing[@]} -eq 0 ] || warn_loud "SKIPPED (not in services/ yet): ${missing[*]}"
   log "logs: $LOG_DIR"
