@@ -1,15 +1,13 @@
 import { createTopicsCommand } from '@stream/cli';
 import { allTopics, executionQuality, topResults, type ExecutionQuality } from '@stream/contracts';
 import { bytesCodec, createApp, defineTopic, KafkaTransport, silentLogger, toError, type App } from '@stream/core';
-import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { generateMarketData } from '@stream/execution-quality/market-data';
-import { EmailSink } from './email-sink.js';
+import { EmailSink, runScript, startService, stopService, waitReady, type RunningService } from '@stream/testkit';
 import { DemoProducer, SYMBOLS } from './producer.js';
-import { startService, stopService, waitReady, type RunningService } from './services.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const { values: args } = parseArgs({
@@ -43,12 +41,7 @@ const EMAIL_TOKEN = 'demo-email-token';
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const step = (line: string) => out(`\n▶ ${line}`);
 
-function runTool(script: string, toolArgs: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(repo, script), ...toolArgs], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${script} exited with ${code}`))));
-  });
-}
+const runTool = (script: string, toolArgs: string[]) => runScript(repo, script, toolArgs, env);
 
 function progress(done: number, total: number, counts: string): void {
   const width = 30;

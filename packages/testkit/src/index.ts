@@ -2,4 +2,6 @@ export { localServers, requireServers, type LocalServers, type ServerName } from
 export { uniqueName } from './names.js';
 export { testKafka, withAdmin, createTopics, deleteTopics } from './kafka.js';
 export { createInfluxBucket, dropInfluxBucket } from './influxdb.js';
+export { startService, waitReady, stopService, killService, runScript, type RunningService } from './services.js';
+export { EmailSink, type SinkStats } from './email-sink.js';
 export { startServer, stopServer, withServerStopped } from './stack.js';

@@ -11,9 +11,15 @@ export interface RunningService {
   readonly exited: Promise<number | null>;
 }
 
-export function startService(repo: string, name: string, env: Record<string, string>, logDir: string): RunningService {
+/**
+ * Starts `services/<name>/dist/main.js` as a child process with `env` on top of this process's environment,
+ * its output appended to `<logDir>/<logName ?? name>.log`. `env.OPS_PORT` must name its ops port.
+ *
+ * @example const s = startService(repo, 'feed-cache', { KAFKA_BROKERS, REDIS_URL, OPS_PORT: '19464' }, '/tmp/logs');
+ */
+export function startService(repo: string, name: string, env: Record<string, string>, logDir: string, logName: string = name): RunningService {
   mkdirSync(logDir, { recursive: true });
-  const logFile = path.join(logDir, `${name}.log`);
+  const logFile = path.join(logDir, `${logName}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(process.execPath, [path.join(repo, 'services', name, 'dist', 'main.js')], {
     env: { ...process.env, ...env },
@@ -45,10 +51,31 @@ export async function waitReady(service: RunningService, timeoutMs = 60_000): Pr
 
 /** SIGTERM, then the exit code (SIGKILL after the grace period). */
 export async function stopService(service: RunningService, graceMs = 35_000): Promise<number | null> {
-  if (service.child.exitCode !== null) return service.child.exitCode;
+  if (service.child.exitCode !== null || service.child.signalCode !== null) return service.child.exitCode;
   service.child.kill('SIGTERM');
   const timer = setTimeout(() => service.child.kill('SIGKILL'), graceMs);
   const code = await service.exited;
   clearTimeout(timer);
   return code;
+}
+
+/** SIGKILL, as a crash or an OOM kill would: nothing is drained, committed or flushed. */
+export async function killService(service: RunningService): Promise<void> {
+  if (service.child.exitCode !== null || service.child.signalCode !== null) return;
+  service.child.kill('SIGKILL');
+  await service.exited;
+}
+
+/**
+ * Runs a repository script (`<repo>/<script>`) with this Node, `env` on top of this process's environment,
+ * its output shown; rejects unless it exits 0. For the seeding tools (market data, search corpus).
+ *
+ * @example await runScript(repo, 'services/search-enricher/dist/load-corpus.js', ['--index', 'products'], env);
+ */
+export function runScript(repo: string, script: string, args: readonly string[], env: Record<string, string> = {}, stdout: 'inherit' | 'ignore' = 'inherit'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(repo, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'inherit'] });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${script} exited with ${code}`))));
+  });
 }
