@@ -45,11 +45,16 @@ interface Queued {
   readonly orderingKey: string | null;
 }
 
+const NO_OUTPUTS: OutgoingMessage[] = [];
+Object.freeze(NO_OUTPUTS);
+
 const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
 
 /** Continues the consumed record's W3C trace in what its handler sends: same trace id, new parent span. */
 function childTraceparent(consumed: Headers): string | undefined {
-  const match = TRACEPARENT.exec(consumed.traceparent ?? '');
+  const parent = consumed.traceparent;
+  if (parent === undefined) return undefined;
+  const match = TRACEPARENT.exec(parent);
   return match ? `00-${match[1]}-${randomBytes(8).toString('hex')}-${match[2]}` : undefined;
 }
 
@@ -223,7 +228,9 @@ export class AgentRunner {
 
     for (let attempt = 1; ; attempt += 1) {
       if (signal.aborted) return;
-      const outputs: OutgoingMessage[] = [];
+      // What the handler sends joins the partition's transaction under exactly-once; otherwise it is sent at
+      // once and this stays the shared empty list.
+      const outputs: OutgoingMessage[] = this.#options.exactlyOnce ? [] : NO_OUTPUTS;
       const started = performance.now();
       try {
         if (!decoded) {
