@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { generateMarketData } from '@stream/execution-quality/market-data';
 import { EmailSink, runScript, startService, stopService, waitReady, type RunningService } from '@stream/testkit';
+import { marketWindow } from './market.js';
 import { DemoProducer, SYMBOLS } from './producer.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -91,15 +91,11 @@ async function main(): Promise<number> {
   step('creating topics from @stream/contracts');
   await createTopicsCommand(transport, allTopics, (l) => out(`  ${l}`));
 
-  const marketEnd = new Date();
-  const marketStart = new Date(marketEnd.getTime() - 60 * 60_000);
   // The same deterministic series the seeding tool writes, kept here so orders are priced near the market.
-  const market = new Map<string, number[]>(SYMBOLS.map((s) => [s, []]));
-  for (const point of generateMarketData({ symbols: SYMBOLS, points: 3600, start: marketStart, stepMs: 1000 })) market.get(point.symbol)!.push(point.price);
-  const priceAt = (symbol: string, at: Date) => {
-    const series = market.get(symbol)!;
-    return series[Math.min(series.length - 1, Math.max(0, Math.floor((at.getTime() - marketStart.getTime()) / 1000)))]!;
-  };
+  const market = marketWindow();
+  const marketStart = market.start;
+  const marketEnd = market.end;
+  const priceAt = (symbol: string, at: Date) => market.priceAt(symbol, at);
   step(`loading market data for ${SYMBOLS.join(', ')} (last hour, one tick per second)`);
   await runTool('services/execution-quality/dist/seed-market-data.js', ['--symbols', SYMBOLS.join(','), '--points', '3600', '--start', marketStart.toISOString(), '--step-ms', '1000']);
   step(`loading the search corpus into ${SEARCH_INDEX}`);
