@@ -4,4 +4,4 @@ export { testKafka, withAdmin, createTopics, deleteTopics } from './kafka.js';
 export { createInfluxBucket, dropInfluxBucket } from './influxdb.js';
 export { startService, waitReady, stopService, killService, runScript, type RunningService } from './services.js';
 export { EmailSink, type SinkStats } from './email-sink.js';
-export { startServer, stopServer, withServerStopped } from './stack.js';
+export { startServer, stopServer, withServerStopped, stackCommand } from './stack.js';

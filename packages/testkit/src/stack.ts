@@ -9,8 +9,20 @@ const STACK_SCRIPT = fileURLToPath(new URL('../../../tools/stack/stack.sh', impo
 /** `up` waits until the server is healthy; Elasticsearch can take a while on a busy machine. */
 const STACK_TIMEOUT_MS = 180_000;
 
+/**
+ * Runs `tools/stack/stack.sh` with `args` (e.g. `['up', '--fresh']`, `['down', 'kafka']`), the stack chosen by
+ * `env` (`STREAM_STACK_DATA`, `STACK_*_PORT`; default this process's environment); rejects with its output
+ * unless it exits 0.
+ *
+ * @example
+ * await stackCommand(['up', 'redis'], { ...process.env, STREAM_STACK_DATA: '/tmp/other-stack', STACK_REDIS_PORT: '16379' });
+ */
+export async function stackCommand(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  await promisify(execFile)('bash', [STACK_SCRIPT, ...args], { timeout: STACK_TIMEOUT_MS, env, maxBuffer: 16 * 1024 * 1024 });
+}
+
 async function stack(action: 'up' | 'down', name: ServerName): Promise<void> {
-  await promisify(execFile)('bash', [STACK_SCRIPT, action, name], { timeout: STACK_TIMEOUT_MS });
+  await stackCommand([action, name]);
 }
 
 /**

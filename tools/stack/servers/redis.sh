@@ -1,6 +1,8 @@
 # shellcheck shell=bash
-# Redis from Debian's redis-server package; no persistence.
+# Redis from Debian's redis-server package; no persistence unless STACK_REDIS_APPENDONLY=yes (the fault
+# suite stops and restarts Redis and needs what was written before to survive, as in production).
 REDIS_PORT="${STACK_REDIS_PORT:-6379}"
+REDIS_APPENDONLY="${STACK_REDIS_APPENDONLY:-no}"
 
 redis_port() { echo "$REDIS_PORT"; }
 
@@ -14,7 +16,7 @@ redis_install() {
 redis_start() {
   mkdir -p "$DATA_DIR/redis"
   # --daemonize no: spawn keeps the pid and the log, like every other server here.
-  spawn redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes --save "" --appendonly no \
+  spawn redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes --save "" --appendonly "$REDIS_APPENDONLY" \
     --dir "$DATA_DIR/redis" --daemonize no --maxmemory-policy noeviction
 }
 

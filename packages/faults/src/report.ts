@@ -1,0 +1,17 @@
+import type { FaultResult } from './harness.js';
+
+const seconds = (ms: number | null) => (ms === null ? '—' : ms === Infinity ? '>180 s' : `${(ms / 1000).toFixed(1)} s`);
+
+/** The one line per fault the issue asks for. */
+export function resultLine(r: FaultResult): string {
+  const verdict = r.problems.length === 0 ? 'PASS' : 'FAIL';
+  return `${verdict}  ${r.title.padEnd(44)} in ${String(r.recordsIn).padStart(6)}  processed ${String(r.processed).padStart(6)}  lost ${r.lost}  dup ${r.duplicates}  dead-lettered ${r.deadLettered}  recover ${seconds(r.recoverMs)}  (${seconds(r.durationMs)})`;
+}
+
+/** The final table, in Markdown (printed, and kept in docs/faults.md). */
+export function resultTable(results: readonly FaultResult[]): string {
+  const rows = results.map(
+    (r) => `| ${r.title} | ${r.recordsIn} | ${r.processed} | ${r.lost} | ${r.duplicates} | ${r.deadLettered} | ${seconds(r.recoverMs)} | ${seconds(r.durationMs)} | ${r.problems.length === 0 ? 'pass' : 'FAIL'} |`,
+  );
+  return ['| fault | records in | processed (unique) | lost | duplicate side effects | dead-lettered | time to recover | run time | result |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |', ...rows].join('\n');
+}
