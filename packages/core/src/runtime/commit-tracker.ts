@@ -38,7 +38,17 @@ export class CommitTracker {
   /** Marks a tracked offset as done (processed, or dead-lettered). */
   complete(offset: number): void {
     if (offset > this.#lastTracked) throw new StreamError('STATE_INVALID', `offset ${offset} completed but never tracked`);
-    this.#done.add(offset);
+    if (this.#order[this.#head] === offset) {
+      // The oldest pending offset (the common case): the prefix moves without the set.
+      this.#committable = offset + 1;
+      this.#head += 1;
+      if (this.#done.size === 0) {
+        this.#compact();
+        return;
+      }
+    } else {
+      this.#done.add(offset);
+    }
     while (this.#head < this.#order.length) {
       const next = this.#order[this.#head]!;
       if (!this.#done.has(next)) break;
@@ -47,6 +57,10 @@ export class CommitTracker {
       this.#head += 1;
     }
     // Drop the consumed prefix now and then so the array stays as small as what is pending.
+    this.#compact();
+  }
+
+  #compact(): void {
     if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
       this.#order = this.#order.slice(this.#head);
       this.#head = 0;
