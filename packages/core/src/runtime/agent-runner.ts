@@ -237,7 +237,7 @@ export class AgentRunner {
           const result = this.topic.decode(message, { partition: partition.partition });
           decoded = result instanceof Promise ? await result : result;
         }
-        await this.#options.handler(decoded.value, this.#context(delivery, decoded, attempt, signal, log, outputs));
+        await this.#options.handler(decoded.value, new RecordContext(delivery, decoded, attempt, signal, log, outputs, this.#options.exactlyOnce ? null : this.#host));
         // A handler that returns after its signal fired may have given up half-way: count it as not done.
         if (signal.aborted) return;
         this.#host.instrumentation.processed(this.#labels, (performance.now() - started) / 1000);
@@ -299,17 +299,6 @@ export class AgentRunner {
         }
       }
     }
-  }
-
-  #context(
-    delivery: Delivery,
-    decoded: Decoded<unknown, unknown>,
-    attempt: number,
-    signal: AbortSignal,
-    log: () => Logger,
-    outputs: OutgoingMessage[],
-  ): AgentContext<unknown> {
-    return new RecordContext(delivery, decoded, attempt, signal, log, outputs, this.#options.exactlyOnce ? null : this.#host);
   }
 }
 
