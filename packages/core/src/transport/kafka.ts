@@ -27,6 +27,7 @@ import {
   type Transaction,
 } from 'kafkajs';
 import { StreamError, toError, type ErrorContext } from '../errors.js';
+import { produceRequests } from './produce-requests.js';
 import type {
   Assignment,
   ConsumerListener,
@@ -789,7 +790,7 @@ class KafkaProducer implements TransportProducer {
     if (messages.length === 0) return;
     await this.ensureTopics(messages);
     try {
-      await this.#producer.sendBatch({ topicMessages: topicMessages(messages), acks: -1 });
+      for (const request of produceRequests(messages)) await this.#producer.sendBatch({ topicMessages: topicMessages(request), acks: -1 });
     } catch (error) {
       throw this.#failure(`send to ${[...new Set(messages.map((m) => m.topic))].join(', ')} failed`, error);
     }
@@ -887,7 +888,9 @@ class KafkaTransaction implements TransportTransaction {
     this.#requireOpen('send');
     if (messages.length === 0) return;
     await this.#owner.ensureTopics(messages);
-    await this.#owner.run('transactional send failed', () => this.#tx.sendBatch({ topicMessages: topicMessages(messages), acks: -1 }).then(() => undefined), false);
+    for (const request of produceRequests(messages)) {
+      await this.#owner.run('transactional send failed', () => this.#tx.sendBatch({ topicMessages: topicMessages(request), acks: -1 }).then(() => undefined), false);
+    }
   }
 
   async sendOffsets(groupId: string, offsets: readonly PartitionOffset[]): Promise<void> {
