@@ -1,4 +1,4 @@
-import type { EmailSink } from '@stream/testkit';
+import type { EmailSink, SinkStats } from '@stream/testkit';
 import { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import { SERVICES, type Fleet, type ServiceName } from './fleet.js';
@@ -192,7 +192,7 @@ interface Tally {
 }
 
 /** Compares what was produced with what is visible outside: feeds, emails, outputs, dead letters. */
-function tally(load: Load, observer: TopicObserver, sink: EmailSink, feed: { ids: Set<string> | null; count: number }, fuzz: boolean): Tally {
+function tally(load: Load, observer: TopicObserver, sink: EmailSink, feed: { ids: Set<string> | null; count: number }, fuzz: boolean, before: SinkStats): Tally {
   const t: Tally = { processed: 0, lost: 0, duplicates: 0, pending: 0, notes: [], problems: [] };
   const byService = { feed: [0, 0], email: [0, 0], report: [0, 0], result: [0, 0] };
   let notInTopic = 0;
@@ -261,7 +261,8 @@ function tally(load: Load, observer: TopicObserver, sink: EmailSink, feed: { ids
   }
   t.lost += t.pending;
   t.duplicates += emailDuplicates + outputDuplicates;
-  const s = sink.stats();
+  const after = sink.stats();
+  const s = { repeatedKeys: after.repeatedKeys - before.repeatedKeys, unavailable: after.unavailable - before.unavailable };
   const dead = [...observer.deadLetters.values()];
   const incomplete = dead.filter((d) => !d.complete).length;
   const [f, e, r, q] = [byService.feed, byService.email, byService.report, byService.result];
@@ -299,8 +300,12 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
   const problems: string[] = [];
   const recoveries: Promise<number>[] = [];
   const abort = new AbortController();
+  const sinkBefore = env.sink.stats();
+  const phases: string[] = [];
+  const phase = (name: string) => phases.push(`${name} ${((Date.now() - started) / 1000).toFixed(0)} s`);
   try {
     await Promise.all(SERVICES.map((s) => fleet.start(s)));
+    phase('ready');
     await observer.start();
     progress.start();
     const ctx: FaultContext = {
@@ -318,13 +323,16 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
     };
     const producing = load.run(abort.signal);
     const injecting = spec.inject(ctx);
-    await Promise.all([producing, injecting]);
+    await producing;
+    phase('produced');
+    await injecting;
+    phase('injected');
 
     // Drain: until every effect is visible, or nothing moved for stallMs.
     let last = '';
     let lastChange = Date.now();
     for (;;) {
-      const snapshot = tally(load, observer, env.sink, { ids: null, count: progress.count('feed-cache') }, (spec.fuzzEvery ?? 0) > 0);
+      const snapshot = tally(load, observer, env.sink, { ids: null, count: progress.count('feed-cache') }, (spec.fuzzEvery ?? 0) > 0, sinkBefore);
       if (snapshot.pending === 0 && snapshot.lost === 0) break;
       const now = `${snapshot.pending}|${SERVICES.map((s) => progress.count(s)).join('|')}|${observer.inputs.size}|${observer.deadLetters.size}`;
       if (now !== last) {
@@ -333,12 +341,14 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
       } else if (Date.now() - lastChange > env.stallMs) break;
       await sleep(500);
     }
+    phase('drained');
     // Late duplicates (a redelivery after the last effect) still have a moment to show.
     await sleep(3000);
     const stopFailures = await fleet.stopAll();
+    phase('stopped');
     problems.push(...stopFailures.map((f) => `did not stop cleanly: ${f}`));
     const ids = await progress.feedIds();
-    const final = tally(load, observer, env.sink, { ids, count: ids.size }, (spec.fuzzEvery ?? 0) > 0);
+    const final = tally(load, observer, env.sink, { ids, count: ids.size }, (spec.fuzzEvery ?? 0) > 0, sinkBefore);
     const times = await Promise.all(recoveries);
     return {
       title: spec.title,
@@ -350,7 +360,7 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
       recoverMs: times.length === 0 ? null : Math.max(...times),
       durationMs: Date.now() - started,
       problems: [...problems, ...final.problems, ...(final.lost > 0 ? [`${final.lost} records lost`] : [])],
-      notes: [...notes, ...final.notes],
+      notes: [...notes, ...final.notes, `timeline: ${phases.join(', ')}`],
     };
   } finally {
     abort.abort();

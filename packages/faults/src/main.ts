@@ -77,7 +77,7 @@ async function main(): Promise<number> {
     market: { start: marketStart, end: marketEnd },
     symbols: SYMBOLS,
     seed: Number(args.seed),
-    stallMs: args.quick ? 45_000 : 90_000,
+    stallMs: args.quick ? 30_000 : 60_000,
   };
   out(`  services' logs in ${logRoot}\n`);
 

@@ -19,7 +19,7 @@ export interface Sizes {
 }
 
 export const FULL: Sizes = { killRecords: 100_000, killsPerService: 5, killRate: 400, records: 20_000, rate: 1000, outageMs: 10_000, slowMs: 15_000, termsPerService: 2 };
-export const QUICK: Sizes = { killRecords: 8_000, killsPerService: 2, killRate: 120, records: 4_000, rate: 500, outageMs: 10_000, slowMs: 6_000, termsPerService: 1 };
+export const QUICK: Sizes = { killRecords: 3_000, killsPerService: 1, killRate: 100, records: 2_000, rate: 400, outageMs: 10_000, slowMs: 5_000, termsPerService: 1 };
 
 /** Moments (as record counts) spread at random over the middle of a run, in order. */
 function moments(ctx: FaultContext, count: number): number[] {
