@@ -169,8 +169,10 @@ describe('execution-quality on the real Kafka and InfluxDB', () => {
         `execution-quality: ${BULK_ORDERS} orders over ${SYMBOLS.length} symbols end to end in ${seconds.toFixed(2)} s = ${Math.round(BULK_ORDERS / seconds)} orders/s; ` +
           `${queries} InfluxDB queries = ${((queries / BULK_ORDERS) * 1000).toFixed(1)} per 1,000 orders (concurrency ${CONCURRENCY})`,
       );
-      // Batching works: well under one query per order (measured ~240 per 1,000 here).
-      expect(queries).toBeLessThan(BULK_ORDERS / 2);
+      // Batching works: well under one query per order (one per order would be 5,000). Measured 239 per
+      // 1,000 orders on a quiet machine and 397 at load 10 (batches shrink when InfluxDB answers slowly under
+      // CPU contention), so the bound leaves room for a busier CI machine.
+      expect(queries).toBeLessThan(BULK_ORDERS * 0.7);
     } finally {
       await s.close();
     }
