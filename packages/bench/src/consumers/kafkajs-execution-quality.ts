@@ -11,9 +11,9 @@ import { InfluxPriceSource } from '@stream/execution-quality/price-source';
 import { planQueries, quoteAt, type MarketQuote } from '@stream/execution-quality/prices';
 import { executionReport } from '@stream/execution-quality/report';
 import { dateToNanos } from '@stream/execution-quality/time';
-import { Kafka, logLevel } from 'kafkajs';
 import { BenchOrder } from '../service-data.js';
 import { count, runConsumer } from './harness.js';
+import { baselineConsumer, baselineKafka, baselineTransactionalProducer, commitInTransaction, runBatches } from './kafkajs-baseline.js';
 import { param } from './service-app.js';
 
 /** The service's default LOOKUP_MAX_SPAN. */
@@ -30,51 +30,30 @@ await runConsumer(async (config, recorder) => {
     lookbackMs: Number(param(config, 'lookbackMs')),
     timeoutMs: 30_000,
   });
-  const kafka = new Kafka({ clientId: 'bench-kafkajs', brokers: [...config.brokers], logLevel: logLevel.ERROR });
-  const producer = kafka.producer({ transactionalId: `${config.groupId}-tx`, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-  const consumer = kafka.consumer({ groupId: config.groupId, readUncommitted: false, maxBytesPerPartition: 1024 * 1024, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+  const kafka = baselineKafka(config);
+  const producer = baselineTransactionalProducer(kafka, config);
+  const consumer = baselineConsumer(kafka, config);
   await producer.connect();
-  await consumer.connect();
-  await consumer.subscribe({ topics: [config.input], fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: 1,
-    eachBatch: async (payload) => {
-      const { batch } = payload;
-      if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0) return;
-      recorder.begin();
-      count(recorder, 'batchesFetched');
-      const orders = batch.messages.filter((m) => m.value).map((m) => BenchOrder.parse(JSON.parse(m.value!.toString('utf8'))));
-      const lookups = orders.map((order, index) => ({ symbol: order.symbol, atNs: dateToNanos(order.executedAt), index }));
-      const quotes = new Array<MarketQuote | null>(orders.length).fill(null);
-      await Promise.all(
-        planQueries(lookups, MAX_SPAN_NS).map(async (group) => {
-          const first = group[0]!;
-          const last = group[group.length - 1]!;
-          count(recorder, 'influxQueries');
-          const points = await source.window(first.symbol, first.atNs, last.atNs);
-          const sorted = [...points].sort((a, b) => (a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : a.price - b.price));
-          for (const g of group) quotes[g.index] = quoteAt(sorted, g.atNs, source.lookbackNs);
-        }),
-      );
-      const messages = orders.map((order, i) => ({ key: order.id, value: JSON.stringify(ExecutionQuality.parse(executionReport(order, quotes[i]!))) }));
-      const transaction = await producer.transaction();
-      try {
-        await transaction.send({ topic: output, messages });
-        await transaction.sendOffsets({
-          consumerGroupId: config.groupId,
-          topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(BigInt(batch.lastOffset()) + 1n) }] }],
-        });
-        await transaction.commit();
-      } catch (error) {
-        await transaction.abort().catch(() => undefined);
-        throw error;
-      }
-      for (const order of orders) recorder.handled(order.seq, order.producedAt);
-      payload.resolveOffset(batch.lastOffset());
-      await payload.heartbeat();
-    },
+  await runBatches(consumer, config, recorder, 'transaction', async (payload) => {
+    const { batch } = payload;
+    const orders = batch.messages.filter((m) => m.value).map((m) => BenchOrder.parse(JSON.parse(m.value!.toString('utf8'))));
+    const lookups = orders.map((order, index) => ({ symbol: order.symbol, atNs: dateToNanos(order.executedAt), index }));
+    const quotes = new Array<MarketQuote | null>(orders.length).fill(null);
+    await Promise.all(
+      planQueries(lookups, MAX_SPAN_NS).map(async (group) => {
+        const first = group[0]!;
+        const last = group[group.length - 1]!;
+        count(recorder, 'influxQueries');
+        const points = await source.window(first.symbol, first.atNs, last.atNs);
+        const sorted = [...points].sort((a, b) => (a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : a.price - b.price));
+        for (const g of group) quotes[g.index] = quoteAt(sorted, g.atNs, source.lookbackNs);
+      }),
+    );
+    const messages = orders.map((order, i) => ({ key: order.id, value: JSON.stringify(ExecutionQuality.parse(executionReport(order, quotes[i]!))) }));
+    await commitInTransaction(producer, config.groupId, batch, output, messages);
+    for (const order of orders) recorder.handled(order.seq, order.producedAt);
+    payload.resolveOffset(batch.lastOffset());
+    await payload.heartbeat();
   });
   return async () => {
     await consumer.disconnect();

@@ -7,10 +7,10 @@
 import { confirmationEmail } from '@stream/order-emailer/emailer';
 import { got } from 'got';
 import { Redis } from 'ioredis';
-import { Kafka, logLevel } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { BenchOrder } from '../service-data.js';
-import { count, runConsumer } from './harness.js';
+import { runConsumer } from './harness.js';
+import { baselineConsumer, baselineKafka, runBatches } from './kafkajs-baseline.js';
 import { Limiter } from './limiter.js';
 import { param } from './service-app.js';
 
@@ -20,8 +20,8 @@ await runConsumer(async (config, recorder) => {
   const url = param(config, 'emailerUrl');
   const token = param(config, 'token');
   const limiter = new Limiter(config.concurrency);
-  const kafka = new Kafka({ clientId: 'bench-kafkajs', brokers: [...config.brokers], logLevel: logLevel.ERROR });
-  const consumer = kafka.consumer({ groupId: config.groupId, readUncommitted: false, maxBytesPerPartition: 1024 * 1024, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+  const kafka = baselineKafka(config);
+  const consumer = baselineConsumer(kafka, config);
 
   async function confirm(order: BenchOrder): Promise<void> {
     const key = `${prefix}${order.id}`;
@@ -40,30 +40,20 @@ await runConsumer(async (config, recorder) => {
     await redis.set(key, 'sent', 'EX', 3600);
   }
 
-  await consumer.connect();
-  await consumer.subscribe({ topics: [config.input], fromBeginning: true });
-  await consumer.run({
-    autoCommit: true,
-    eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
-    eachBatch: async (payload) => {
-      const { batch } = payload;
-      if (!payload.isRunning() || payload.isStale()) return;
-      recorder.begin();
-      count(recorder, 'batchesFetched');
-      const orders = batch.messages.filter((m) => m.value).map((m) => BenchOrder.parse(JSON.parse(m.value!.toString('utf8'))));
-      await Promise.all(
-        orders.map((order) =>
-          limiter.run(async () => {
-            await confirm(order);
-            recorder.handled(order.seq, order.producedAt);
-          }),
-        ),
-      );
-      payload.resolveOffset(batch.lastOffset());
-      await payload.commitOffsetsIfNecessary();
-      await payload.heartbeat();
-    },
+  await runBatches(consumer, config, recorder, 'auto', async (payload) => {
+    const { batch } = payload;
+    const orders = batch.messages.filter((m) => m.value).map((m) => BenchOrder.parse(JSON.parse(m.value!.toString('utf8'))));
+    await Promise.all(
+      orders.map((order) =>
+        limiter.run(async () => {
+          await confirm(order);
+          recorder.handled(order.seq, order.producedAt);
+        }),
+      ),
+    );
+    payload.resolveOffset(batch.lastOffset());
+    await payload.commitOffsetsIfNecessary();
+    await payload.heartbeat();
   });
   return async () => {
     await consumer.disconnect();

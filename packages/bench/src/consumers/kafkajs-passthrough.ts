@@ -5,57 +5,39 @@
  * the runtime's kafkajs transport (1 MiB per partition, 100 ms max wait, read_committed, idempotent
  * producer with acks=-1 and the murmur2 partitioner).
  */
-import { Kafka, Partitioners, logLevel, type Message } from 'kafkajs';
+import { Partitioners, type Message } from 'kafkajs';
 import { Enriched, Trade, enrich } from '../data.js';
-import { count, runConsumer } from './harness.js';
+import { runConsumer } from './harness.js';
+import { baselineConsumer, baselineKafka, runBatches } from './kafkajs-baseline.js';
 
 await runConsumer(async (config, recorder) => {
   const output = config.output;
   if (!output) throw new Error('passthrough needs an output topic');
-  const kafka = new Kafka({ clientId: 'bench-kafkajs', brokers: [...config.brokers], logLevel: logLevel.ERROR });
+  const kafka = baselineKafka(config);
   const producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 5,
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
   });
-  const consumer = kafka.consumer({
-    groupId: config.groupId,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3_000,
-    rebalanceTimeout: 60_000,
-    readUncommitted: false,
-    maxBytesPerPartition: 1024 * 1024,
-    maxWaitTimeInMs: 100,
-    allowAutoTopicCreation: false,
-  });
+  const consumer = baselineConsumer(kafka, config);
   await producer.connect();
-  await consumer.connect();
-  await consumer.subscribe({ topics: [config.input], fromBeginning: true });
-  await consumer.run({
-    autoCommit: true,
-    eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
-    eachBatch: async (payload) => {
-      const { batch } = payload;
-      if (!payload.isRunning() || payload.isStale()) return;
-      recorder.begin();
-      count(recorder, 'batchesFetched');
-      const outputs: Message[] = [];
-      const done: { seq: number; producedAt: number }[] = [];
-      for (const message of batch.messages) {
-        if (!message.value) continue;
-        const trade = Trade.parse(JSON.parse(message.value.toString('utf8')));
-        const enriched = Enriched.parse(enrich(trade));
-        outputs.push({ key: trade.key, value: JSON.stringify(enriched) });
-        done.push({ seq: trade.seq, producedAt: trade.producedAt });
-      }
-      if (outputs.length > 0) await producer.sendBatch({ topicMessages: [{ topic: output, messages: outputs }], acks: -1 });
-      for (const d of done) recorder.handled(d.seq, d.producedAt);
-      payload.resolveOffset(batch.lastOffset());
-      await payload.commitOffsetsIfNecessary();
-      await payload.heartbeat();
-    },
+  await runBatches(consumer, config, recorder, 'auto', async (payload) => {
+    const { batch } = payload;
+    const outputs: Message[] = [];
+    const done: { seq: number; producedAt: number }[] = [];
+    for (const message of batch.messages) {
+      if (!message.value) continue;
+      const trade = Trade.parse(JSON.parse(message.value.toString('utf8')));
+      const enriched = Enriched.parse(enrich(trade));
+      outputs.push({ key: trade.key, value: JSON.stringify(enriched) });
+      done.push({ seq: trade.seq, producedAt: trade.producedAt });
+    }
+    if (outputs.length > 0) await producer.sendBatch({ topicMessages: [{ topic: output, messages: outputs }], acks: -1 });
+    for (const d of done) recorder.handled(d.seq, d.producedAt);
+    payload.resolveOffset(batch.lastOffset());
+    await payload.commitOffsetsIfNecessary();
+    await payload.heartbeat();
   });
   return async () => {
     await consumer.disconnect();
