@@ -7,14 +7,13 @@
  * time (one producer, one transaction at a time); a batch's queries run in parallel.
  */
 import { ExecutionQuality } from '@stream/contracts';
-import { InfluxPriceSource } from '@stream/execution-quality/price-source';
 import { planQueries, quoteAt, type MarketQuote } from '@stream/execution-quality/prices';
 import { executionReport } from '@stream/execution-quality/report';
 import { dateToNanos } from '@stream/execution-quality/time';
 import { BenchOrder } from '../service-data.js';
 import { count, runConsumer } from './harness.js';
+import { priceSource } from './price-source.js';
 import { baselineConsumer, baselineKafka, baselineTransactionalProducer, commitInTransaction, runBatches } from './kafkajs-baseline.js';
-import { param } from './service-app.js';
 
 /** The service's default LOOKUP_MAX_SPAN. */
 const MAX_SPAN_NS = 15n * 60_000n * 1_000_000n;
@@ -22,14 +21,7 @@ const MAX_SPAN_NS = 15n * 60_000n * 1_000_000n;
 await runConsumer(async (config, recorder) => {
   const output = config.output;
   if (!output) throw new Error('execution-quality needs an output topic');
-  const source = new InfluxPriceSource({
-    url: param(config, 'influxUrl'),
-    token: param(config, 'influxToken'),
-    org: param(config, 'influxOrg'),
-    bucket: param(config, 'bucket'),
-    lookbackMs: Number(param(config, 'lookbackMs')),
-    timeoutMs: 30_000,
-  });
+  const source = priceSource(config);
   const kafka = baselineKafka(config);
   const producer = baselineTransactionalProducer(kafka, config);
   const consumer = baselineConsumer(kafka, config);

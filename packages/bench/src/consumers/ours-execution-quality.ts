@@ -6,27 +6,20 @@
 import { ExecutionQuality } from '@stream/contracts';
 import { defineTopic } from '@stream/core';
 import { executionQualityAgent } from '@stream/execution-quality/agent';
-import { InfluxPriceSource } from '@stream/execution-quality/price-source';
 import { MarketPrices } from '@stream/execution-quality/prices';
 import { z } from 'zod';
 import { BenchOrder } from '../service-data.js';
 import { count, runConsumer } from './harness.js';
+import { priceSource } from './price-source.js';
 import { concurrency } from './instrumentation.js';
-import { param, recordingApp, serviceApp } from './service-app.js';
+import { recordingApp, serviceApp } from './service-app.js';
 
 await runConsumer(
   async (config, recorder) => {
     if (!config.output) throw new Error('execution-quality needs an output topic');
     const input = defineTopic({ name: config.input, key: z.string().min(1), value: BenchOrder });
     const output = defineTopic({ name: config.output, key: z.string().min(1), value: ExecutionQuality });
-    const source = new InfluxPriceSource({
-      url: param(config, 'influxUrl'),
-      token: param(config, 'influxToken'),
-      org: param(config, 'influxOrg'),
-      bucket: param(config, 'bucket'),
-      lookbackMs: Number(param(config, 'lookbackMs')),
-      timeoutMs: 30_000,
-    });
+    const source = priceSource(config);
     const prices = new MarketPrices(source);
     const app = serviceApp(config, recorder, { outputs: [output], exactlyOnce: true });
     executionQualityAgent(recordingApp(app, recorder), input, output, prices, { concurrency: concurrency(config.concurrency) });
