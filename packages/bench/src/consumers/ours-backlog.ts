@@ -1,18 +1,13 @@
 /** Ours, backlog-memory: a large backlog consumed by an agent doing light work; memory must stay bounded. */
-import { createApp, createLogger, defineTopic } from '@stream/core';
+import { defineTopic } from '@stream/core';
 import { Trade, enrich } from '../data.js';
 import { runConsumer } from './harness.js';
-import { benchInstrumentation, bufferOverride, concurrency } from './instrumentation.js';
+import { concurrency } from './instrumentation.js';
+import { serviceApp } from './service-app.js';
 
 await runConsumer(async (config, recorder) => {
   const input = defineTopic({ name: config.input, value: Trade });
-  const app = createApp({
-    id: config.groupId,
-    brokers: [...config.brokers],
-    logger: createLogger({ name: 'bench-ours', level: 'warn' }),
-    ...bufferOverride(),
-    instrumentation: benchInstrumentation(recorder),
-  });
+  const app = serviceApp(config, recorder);
   let notional = 0;
   app.agent(input, { concurrency: concurrency(config.concurrency), ordering: 'key' }, async (trade) => {
     recorder.begin();

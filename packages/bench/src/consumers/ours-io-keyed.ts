@@ -1,19 +1,14 @@
 /** Ours, io-keyed: each record awaits simulated I/O; key-ordered concurrency lets other keys run meanwhile. */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createApp, createLogger, defineTopic } from '@stream/core';
+import { defineTopic } from '@stream/core';
 import { Trade } from '../data.js';
 import { runConsumer } from './harness.js';
-import { benchInstrumentation, bufferOverride, concurrency } from './instrumentation.js';
+import { concurrency } from './instrumentation.js';
+import { serviceApp } from './service-app.js';
 
 await runConsumer(async (config, recorder) => {
   const input = defineTopic({ name: config.input, value: Trade });
-  const app = createApp({
-    id: config.groupId,
-    brokers: [...config.brokers],
-    logger: createLogger({ name: 'bench-ours', level: 'warn' }),
-    ...bufferOverride(),
-    instrumentation: benchInstrumentation(recorder),
-  });
+  const app = serviceApp(config, recorder);
   app.agent(input, { concurrency: concurrency(config.concurrency), ordering: 'key' }, async (trade) => {
     recorder.begin();
     await sleep(config.ioDelayMs);

@@ -6,10 +6,11 @@
  *   `Promise.all` of `output.send(app, …)` (the public way to send from a stream loop).
  * - `eos`: the agent with `exactlyOnce: true`; complete when the last transaction (outputs + offsets) committed.
  */
-import { createApp, createLogger, defineTopic } from '@stream/core';
+import { defineTopic } from '@stream/core';
 import { Enriched, Trade, enrich } from '../data.js';
 import { runConsumer } from './harness.js';
-import { benchInstrumentation, bufferOverride, concurrency } from './instrumentation.js';
+import { concurrency } from './instrumentation.js';
+import { serviceApp } from './service-app.js';
 
 await runConsumer(async (config, recorder) => {
   const exactlyOnce = config.mode === 'eos';
@@ -17,25 +18,8 @@ await runConsumer(async (config, recorder) => {
   const input = defineTopic({ name: config.input, value: Trade });
   const output = defineTopic({ name: config.output, value: Enriched });
 
-  // Exactly-once: outputs become visible when their partition's transaction commits with the offsets, so
-  // the run is complete when the committed offsets cover every input record.
-  const committed = new Map<number, number>();
-  const instrumentation = benchInstrumentation(recorder, (partition, offset) => {
-    if (!exactlyOnce) return;
-    committed.set(partition, offset);
-    let total = 0;
-    for (const o of committed.values()) total += o;
-    if (total >= config.expected && recorder.allHandled) recorder.complete();
-  });
-
-  const app = createApp({
-    id: config.groupId,
-    brokers: [...config.brokers],
-    logger: createLogger({ name: 'bench-ours', level: 'warn' }),
-    ...bufferOverride(),
-    outputs: [output],
-    instrumentation,
-  });
+  // Exactly-once: complete when the committed offsets cover every input record (see serviceApp).
+  const app = serviceApp(config, recorder, { outputs: [output], exactlyOnce });
 
   if (config.mode === 'stream') {
     app.stream(input, { prefetch: concurrency(config.concurrency) }, async (stream) => {
