@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createTestApp, MemoryBroker } from './testing/index.js';
+import { createTestApp, MemoryBroker, MemoryTransport } from './testing/index.js';
 import { NonRetryableError, StreamError } from './errors.js';
 import { delay, eventually, payment, payments, receipts } from '../test/fixtures.js';
 
@@ -263,6 +263,32 @@ describe('agents on the memory transport', () => {
     const out = await h.produced(output);
     expect(out.map((r) => r.value.paymentId)).toEqual(['p-1', 'p-2', 'p-3']);
     expect(h.committed(input).get(0)).toBe(3);
+    await h.stop();
+  });
+
+  it('exactly-once: a partition whose producer is fenced while still assigned is claimed again from its committed offset', async () => {
+    const broker = new MemoryBroker();
+    const input = payments('eos-fenced-in', 1);
+    const output = receipts('eos-fenced-out', 1);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const h = await createTestApp({ groupId: 'fenced', broker, outputs: [output], heartbeatIntervalMs: 20, commitIntervalMs: 10 }, (app) =>
+      app.agent(input, { exactlyOnce: true, concurrency: 4 }, async (p, ctx) => {
+        if (Number(p.id.slice(2)) >= 10) await gate;
+        await ctx.send(output, { key: p.id, value: { paymentId: p.id, amount: p.amount } });
+      }),
+    );
+    await h.send(input, ...Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
+    await eventually(() => h.committed(input).get(0) === 10, 5000, 'the first ten committed');
+    // Another producer registers the partition's transactional id (a coordinator that aborted our
+    // transaction looks the same to us): the records in flight and their outputs must not be lost.
+    await new MemoryTransport(broker).producer({ transactionalId: 'fenced.eos-fenced-in.0' }).connect();
+    release();
+    await h.settle();
+    const out = (await h.produced(output)).map((r) => r.value.paymentId);
+    expect(out.length).toBe(30);
+    expect(new Set(out).size).toBe(30);
+    expect(h.committed(input).get(0)).toBe(30);
     await h.stop();
   });
 

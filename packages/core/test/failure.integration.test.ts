@@ -22,6 +22,17 @@ async function produce(topic: string, count: number): Promise<void> {
   await producer.disconnect();
 }
 
+/** `promise`, or a rejection naming `what` after `timeoutMs`. */
+async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
@@ -73,6 +84,66 @@ describe('failure policy and exactly-once on the real Kafka', () => {
       await reader.disconnect();
     }
   }, 240_000);
+
+  it('exactly-once: instances joining and leaving mid-stream leave every output exactly once for read-committed readers', async () => {
+    const input = uniqueName('eos-rb-in');
+    const output = uniqueName('eos-rb-out');
+    const groupId = uniqueName('eos-rb');
+    topics.push(...(await createTopics([{ name: input, partitions: 6 }, { name: output, partitions: 6 }])));
+    const total = 20_000;
+    await produce(input, total);
+    const counts = new Map<number, number>();
+    const reader = testKafka().consumer({ groupId: uniqueName('eos-rb-reader'), readUncommitted: false });
+    await reader.connect();
+    await reader.subscribe({ topic: output, fromBeginning: true });
+    await reader.run({
+      eachMessage: async ({ message }) => {
+        const { n } = JSON.parse(message.value!.toString()) as { n: number };
+        counts.set(n, (counts.get(n) ?? 0) + 1);
+      },
+    });
+    // Each instance commits every 200 ms and works 20 ms per record (32 at once), so every rebalance finds
+    // transactions in flight: the moment a partition's new owner must not read its committed offset too early.
+    const start = (name: string) => {
+      const child = fork(WORKER, [brokers.join(','), groupId, input, output, name], {
+        stdio: ['ignore', 'pipe', process.env.WORKER_LOG_LEVEL ? 'inherit' : 'ignore', 'ipc'],
+        env: { ...process.env, EXACTLY_ONCE: '1', WORKER_DELAY_MS: '20' },
+      });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      const ready = new Promise<void>((resolve) => child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve()));
+      return { child, exited, ready };
+    };
+    const progress = async (more: number, what: string) => {
+      const target = counts.size + more;
+      await until(() => counts.size >= Math.min(total, target), 60_000, what);
+    };
+    const workers = [start('a')];
+    try {
+      await within(workers[0]!.ready, 60_000, 'instance a to join');
+      await progress(2_000, 'outputs of the first instance');
+      for (const name of ['b', 'c']) {
+        const worker = start(name);
+        workers.push(worker);
+        await within(worker.ready, 60_000, `instance ${name} to join`);
+        await progress(2_000, `outputs after ${name} joined`);
+      }
+      for (const worker of workers.slice(1)) {
+        worker.child.kill('SIGTERM');
+        expect(await within(worker.exited, 30_000, 'an instance to exit on SIGTERM')).toBe(0);
+        await progress(2_000, 'outputs after an instance left');
+      }
+      await until(() => counts.size === total, 120_000, 'every output');
+      workers[0]!.child.kill('SIGTERM');
+      expect(await within(workers[0]!.exited, 30_000, 'the last instance to exit on SIGTERM')).toBe(0);
+      await new Promise((r) => setTimeout(r, 1000));
+      const duplicates = [...counts].filter(([, c]) => c > 1);
+      expect(duplicates).toEqual([]);
+      expect(counts.size).toBe(total);
+    } finally {
+      for (const w of workers) w.child.kill('SIGKILL');
+      await reader.disconnect();
+    }
+  }, 300_000);
 
   it('a poison record lands in the dead-letter topic exactly once with its headers; the records after it are processed', async () => {
     const name = uniqueName('poison');

@@ -1,7 +1,7 @@
 // A worker process for the group integration tests: one app instance consuming `input` and writing one
 // result per record to `output`. Arguments: brokers groupId input output name. Prints "ready" once it
 // has joined its group.
-import { createApp, defineTopic, silentLogger } from '@stream/core';
+import { createApp, createLogger, defineTopic, silentLogger } from '@stream/core';
 import { z } from 'zod';
 
 const [brokers, groupId, input, output, name] = process.argv.slice(2);
@@ -10,7 +10,8 @@ const outTopic = defineTopic({ name: output, key: z.string(), value: z.object({ 
 const app = createApp({
   id: groupId,
   brokers: brokers.split(','),
-  logger: silentLogger(),
+  // WORKER_LOG_LEVEL=info writes the app's log to stderr (the tests ignore it unless told otherwise).
+  logger: process.env.WORKER_LOG_LEVEL ? createLogger({ name, level: process.env.WORKER_LOG_LEVEL, destination: process.stderr }) : silentLogger(),
   commitIntervalMs: 200,
   shutdownTimeoutMs: 10_000,
   sessionTimeoutMs: 10_000,

@@ -33,7 +33,15 @@ export class PartitionState {
   queued = 0;
   queuedBytes = 0;
   paused = false;
+  /**
+   * Exactly-once only: the partition is not ours to process yet. Its transactional producer is being
+   * initialised (which fences the previous owner and ends its open transaction) and its position read
+   * from the committed offset; until then the consumer keeps it paused.
+   */
+  claiming = false;
   highWatermark = 0;
+  /** The first offset this state accepted: where a rewind goes when the group has no committed offset. */
+  firstOffset: number | undefined;
 
   constructor(topic: string, partition: number, agents: number) {
     this.topic = topic;
@@ -53,6 +61,7 @@ export class PartitionState {
   /** Starts tracking a message that every agent of the topic will process. */
   accept(message: RawMessage, offset: number): Delivery {
     this.tracker.track(offset);
+    this.firstOffset ??= offset;
     // One agent per topic is the common case: its offsets need no countdown.
     if (this.#agents > 1) this.#remaining.set(offset, this.#agents);
     const bytes = (message.value?.length ?? 0) + (message.key?.length ?? 0) + 64;

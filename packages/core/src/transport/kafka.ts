@@ -659,6 +659,22 @@ class KafkaConsumer implements TransportConsumer {
   }
 
   /**
+   * kafkajs applies a seek before its next fetch from the partition's leader and drops what an earlier
+   * fetch returned for it (consumerGroup.js fetch/seekOffsets); with autoCommit off it only moves the
+   * position in memory (offsetManager.js seek). Batches of the partition still reaching #onBatch before
+   * that are the runtime's to ignore: it keeps the partition paused until after the seek.
+   */
+  seek(position: PartitionOffset): void {
+    if (!this.#assigned.has(tpKey(position.topic, position.partition))) return;
+    try {
+      this.#consumer.seek({ topic: position.topic, partition: position.partition, offset: position.offset });
+    } catch (error) {
+      // Only before run() or between a crash and kafkajs' restart: the restart refetches committed offsets.
+      throw transportError(`seek ${position.topic}/${position.partition} to ${position.offset} failed`, error, { topic: position.topic, partition: position.partition });
+    }
+  }
+
+  /**
    * Commits `offsets` of partitions this member owns; offsets of partitions it no longer owns are left
    * out (committing them could move the new owner's position back). Commits are serialised. Rejects when
    * kafkajs did not actually commit: its runner skips commits silently once it stopped (runner.js
@@ -821,12 +837,13 @@ class KafkaProducer implements TransportProducer {
     }
   }
 
+  /** Replaces the kafkajs producer; stays due until the new one connected (a broker may be down meanwhile). */
   async #reset(): Promise<void> {
     const old = this.#producer;
     this.#producer = this.#create();
-    this.#needsReset = false;
     await old.disconnect().catch(() => undefined);
     if (this.#connected) await this.#producer.connect();
+    this.#needsReset = false;
   }
 
   /** Maps a failure, remembering fencing (final) and broken transaction state (reset on next begin). */

@@ -656,6 +656,14 @@ class MemoryConsumer implements TransportConsumer {
     this.#wake();
   }
 
+  seek(position: PartitionOffset): void {
+    const key = tpKey(position.topic, position.partition);
+    if (!this.#positions.has(key)) return;
+    this.#positions.set(key, Number(position.offset));
+    this.#heldUntil.delete(key);
+    this.#wake();
+  }
+
   async commit(offsets: readonly PartitionOffset[]): Promise<void> {
     this.#core.commit(this.#options.groupId, this.#id, offsets);
   }

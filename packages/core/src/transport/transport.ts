@@ -75,6 +75,12 @@ export interface TransportConsumer {
   start(listener: ConsumerListener): Promise<void>;
   pause(partitions: readonly TopicPartition[]): void;
   resume(partitions: readonly TopicPartition[]): void;
+  /**
+   * Moves the fetch position of an assigned partition: its next batch starts at `position.offset`, and
+   * batches of it fetched before are not delivered. Used with the partition paused (see the runtime's
+   * exactly-once claim); a partition not assigned now is ignored.
+   */
+  seek(position: PartitionOffset): void;
   /** Commits offsets for the current generation. */
   commit(offsets: readonly PartitionOffset[]): Promise<void>;
   /** Stops fetching, leaves the group and disconnects. */
