@@ -17,6 +17,12 @@ export interface DeadLetterOptions {
   readonly topic?: string;
 }
 
+/** Delayed retry stages of an agent; see {@link AgentOptions.retryTopics}. */
+export interface RetryTopicsOptions {
+  /** One stage per delay, in order, each a whole number of milliseconds up to a week. E.g. `[60_000, 600_000]`. */
+  readonly delaysMs: readonly number[];
+}
+
 /** Options of an agent. */
 export interface AgentOptions {
   /** Name used in logs and metrics; default `<topic>-agent` (must be unique in the app). */
@@ -33,6 +39,16 @@ export interface AgentOptions {
    * partition, since nothing is ever dropped.
    */
   readonly deadLetter?: DeadLetterOptions | false;
+  /**
+   * Delayed retries on topics of their own, for failures that need minutes rather than milliseconds (a
+   * partner API down for maintenance). When the in-place `retry` attempts are used up by a retryable
+   * error, the record goes to `<topic>.retry.<delay>` (e.g. `orders.retry.1m` for 60,000 ms), the source
+   * partition moves on, and the app consumes the record again from there once the delay has passed: the
+   * same handler, with `retry` attempts again, then the next delay, and after the last one the dead-letter
+   * topic (whose headers name the original topic, partition and offset). The topics are created when
+   * missing, with the source's partition count. Not for `app.stream` agents.
+   */
+  readonly retryTopics?: RetryTopicsOptions;
   /**
    * Commits what the handler sends through `ctx.send` and the consumed offsets in one Kafka transaction,
    * so each input's outputs appear exactly once to read-committed consumers. Every agent of a topic must agree.

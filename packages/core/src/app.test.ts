@@ -188,6 +188,93 @@ describe('agents on the memory transport', () => {
     await h.stop();
   });
 
+  describe('delayed retry topics', () => {
+    it('moves a failing record to its retry topics, runs it again once due, and keeps the source partition moving', async () => {
+      const topic = payments('delayed', 1);
+      const events: { id: string; topic: string; attempt: number; at: number }[] = [];
+      let failuresLeft = 5; // 2 in place, 2 on the first stage, 1 on the second
+      const h = await createTestApp({}, (app) =>
+        app.agent(topic, { retry: { ...fastRetry, attempts: 2 }, retryTopics: { delaysMs: [50, 200] } }, async (p, ctx) => {
+          events.push({ id: p.id, topic: ctx.topic, attempt: ctx.attempt, at: Date.now() });
+          if (p.id === 'p-0' && failuresLeft-- > 0) throw new Error('partner API down');
+        }),
+      );
+      // With 2 attempts per stage: p-0 fails twice on `delayed`, twice on `.retry.50ms`, once on `.retry.200ms`.
+      h.app.runners.forEach((r) => expect(['delayed', 'delayed.retry.50ms', 'delayed.retry.200ms']).toContain(r.source));
+      await h.send(topic, ...[0, 1, 2].map((i) => ({ key: 'same-key', value: payment(i), headers: { origin: 'test' } })));
+      await h.settle();
+      const p0 = events.filter((e) => e.id === 'p-0');
+      expect(p0.map((e) => [e.topic, e.attempt])).toEqual([
+        ['delayed', 1],
+        ['delayed', 2],
+        ['delayed.retry.50ms', 3],
+        ['delayed.retry.50ms', 4],
+        ['delayed.retry.200ms', 5],
+        ['delayed.retry.200ms', 6],
+      ]);
+      // Each stage waited its delay after the previous one gave up.
+      expect(p0[2]!.at - p0[1]!.at).toBeGreaterThanOrEqual(45);
+      expect(p0[4]!.at - p0[3]!.at).toBeGreaterThanOrEqual(190);
+      // The records behind it on the source partition did not wait for it (same key, too).
+      const p2 = events.find((e) => e.id === 'p-2')!;
+      expect(p2.at).toBeLessThan(p0[2]!.at);
+      expect(h.deadLetters(topic)).toEqual([]);
+      expect(h.committed(topic).get(0)).toBe(3);
+      expect(h.committed('delayed.retry.50ms').get(0)).toBe(1);
+      expect(h.committed('delayed.retry.200ms').get(0)).toBe(1);
+      const second = h.broker.messages('delayed.retry.200ms')[0]!;
+      const headers = Object.fromEntries(Object.entries(second.headers).map(([k, v]) => [k, v.toString()]));
+      expect(headers).toMatchObject({ origin: 'test', 'retry.source.topic': 'delayed', 'retry.source.partition': '0', 'retry.source.offset': '0', 'retry.attempts': '4', 'retry.error.message': 'partner API down' });
+      await h.stop();
+    });
+
+    it('dead-letters a record that fails every stage, naming its original topic, partition and offset', async () => {
+      const topic = payments('delayed-dead', 2);
+      const h = await createTestApp({ id: 'billing' }, (app) =>
+        app.agent(topic, { retry: fastRetry, retryTopics: { delaysMs: [10, 20] } }, async (p) => {
+          if (p.id === 'p-1') throw new TypeError('still down');
+        }),
+      );
+      await h.send(topic, ...[0, 1, 2].map((i) => ({ key: 'k', value: payment(i), headers: { origin: 'test' } })));
+      await h.settle();
+      const dead = h.deadLetters(topic);
+      expect(dead).toHaveLength(1);
+      const source = h.broker.messages('delayed-dead').find((m) => (JSON.parse(m.value!.toString()) as { id: string }).id === 'p-1')!;
+      expect(dead[0]).toMatchObject({ sourceTopic: 'delayed-dead', sourcePartition: source.partition, sourceOffset: String(source.offset), errorClass: 'TypeError', attempts: 9 });
+      expect(dead[0]!.headers.origin).toBe('test');
+      expect(Object.keys(dead[0]!.headers).filter((k) => k.startsWith('retry.'))).toEqual([]);
+      await h.stop();
+    });
+
+    it('exactly-once: a record retried through a stage sends its outputs once', async () => {
+      const input = payments('delayed-eos-in', 1);
+      const output = receipts('delayed-eos-out', 1);
+      let failuresLeft = 1;
+      const h = await createTestApp({ outputs: [output] }, (app) =>
+        app.agent(input, { exactlyOnce: true, retry: { attempts: 1 }, retryTopics: { delaysMs: [10] } }, async (p, ctx) => {
+          await ctx.send(output, { key: p.id, value: { paymentId: p.id, amount: p.amount } });
+          if (p.id === 'p-1' && failuresLeft-- > 0) throw new Error('fails after sending: the send must not leak');
+        }),
+      );
+      await h.send(input, ...[0, 1, 2].map((i) => ({ key: `k${i}`, value: payment(i) })));
+      await h.settle();
+      // p-1's first output was sent in its failed attempt: discarded with that attempt, as in place.
+      expect((await h.produced(output)).map((r) => r.value.paymentId).sort()).toEqual(['p-0', 'p-1', 'p-2']);
+      expect(h.broker.messages('delayed-eos-in.retry.10ms')).toHaveLength(1);
+      expect(h.deadLetters(input)).toEqual([]);
+      await h.stop();
+    });
+
+    it('rejects delays that are not whole milliseconds up to a week, and stream agents', async () => {
+      const topic = payments('delayed-bad', 1);
+      const app = (await import('./app.js')).createApp({ id: 'x', brokers: ['127.0.0.1:1'] });
+      expect(() => app.agent(topic, { retryTopics: { delaysMs: [0] } }, async () => undefined)).toThrow(/retry topic delay 0/);
+      expect(() => app.agent(topic, { retryTopics: { delaysMs: [1.5] } }, async () => undefined)).toThrow(/whole milliseconds/);
+      expect(() => app.agent(topic, { retryTopics: { delaysMs: [60_000, 60_000] } }, async () => undefined)).toThrow(/repeat/);
+      expect(() => app.stream(topic, { retryTopics: { delaysMs: [1000] } }, async () => undefined)).toThrow(/retryTopics is for app.agent/);
+    });
+  });
+
   it('a NonRetryableError skips the retries', async () => {
     const topic = payments('nonretryable', 1);
     let calls = 0;

@@ -6,11 +6,17 @@ import type { OutgoingRecord } from './record.js';
 import { AgentRunner } from './runtime/agent-runner.js';
 import { resolveRetry } from './runtime/backoff.js';
 import { ConsumerRuntime } from './runtime/consumer-runtime.js';
+import { retryStages, type RetryStage } from './runtime/retry-topics.js';
 import { noInstrumentation, type Instrumentation } from './runtime/instrumentation.js';
 import { createStreamAgent, type StreamAgentFunction } from './stream.js';
 import type { AnyTopic, KeyOf, RecordSender, Topic, ValueOf } from './topic.js';
 import { KafkaTransport, type KafkaTransportOptions } from './transport/kafka.js';
 import type { OutgoingMessage, Transport, TransportAdmin, TransportProducer } from './transport/transport.js';
+
+/** How long the final commit and leaving the group may take once in-flight records are done. */
+const LEAVE_TIMEOUT_MS = 15_000;
+/** After a stop, how long open handles (a client's socket, a user's timer) may keep `run()`'s process alive. */
+const EXIT_GRACE_MS = 5_000;
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -58,6 +64,8 @@ interface AgentEntry {
   readonly topic: AnyTopic;
   readonly options: AgentOptions;
   readonly handler: AgentHandler<unknown, unknown>;
+  /** From `options.retryTopics`, validated when the agent is added. */
+  readonly retryStages: readonly RetryStage[];
   readonly stream?: StreamAgentFunction<unknown, unknown>;
 }
 
@@ -125,7 +133,7 @@ export class App implements RecordSender {
   ): this {
     const [options, handler] = typeof optionsOrHandler === 'function' ? [{}, optionsOrHandler] : [optionsOrHandler, maybeHandler];
     if (!handler) throw new StreamError('CONFIG_INVALID', `agent on ${topic.name}: a handler is required`);
-    this.#addAgent({ topic, options, handler: handler as AgentHandler<unknown, unknown> });
+    this.#addAgent({ topic, options, handler: handler as AgentHandler<unknown, unknown>, retryStages: retryStages(topic.name, options.retryTopics?.delaysMs ?? []) });
     return this;
   }
 
@@ -140,7 +148,10 @@ export class App implements RecordSender {
    * });
    */
   stream<T extends AnyTopic>(topic: T, options: AgentOptions & { readonly prefetch?: number }, fn: StreamAgentFunction<KeyOf<T>, ValueOf<T>>): this {
-    this.#addAgent({ topic, options, handler: async () => undefined, stream: fn as StreamAgentFunction<unknown, unknown> });
+    if (options.retryTopics) {
+      throw new StreamError('CONFIG_INVALID', `stream agent on ${topic.name}: retryTopics is for app.agent (a stream's loop owns its order); use retry and the dead-letter topic`);
+    }
+    this.#addAgent({ topic, options, handler: async () => undefined, stream: fn as StreamAgentFunction<unknown, unknown>, retryStages: [] });
     return this;
   }
 
@@ -233,6 +244,18 @@ export class App implements RecordSender {
       if (flags.size > 1) throw new StreamError('CONFIG_INVALID', `agents on ${topicName} disagree on exactlyOnce`);
       if (flags.has(true)) exactlyOnceTopics.add(topicName);
     }
+    // Each agent consumes its own retry topics: two agents of a topic with the same delay would both take
+    // each other's retries.
+    const retryOwners = new Map<string, string>();
+    for (const a of this.#agents) {
+      for (const stage of a.retryStages) {
+        const name = a.options.name ?? `${a.topic.name}-agent`;
+        const other = retryOwners.get(stage.topic);
+        if (other !== undefined) throw new StreamError('CONFIG_INVALID', `agents ${other} and ${name} would share the retry topic ${stage.topic}: give them different delays`);
+        retryOwners.set(stage.topic, name);
+        if (a.options.exactlyOnce === true) exactlyOnceTopics.add(stage.topic);
+      }
+    }
     const admin = this.transport.admin();
     await admin.connect();
     try {
@@ -250,26 +273,29 @@ export class App implements RecordSender {
       dequeued: (d: Parameters<ConsumerRuntime['dequeued']>[0]) => runtime.dequeued(d),
       finished: (d: Parameters<ConsumerRuntime['finished']>[0], outputs: readonly OutgoingMessage[]) => runtime.finished(d, outputs),
     };
-    this.#runners = this.#agents.map((entry) => {
+    this.#runners = this.#agents.flatMap((entry) => {
       const name = entry.options.name ?? `${entry.topic.name}-agent`;
       const isStream = entry.stream !== undefined;
       const prefetch = (entry.options as { prefetch?: number }).prefetch ?? 1000;
       const log = this.log.child({ agent: name, topic: entry.topic.name });
       const handler = entry.stream ? createStreamAgent(entry.stream, this.#stopping.signal, log) : entry.handler;
-      return new AgentRunner(
-        {
-          name,
-          topic: entry.topic,
-          handler,
-          concurrency: isStream ? prefetch : Math.max(1, entry.options.concurrency ?? 1),
-          ordering: isStream ? 'none' : (entry.options.ordering ?? 'key'),
-          retry: resolveRetry(entry.options.retry),
-          deadLetterTopic: entry.options.deadLetter === false ? null : (entry.options.deadLetter?.topic ?? `${entry.topic.name}.dlq`),
-          exactlyOnce: entry.options.exactlyOnce === true,
-          log,
-        },
-        host,
+      const concurrency = isStream ? prefetch : Math.max(1, entry.options.concurrency ?? 1);
+      const common = {
+        name,
+        topic: entry.topic,
+        handler,
+        concurrency,
+        retry: resolveRetry(entry.options.retry),
+        deadLetterTopic: entry.options.deadLetter === false ? null : (entry.options.deadLetter?.topic ?? `${entry.topic.name}.dlq`),
+        exactlyOnce: entry.options.exactlyOnce === true,
+        retryStages: entry.retryStages,
+      };
+      const main = new AgentRunner({ ...common, ordering: isStream ? 'none' : (entry.options.ordering ?? 'key'), stage: 0, log }, host);
+      // A retry stage keeps its partitions in order: the head waits until due, and what follows is due later.
+      const stages = entry.retryStages.map(
+        (stage, i) => new AgentRunner({ ...common, ordering: 'partition', stage: i + 1, log: this.log.child({ agent: name, topic: stage.topic }) }, host),
       );
+      return [main, ...stages];
     });
     const runtime = new ConsumerRuntime({
       appId: this.id,
@@ -282,7 +308,7 @@ export class App implements RecordSender {
       exactlyOnceTopics,
       consumer: {
         groupId: this.#options.groupId ?? this.id,
-        topics: [...new Set(this.#agents.map((a) => a.topic.name))],
+        topics: [...new Set(this.#runners.map((r) => r.source))],
         fromBeginning: (this.#options.startFrom ?? 'earliest') === 'earliest',
         sessionTimeoutMs: this.#options.sessionTimeoutMs ?? 30_000,
         heartbeatIntervalMs: this.#options.heartbeatIntervalMs ?? 3_000,
@@ -319,16 +345,16 @@ export class App implements RecordSender {
         })),
       );
     }
-    // Dead-letter topics are created when missing, with the partition count of their source.
-    const deadLetters = new Map<string, string>();
+    // Dead-letter and retry topics are created when missing, with the partition count of their source.
+    const derivedTopics = new Map<string, string>();
     for (const a of this.#agents) {
-      if (a.options.deadLetter === false) continue;
-      deadLetters.set(a.options.deadLetter?.topic ?? `${a.topic.name}.dlq`, a.topic.name);
+      if (a.options.deadLetter !== false) derivedTopics.set(a.options.deadLetter?.topic ?? `${a.topic.name}.dlq`, a.topic.name);
+      for (const stage of a.retryStages) derivedTopics.set(stage.topic, a.topic.name);
     }
-    const toCreate = [...deadLetters].filter(([dlq]) => !existing.has(dlq));
+    const toCreate = [...derivedTopics].filter(([derived]) => !existing.has(derived));
     if (toCreate.length > 0) {
       const specs = await Promise.all(
-        toCreate.map(async ([dlq, source]) => ({ name: dlq, partitions: Math.max(1, (await admin.endOffsets(source)).length) })),
+        toCreate.map(async ([derived, source]) => ({ name: derived, partitions: Math.max(1, (await admin.endOffsets(source)).length) })),
       );
       await admin.createTopics(specs);
     }
@@ -363,10 +389,19 @@ export class App implements RecordSender {
         await Promise.race([idle, new Promise((r) => setTimeout(r, 2000))]);
       }
       clearTimeout(timer);
+      // The final commit and leaving the group talk to the broker: bounded, so that a broker that does not
+      // answer cannot keep a stopping process alive (what was not committed is consumed again).
+      let leaveTimer: NodeJS.Timeout | undefined;
+      const leaveDeadline = new Promise<'deadline'>((resolve) => (leaveTimer = setTimeout(() => resolve('deadline'), LEAVE_TIMEOUT_MS)));
       try {
-        await runtime.finishStop();
+        if ((await Promise.race([runtime.finishStop(), leaveDeadline])) === 'deadline') {
+          timedOut = true;
+          this.log.error({ timeoutMs: LEAVE_TIMEOUT_MS }, 'final commit and leaving the group did not finish in time: stopping without them');
+        }
       } catch (error) {
         this.log.error({ err: toError(error) }, 'error while leaving the group');
+      } finally {
+        clearTimeout(leaveTimer);
       }
     }
     await this.#shutdownClients();
@@ -411,7 +446,14 @@ export class App implements RecordSender {
     });
     this.log.info({ signal }, 'stopping');
     const { timedOut } = await this.stop();
-    process.exitCode = timedOut || signal === 'failure' ? 1 : 0;
+    const code = timedOut || signal === 'failure' ? 1 : 0;
+    process.exitCode = code;
+    // Everything of ours is closed; a handle left open elsewhere must not turn a stop into a hang that an
+    // orchestrator ends with SIGKILL. The timer is unref'd: a process with nothing left exits before it.
+    setTimeout(() => {
+      this.log.warn({ graceMs: EXIT_GRACE_MS, handles: process.getActiveResourcesInfo() }, 'handles still open after the stop: exiting');
+      process.exit(code);
+    }, EXIT_GRACE_MS).unref();
   }
 }
 

@@ -1,5 +1,5 @@
 export { App, createApp, type AppOptions, type AppState, type StopResult } from './app.js';
-export type { AgentContext, AgentHandler, AgentOptions, DeadLetterOptions, Ordering } from './agent.js';
+export type { AgentContext, AgentHandler, AgentOptions, DeadLetterOptions, Ordering, RetryTopicsOptions } from './agent.js';
 export { AgentStream, type StreamAgentFunction } from './stream.js';
 export { defineTopic, decodeHeaders, encodeHeaders, Topic, type AnyTopic, type KeyOf, type ValueOf, type RecordSender, type TopicOptions, type Decoded } from './topic.js';
 export type { Headers, OutgoingRecord, StreamRecord } from './record.js';
@@ -20,6 +20,7 @@ export {
 export { createLogger, silentLogger, REDACT_PATHS, type Logger } from './logger.js';
 export type { RetryOptions, BackoffOptions } from './runtime/backoff.js';
 export { DEAD_LETTER_HEADERS } from './runtime/dead-letter.js';
+export { RETRY_HEADERS, delayLabel } from './runtime/retry-topics.js';
 export type { Instrumentation, AgentLabels } from './runtime/instrumentation.js';
 export { CommitTracker } from './runtime/commit-tracker.js';
 export { KafkaTransport, type KafkaTransportOptions } from './transport/kafka.js';

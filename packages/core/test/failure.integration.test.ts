@@ -145,6 +145,25 @@ describe('failure policy and exactly-once on the real Kafka', () => {
     }
   }, 300_000);
 
+  it('run() exits with 0 after a clean stop even when a handle of someone else is left open', async () => {
+    const input = uniqueName('leak-in');
+    const output = uniqueName('leak-out');
+    topics.push(...(await createTopics([{ name: input, partitions: 1 }, { name: output, partitions: 1 }])));
+    await produce(input, 10);
+    const child = fork(WORKER, [brokers.join(','), uniqueName('leak'), input, output, 'w'], {
+      stdio: ['ignore', 'pipe', 'ignore', 'ipc'],
+      env: { ...process.env, WORKER_LEAK_HANDLE: '1' },
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await within(new Promise<void>((resolve) => child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve())), 30_000, 'the worker to join');
+    child.kill('SIGTERM');
+    try {
+      expect(await within(exited, 30_000, 'the worker to exit')).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 60_000);
+
   it('a poison record lands in the dead-letter topic exactly once with its headers; the records after it are processed', async () => {
     const name = uniqueName('poison');
     topics.push(name, `${name}.dlq`);
@@ -184,6 +203,51 @@ describe('failure policy and exactly-once on the real Kafka', () => {
       [DEAD_LETTER_HEADERS.appId]: app.id,
     });
   }, 60_000);
+
+  it('delayed retry topics: a failing record waits on <topic>.retry.1s while the partition moves on, then succeeds or is dead-lettered', async () => {
+    const name = uniqueName('delayed');
+    topics.push(name, `${name}.dlq`, `${name}.retry.1s`);
+    await createTopics([{ name, partitions: 2 }]);
+    const topic = defineTopic({ name, key: z.string(), value: Item, partitions: 2 });
+    await produce(name, 20);
+    const done = new Map<number, { at: number; topic: string; attempt: number }>();
+    const firstFailure = new Map<number, number>();
+    const app = createApp({ id: uniqueName('delayed-app'), brokers, logger: silentLogger(), commitIntervalMs: 100 });
+    app.agent(topic, { concurrency: 4, retry: { attempts: 1 }, retryTopics: { delaysMs: [1000] } }, async (v, ctx) => {
+      // 3 fails once (then succeeds on the retry topic); 7 fails every time.
+      if ((v.n === 3 && ctx.attempt === 1) || v.n === 7) {
+        if (!firstFailure.has(v.n)) firstFailure.set(v.n, Date.now());
+        throw new Error(`n=${v.n} is not ready`);
+      }
+      done.set(v.n, { at: Date.now(), topic: ctx.topic, attempt: ctx.attempt });
+    });
+    await app.start();
+    try {
+      await until(() => done.size === 19, 30_000, 'the 19 records that can succeed');
+      expect(done.get(3)).toMatchObject({ topic: `${name}.retry.1s`, attempt: 2 });
+      expect(done.get(3)!.at - firstFailure.get(3)!).toBeGreaterThanOrEqual(950);
+      // The rest did not wait for it.
+      expect(Math.max(...[...done].filter(([n]) => n !== 3).map(([, d]) => d.at))).toBeLessThan(done.get(3)!.at);
+      const admin = new KafkaTransport({ brokers, clientId: 'delayed-check' }).admin();
+      await admin.connect();
+      try {
+        expect(await admin.endOffsets(`${name}.retry.1s`)).toHaveLength(2);
+        await until(async () => (await admin.endOffsets(`${name}.dlq`)).reduce((sum, o) => sum + Number(o.offset), 0) === 1, 20_000, 'the dead letter of n=7');
+      } finally {
+        await admin.disconnect();
+      }
+    } finally {
+      await app.stop();
+    }
+    const dlq: Record<string, string>[] = [];
+    const reader = testKafka().consumer({ groupId: uniqueName('delayed-dlq') });
+    await reader.connect();
+    await reader.subscribe({ topic: `${name}.dlq`, fromBeginning: true });
+    await reader.run({ eachMessage: async ({ message }) => void dlq.push(Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]))) });
+    await until(() => dlq.length === 1, 20_000, 'reading the dead letter');
+    await reader.disconnect();
+    expect(dlq[0]).toMatchObject({ [DEAD_LETTER_HEADERS.sourceTopic]: name, [DEAD_LETTER_HEADERS.attempts]: '2', [DEAD_LETTER_HEADERS.errorMessage]: 'n=7 is not ready' });
+  }, 90_000);
 
   it('a handler that waits far past the session timeout does not get the consumer evicted', async () => {
     const name = uniqueName('slow');

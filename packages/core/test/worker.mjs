@@ -30,5 +30,7 @@ const readyPoll = setInterval(() => {
     process.stdout.write('ready\n');
   }
 }, 50);
+// WORKER_LEAK_HANDLE=1: a timer nobody clears, as a forgotten client would leave; the stop must still exit.
+if (process.env.WORKER_LEAK_HANDLE === '1') setInterval(() => undefined, 1000);
 await app.run();
 clearInterval(readyPoll);

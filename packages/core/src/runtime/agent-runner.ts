@@ -10,6 +10,7 @@ import { deadLetterMessage } from './dead-letter.js';
 import type { AgentLabels, Instrumentation } from './instrumentation.js';
 import type { Delivery, PartitionState } from './partition.js';
 import { Queue } from './queue.js';
+import { retryMessage, retryOrigin, withoutRetryHeaders, type RetryOrigin, type RetryStage } from './retry-topics.js';
 
 /** What an agent runner needs from its app. */
 export interface AgentHost {
@@ -37,6 +38,13 @@ export interface AgentRunnerOptions {
   /** Dead-letter topic name, or null when dead letters are off. */
   readonly deadLetterTopic: string | null;
   readonly exactlyOnce: boolean;
+  /** The agent's delayed-retry stages, in order (empty: none). */
+  readonly retryStages: readonly RetryStage[];
+  /**
+   * Which topic this runner consumes: 0 for the agent's own topic, n for `retryStages[n - 1]` (records
+   * wait there until due, then run the same handler).
+   */
+  readonly stage: number;
   readonly log: Logger;
 }
 
@@ -66,7 +74,10 @@ function childTraceparent(consumed: Headers): string | undefined {
  */
 export class AgentRunner {
   readonly name: string;
+  /** The topic whose schemas decode the records: the agent's, also on its retry stages. */
   readonly topic: AnyTopic;
+  /** The topic this runner consumes: the agent's own, or one of its retry topics. */
+  readonly source: string;
   readonly #options: AgentRunnerOptions;
   readonly #host: AgentHost;
   readonly #labels: AgentLabels;
@@ -85,9 +96,10 @@ export class AgentRunner {
   constructor(options: AgentRunnerOptions, host: AgentHost) {
     this.name = options.name;
     this.topic = options.topic;
+    this.source = options.stage === 0 ? options.topic.name : options.retryStages[options.stage - 1]!.topic;
     this.#options = options;
     this.#host = host;
-    this.#labels = { agent: options.name, topic: options.topic.name };
+    this.#labels = { agent: options.name, topic: this.source };
   }
 
   get inFlight(): number {
@@ -223,8 +235,20 @@ export class AgentRunner {
     const log = () => (child ??= this.#options.log.child({ partition: partition.partition, offset: message.offset }));
     const retry = this.#options.retry;
     const deadLetters = this.#options.deadLetterTopic !== null;
+    const { stage, retryStages } = this.#options;
     let decoded: Decoded<unknown, unknown> | undefined;
-    let firstFailureAt: Date | undefined;
+    // On a retry stage: where the record first came from, and its attempts so far. It waits until due;
+    // its partition's later records wait behind it (they are due later: one delay per topic).
+    const origin: RetryOrigin | undefined = stage > 0 ? retryOrigin(message) : undefined;
+    if (origin && origin.dueAt > Date.now()) {
+      try {
+        await sleep(origin.dueAt - Date.now(), waitSignal);
+      } catch {
+        return; // revoked or stopping: not committed, it waits again wherever it is consumed next
+      }
+    }
+    const priorAttempts = origin?.attempts ?? 0;
+    let firstFailureAt: Date | undefined = origin?.firstFailureAt;
 
     for (let attempt = 1; ; attempt += 1) {
       if (signal.aborted) return;
@@ -237,7 +261,8 @@ export class AgentRunner {
           const result = this.topic.decode(message, { partition: partition.partition });
           decoded = result instanceof Promise ? await result : result;
         }
-        await this.#options.handler(decoded.value, new RecordContext(delivery, decoded, attempt, signal, log, outputs, this.#options.exactlyOnce ? null : this.#host));
+        const ctx = new RecordContext(delivery, decoded, priorAttempts + attempt, signal, log, outputs, this.#options.exactlyOnce ? null : this.#host);
+        await this.#options.handler(decoded.value, ctx);
         // A handler that returns after its signal fired may have given up half-way: count it as not done.
         if (signal.aborted) return;
         this.#host.instrumentation.processed(this.#labels, (performance.now() - started) / 1000);
@@ -250,25 +275,41 @@ export class AgentRunner {
         this.#host.instrumentation.failed(this.#labels, error);
         const permanent = isNonRetryable(error);
         const exhausted = attempt >= retry.attempts;
+        const source = {
+          topic: origin?.topic ?? this.source,
+          partition: origin?.partition ?? partition.partition,
+          offset: origin?.offset ?? message.offset,
+          firstFailureAt,
+        };
+        const next = retryStages[stage];
+        if (exhausted && !permanent && next) {
+          log().warn({ err: error, attempt: priorAttempts + attempt, retryTopic: next.topic, retryInMs: next.delayMs }, 'retries exhausted: scheduling a delayed retry');
+          const later = retryMessage({ stage: next, message, origin: source, attempts: priorAttempts + attempt, error, now: Date.now() });
+          if (!(await this.#sendAside(later, waitSignal, log()))) return;
+          this.#host.instrumentation.retried(this.#labels);
+          this.#host.finished(delivery, this.#options.exactlyOnce ? [later] : []);
+          return;
+        }
         if (deadLetters && (permanent || exhausted)) {
-          log().error({ err: error, attempt }, permanent ? 'record cannot be processed: dead-lettering' : 'retries exhausted: dead-lettering');
+          log().error({ err: error, attempt: priorAttempts + attempt }, permanent ? 'record cannot be processed: dead-lettering' : 'retries exhausted: dead-lettering');
           const dead = deadLetterMessage({
             appId: this.#host.appId,
             deadLetterTopic: this.#options.deadLetterTopic,
-            sourceTopic: this.topic.name,
-            partition: partition.partition,
-            message,
+            sourceTopic: source.topic,
+            partition: source.partition,
+            // The record as it was on its source: its own headers and offset, not those of a retry stage.
+            message: origin ? { ...message, offset: source.offset, headers: withoutRetryHeaders(message.headers) } : message,
             error,
-            attempts: attempt,
+            attempts: priorAttempts + attempt,
             firstFailureAt,
           });
-          if (!(await this.#sendDeadLetter(dead, waitSignal, log()))) return;
+          if (!(await this.#sendAside(dead, waitSignal, log()))) return;
           this.#host.instrumentation.deadLettered(this.#labels);
           this.#host.finished(delivery, this.#options.exactlyOnce ? [dead] : []);
           return;
         }
         const delay = backoffDelay(retry, attempt);
-        log().warn({ err: error, attempt, retryInMs: delay }, 'handler failed: retrying');
+        log().warn({ err: error, attempt: priorAttempts + attempt, retryInMs: delay }, 'handler failed: retrying');
         this.#host.instrumentation.retried(this.#labels);
         try {
           await sleep(delay, waitSignal);
@@ -280,18 +321,18 @@ export class AgentRunner {
   }
 
   /**
-   * Under exactly-once the dead letter joins the partition's transaction; otherwise it is sent now,
-   * retried until it is written, since committing past a record whose dead letter was lost would lose it.
+   * A dead letter or a delayed retry: under exactly-once it joins the partition's transaction; otherwise
+   * it is sent now, retried until it is written, since committing past a record whose copy was lost would lose it.
    */
-  async #sendDeadLetter(dead: OutgoingMessage, signal: AbortSignal, log: Logger): Promise<boolean> {
+  async #sendAside(copy: OutgoingMessage, signal: AbortSignal, log: Logger): Promise<boolean> {
     if (this.#options.exactlyOnce) return true;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await this.#host.produce([dead]);
+        await this.#host.produce([copy]);
         return true;
       } catch (error) {
         const delay = backoffDelay(this.#options.retry, attempt);
-        log.error({ err: toError(error), attempt, retryInMs: delay }, `cannot write to dead-letter topic ${dead.topic}: retrying`);
+        log.error({ err: toError(error), attempt, retryInMs: delay }, `cannot write to ${copy.topic}: retrying`);
         try {
           await sleep(delay, signal);
         } catch {

@@ -65,9 +65,9 @@ export class ConsumerRuntime implements ConsumerListener {
   constructor(options: ConsumerRuntimeOptions) {
     this.#options = options;
     for (const runner of options.runners) {
-      const list = this.#runnersByTopic.get(runner.topic.name) ?? [];
+      const list = this.#runnersByTopic.get(runner.source) ?? [];
       list.push(runner);
-      this.#runnersByTopic.set(runner.topic.name, list);
+      this.#runnersByTopic.set(runner.source, list);
     }
   }
 
@@ -306,14 +306,19 @@ export class ConsumerRuntime implements ConsumerListener {
         states.push(state);
       }
     }
-    if (plain.length > 0) {
-      await consumer.commit(plain);
-      plain.forEach((p, i) => {
-        states[i]!.tracker.markCommitted(Number(p.offset));
-        this.#options.instrumentation.committed(p.topic, p.partition, Number(p.offset));
-      });
-    }
-    await Promise.all(transactions);
+    const plainCommit =
+      plain.length === 0
+        ? Promise.resolve()
+        : consumer.commit(plain).then(() => {
+            plain.forEach((p, i) => {
+              states[i]!.tracker.markCommitted(Number(p.offset));
+              this.#options.instrumentation.committed(p.topic, p.partition, Number(p.offset));
+            });
+          });
+    // Every partition's transaction ends before the next round begins one on the same producer, also
+    // when another commit failed (Promise.all would move on while the others are still open).
+    const failed = (await Promise.allSettled([plainCommit, ...transactions])).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     if (plain.length > 0 || transactions.length > 0) this.#lastCommitAt = Date.now();
   }
 

@@ -72,7 +72,7 @@ export class TestHarness {
    */
   async settle(timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    const topics = [...new Set(this.app.runners.map((r) => r.topic.name))];
+    const topics = [...new Set(this.app.runners.map((r) => r.source))];
     for (;;) {
       const behind: string[] = [];
       for (const topic of topics) {
