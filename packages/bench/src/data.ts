@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 import { generateServiceRecords } from './service-data.js';
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 
 /** An input record, ~200 bytes of JSON. */
 export const Trade = z.object({
@@ -67,16 +69,10 @@ export interface DatasetSpec {
   readonly symbols?: number;
 }
 
-/** mulberry32: a tiny seeded PRNG, good enough to make data look varied and identical between runs. */
+/** A seeded PRNG in [0, 1) (xoroshiro128+): data that looks varied and is identical between runs. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = xoroshiro128plus(seed | 0);
+  return () => uniformFloat64(rng);
 }
 
 const SYMBOLS = ['AAPL', 'MSFT', 'GOOG', 'AMZN', 'NVDA', 'META', 'TSLA', 'ASML', 'SAP', 'NESN', 'BRK.B', 'JPM'];

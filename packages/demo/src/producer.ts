@@ -1,17 +1,16 @@
 import { feedActivities, orders, searchQueries, type Order } from '@stream/contracts';
 import type { App } from '@stream/core';
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 
 export const SYMBOLS = ['ACME', 'GLOBEX', 'INITECH', 'UMBRELLA', 'HOOLI'] as const;
 const VERBS = ['liked', 'shared', 'commented on', 'bookmarked', 'followed'];
 const THINGS = ['a chart of ACME', 'an article on index funds', 'a post about dividends', 'a watchlist', 'an earnings call'];
 
-/** A small deterministic random source, so two demo runs tell the same story. */
+/** A deterministic random source in [0, 1) (xoroshiro128+), so two demo runs tell the same story. */
 export function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
-    return s / 0x100000000;
-  };
+  const rng = xoroshiro128plus(seed | 0);
+  return () => uniformFloat64(rng);
 }
 
 export interface ProducerCounts {

@@ -7,6 +7,8 @@ import { startGroupsAtEnd } from './groups.js';
 import { Load, type LoadOptions } from './load.js';
 import { INPUT_TOPICS, TopicObserver } from './observer.js';
 import type { FaultStack } from './stack.js';
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 
 /** The apps (service ids) that consume each input topic: each must dead-letter a bad record once. */
 const CONSUMERS: Readonly<Record<InputTopic, readonly ServiceName[]>> = {
@@ -75,13 +77,10 @@ export interface Environment {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Seeded random numbers in [0, 1): the same moments for the same seed. */
+/** Seeded random numbers in [0, 1) (xoroshiro128+): the same moments for the same seed. */
 export function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
-    return s / 0x100000000;
-  };
+  const rng = xoroshiro128plus(seed | 0);
+  return () => uniformFloat64(rng);
 }
 
 /** What each service has visibly done so far, sampled from outside: feeds in Redis, emails, reports, results. */

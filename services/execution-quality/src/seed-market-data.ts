@@ -3,6 +3,8 @@ import { loadConfig, toError } from '@stream/core';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 
 /** What to generate: `points` prices per symbol, `stepMs` apart from `start`. */
 export interface MarketDataSpec {
@@ -34,16 +36,10 @@ function hash(text: string): number {
   return h >>> 0;
 }
 
-/** mulberry32: a small, fast, deterministic PRNG returning numbers in [0, 1). */
+/** A deterministic PRNG (xoroshiro128+) returning numbers in [0, 1); a string seed is hashed first. */
 export function seededRandom(seed: number | string): () => number {
-  let state = typeof seed === 'string' ? hash(seed) : seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = xoroshiro128plus((typeof seed === 'string' ? hash(seed) : seed) | 0);
+  return () => uniformFloat64(rng);
 }
 
 /**

@@ -1,4 +1,6 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 
 /** A product of the sample corpus. */
 export interface ProductDoc {
@@ -20,16 +22,10 @@ const BRANDS = ['Acme', 'Borealis', 'Cobalt', 'Dunmore', 'Everline', 'Fjord', 'G
 const CATEGORIES = ['electronics', 'home', 'kitchen', 'outdoor', 'office', 'fashion', 'sports', 'garden'];
 const PHRASES = ['built to last', 'easy to clean', 'great for travel', 'perfect gift', 'energy efficient', 'quiet operation', 'two year warranty', 'fits small spaces', 'handmade finish', 'fast shipping'];
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same corpus on every machine. */
+/** A seeded PRNG in [0, 1) (xoroshiro128+): the same seed gives the same corpus on every machine. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const rng = xoroshiro128plus(seed | 0);
+  return () => uniformFloat64(rng);
 }
 
 function pick<T>(list: readonly T[], rnd: () => number): T {
