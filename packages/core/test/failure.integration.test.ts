@@ -22,6 +22,21 @@ async function produce(topic: string, count: number): Promise<void> {
   await producer.disconnect();
 }
 
+/** Counts outputs by their `n` as a read-committed consumer of `output` sees them, from the beginning. */
+async function readCommittedCounts(output: string) {
+  const counts = new Map<number, number>();
+  const reader = testKafka().consumer({ groupId: uniqueName('eos-reader'), readUncommitted: false });
+  await reader.connect();
+  await reader.subscribe({ topic: output, fromBeginning: true });
+  await reader.run({
+    eachMessage: async ({ message }) => {
+      const { n } = JSON.parse(message.value!.toString()) as { n: number };
+      counts.set(n, (counts.get(n) ?? 0) + 1);
+    },
+  });
+  return { counts, reader };
+}
+
 /** `promise`, or a rejection naming `what` after `timeoutMs`. */
 async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -52,16 +67,7 @@ describe('failure policy and exactly-once on the real Kafka', () => {
     topics.push(...(await createTopics([{ name: input, partitions: 3 }, { name: output, partitions: 3 }])));
     const total = 10_000;
     await produce(input, total);
-    const counts = new Map<number, number>();
-    const reader = testKafka().consumer({ groupId: uniqueName('eos-reader'), readUncommitted: false });
-    await reader.connect();
-    await reader.subscribe({ topic: output, fromBeginning: true });
-    await reader.run({
-      eachMessage: async ({ message }) => {
-        const { n } = JSON.parse(message.value!.toString()) as { n: number };
-        counts.set(n, (counts.get(n) ?? 0) + 1);
-      },
-    });
+    const { counts, reader } = await readCommittedCounts(output);
     const start = () => {
       const child = fork(WORKER, [brokers.join(','), groupId, input, output, 'w'], { stdio: 'ignore', env: { ...process.env, EXACTLY_ONCE: '1', WORKER_DELAY_MS: '1' } });
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -92,16 +98,7 @@ describe('failure policy and exactly-once on the real Kafka', () => {
     topics.push(...(await createTopics([{ name: input, partitions: 6 }, { name: output, partitions: 6 }])));
     const total = 20_000;
     await produce(input, total);
-    const counts = new Map<number, number>();
-    const reader = testKafka().consumer({ groupId: uniqueName('eos-rb-reader'), readUncommitted: false });
-    await reader.connect();
-    await reader.subscribe({ topic: output, fromBeginning: true });
-    await reader.run({
-      eachMessage: async ({ message }) => {
-        const { n } = JSON.parse(message.value!.toString()) as { n: number };
-        counts.set(n, (counts.get(n) ?? 0) + 1);
-      },
-    });
+    const { counts, reader } = await readCommittedCounts(output);
     // Each instance commits every 200 ms and works 20 ms per record (32 at once), so every rebalance finds
     // transactions in flight: the moment a partition's new owner must not read its committed offset too early.
     const start = (name: string) => {
