@@ -241,11 +241,14 @@ export class AgentRunner {
     // its partition's later records wait behind it (they are due later: one delay per topic).
     const origin: RetryOrigin | undefined = stage > 0 ? retryOrigin(message) : undefined;
     if (origin && origin.dueAt > Date.now()) {
+      // Waiting to be due is not being stuck: /healthz must not count minutes of it.
+      this.#startedAt.delete(delivery);
       try {
         await sleep(origin.dueAt - Date.now(), waitSignal);
       } catch {
         return; // revoked or stopping: not committed, it waits again wherever it is consumed next
       }
+      this.#startedAt.set(delivery, Date.now());
     }
     const priorAttempts = origin?.attempts ?? 0;
     let firstFailureAt: Date | undefined = origin?.firstFailureAt;
