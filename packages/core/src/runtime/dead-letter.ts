@@ -14,6 +14,12 @@ export const DEAD_LETTER_HEADERS = {
 
 const MAX_MESSAGE_BYTES = 4096;
 
+/** An error's message as a header value, cut at 4 KiB: a header is no place for a stack of HTML. */
+export function errorMessageHeader(error: Error): Buffer {
+  const reason = Buffer.from(error.message, 'utf8');
+  return reason.length > MAX_MESSAGE_BYTES ? reason.subarray(0, MAX_MESSAGE_BYTES) : reason;
+}
+
 /**
  * The dead letter of a record: its original key, value bytes and headers, plus where it came from and
  * why it failed, so it can be inspected and replayed to its source topic unchanged.
@@ -29,7 +35,6 @@ export function deadLetterMessage(input: {
   firstFailureAt: Date;
 }): OutgoingMessage {
   const h = DEAD_LETTER_HEADERS;
-  const reason = Buffer.from(input.error.message, 'utf8');
   return {
     topic: input.deadLetterTopic,
     key: input.message.key,
@@ -40,7 +45,7 @@ export function deadLetterMessage(input: {
       [h.partition]: Buffer.from(String(input.partition)),
       [h.offset]: Buffer.from(input.message.offset),
       [h.errorClass]: Buffer.from(input.error.name),
-      [h.errorMessage]: reason.length > MAX_MESSAGE_BYTES ? reason.subarray(0, MAX_MESSAGE_BYTES) : reason,
+      [h.errorMessage]: errorMessageHeader(input.error),
       [h.attempts]: Buffer.from(String(input.attempts)),
       [h.firstFailureAt]: Buffer.from(input.firstFailureAt.toISOString()),
       [h.appId]: Buffer.from(input.appId),

@@ -1,5 +1,6 @@
 import { StreamError } from '../errors.js';
 import type { OutgoingMessage, RawHeaders, RawMessage } from '../transport/transport.js';
+import { errorMessageHeader } from './dead-letter.js';
 
 /** Header names a record carries on a delayed-retry topic, beside the original record's own headers. */
 export const RETRY_HEADERS = {
@@ -17,7 +18,6 @@ export const RETRY_HEADERS = {
 } as const;
 
 const RETRY_HEADER_NAMES: ReadonlySet<string> = new Set(Object.values(RETRY_HEADERS));
-const MAX_MESSAGE_BYTES = 4096;
 /** A week: a longer delay is a scheduling job, not a retry (and outlives most topics' retention). */
 const MAX_DELAY_MS = 7 * 24 * 3_600_000;
 
@@ -103,7 +103,6 @@ export function retryMessage(input: {
   now: number;
 }): OutgoingMessage {
   const h = RETRY_HEADERS;
-  const reason = Buffer.from(input.error.message, 'utf8');
   return {
     topic: input.stage.topic,
     key: input.message.key,
@@ -116,7 +115,7 @@ export function retryMessage(input: {
       [h.attempts]: Buffer.from(String(input.attempts)),
       [h.firstFailureAt]: Buffer.from(input.origin.firstFailureAt.toISOString()),
       [h.errorClass]: Buffer.from(input.error.name),
-      [h.errorMessage]: reason.length > MAX_MESSAGE_BYTES ? reason.subarray(0, MAX_MESSAGE_BYTES) : reason,
+      [h.errorMessage]: errorMessageHeader(input.error),
       [h.dueAt]: Buffer.from(String(input.now + input.stage.delayMs)),
     },
   };
