@@ -120,8 +120,8 @@ export function* generate(spec: DatasetSpec): Generator<PendingRecord> {
   }
 }
 
-/** Bump when the generator changes, so cached data files are regenerated. */
-const GENERATOR_VERSION = 1;
+/** Bump when the generator changes, so cached data files are regenerated (2: pure-rand xoroshiro128+). */
+const GENERATOR_VERSION = 2;
 
 /** A file name that identifies the data set (for the cached file the Java producer reads). */
 export function datasetId(spec: DatasetSpec): string {

@@ -481,6 +481,31 @@ describe('agents on the memory transport', () => {
 });
 
 describe('stream agents', () => {
+  it('a stream loop that fails while the app stops lets the stop finish at once, its records uncommitted', async () => {
+    const topic = payments('stream-stop', 1);
+    let fail: (error: Error) => void = () => undefined;
+    const failing = new Promise<never>((_, reject) => (fail = reject));
+    let seen = 0;
+    const h = await createTestApp({ shutdownTimeoutMs: 5000 }, (app) =>
+      app.stream(topic, { prefetch: 10 }, async (stream) => {
+        for await (const _ of stream) {
+          seen += 1;
+          await failing; // a dependency that breaks while the app is stopping
+        }
+      }),
+    );
+    await h.send(topic, ...Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
+    await eventually(() => seen === 1, 2000, 'the loop to hold the first record');
+    const started = Date.now();
+    const stopped = h.stop();
+    await delay(50);
+    fail(new Error('redis went away'));
+    const result = await stopped;
+    expect(result.timedOut).toBe(false);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(h.committed(topic).get(0) ?? 0).toBe(0);
+  });
+
   it('hands batches to the loop and commits a batch once the next one is requested', async () => {
     const topic = payments('batches', 1);
     const batches: number[][] = [];

@@ -14,7 +14,7 @@ import { KafkaTransport, type KafkaTransportOptions } from './transport/kafka.js
 import type { OutgoingMessage, Transport, TransportAdmin, TransportProducer } from './transport/transport.js';
 
 /** How long the final commit and leaving the group may take once in-flight records are done. */
-const LEAVE_TIMEOUT_MS = 15_000;
+const LEAVE_TIMEOUT_MS = 10_000;
 /** After a stop, how long open handles (a client's socket, a user's timer) may keep `run()`'s process alive. */
 const EXIT_GRACE_MS = 5_000;
 

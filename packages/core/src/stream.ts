@@ -58,6 +58,12 @@ class Channel {
     for (const item of failed) item.reject(error);
   }
 
+  /** Fails everything not done, handed out or still queued: the loop will not run again (stopping). */
+  failAll(error: Error): void {
+    this.failDelivered(error);
+    for (const item of this.#queue.splice(0)) item.reject(error);
+  }
+
   /** The next item, or null when the stream ended, or (with `withinMs`) when none came in time. */
   async pull(withinMs?: number): Promise<Item | null> {
     const deadline = withinMs === undefined ? undefined : Date.now() + withinMs;
@@ -196,14 +202,24 @@ export function createStreamAgent(
       let failure: Error;
       try {
         await fn(new AgentStream(current));
-        if (stopping.aborted) return;
+        if (stopping.aborted) {
+          // Nothing is left after a drained end; if the loop returned early, what is left is not done.
+          current.failAll(new StreamError('ABORTED', 'stream agent ended while stopping'));
+          return;
+        }
         failure = new StreamError('STATE_INVALID', 'stream agent function returned while the app runs');
       } catch (error) {
         failure = toError(error);
       }
+      if (stopping.aborted) {
+        // No restart while stopping: every record not done fails now (and stays uncommitted), so the
+        // runner goes idle at once instead of holding the stop until its deadline.
+        log.error({ err: failure }, 'stream agent failed while stopping: its unfinished records stay uncommitted');
+        current.failAll(failure);
+        return;
+      }
       log.error({ err: failure }, 'stream agent failed: its unfinished records will be retried; restarting it');
       current.failDelivered(failure);
-      if (stopping.aborted) return;
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   };
@@ -211,6 +227,22 @@ export function createStreamAgent(
 
   return (value, ctx) =>
     new Promise<void>((resolve, reject) => {
+      // Revoked, or the shutdown deadline passed: the runner must not wait for the loop any longer (a
+      // later resolve is a no-op; the record was not reported done, so it is consumed again).
+      const signal = ctx.signal;
+      if (signal.aborted) {
+        reject(toError(signal.reason));
+        return;
+      }
+      // The signal lives as long as the partition: the listener goes when the record settles.
+      const onAbort = () => reject(toError(signal.reason));
+      signal.addEventListener('abort', onAbort, { once: true });
+      const settle =
+        <A extends unknown[]>(fn: (...args: A) => void) =>
+        (...args: A) => {
+          signal.removeEventListener('abort', onAbort);
+          fn(...args);
+        };
       const record: StreamRecord<unknown, unknown> = {
         topic: ctx.topic,
         partition: ctx.partition,
@@ -220,6 +252,6 @@ export function createStreamAgent(
         headers: ctx.headers,
         timestamp: ctx.timestamp,
       };
-      channel.push({ record, ctx, resolve, reject });
+      channel.push({ record, ctx, resolve: settle(resolve), reject: settle(reject) });
     });
 }
