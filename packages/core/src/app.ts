@@ -69,6 +69,9 @@ interface AgentEntry {
   readonly stream?: StreamAgentFunction<unknown, unknown>;
 }
 
+/** The agent's name in logs, metrics and errors: its `name` option, else `<topic>-agent`. */
+const agentName = (entry: Pick<AgentEntry, 'options' | 'topic'>): string => entry.options.name ?? `${entry.topic.name}-agent`;
+
 /**
  * A stream-processing app: agents consuming typed topics, one consumer group, one producer.
  * Create with {@link createApp}.
@@ -157,8 +160,8 @@ export class App implements RecordSender {
 
   #addAgent(entry: AgentEntry): void {
     if (this.#state !== 'created') throw new StreamError('STATE_INVALID', `app ${this.id}: add agents before start()`);
-    const name = entry.options.name ?? `${entry.topic.name}-agent`;
-    if (this.#agents.some((a) => (a.options.name ?? `${a.topic.name}-agent`) === name)) {
+    const name = agentName(entry);
+    if (this.#agents.some((a) => agentName(a) === name)) {
       throw new StreamError('CONFIG_INVALID', `app ${this.id}: two agents named ${name}; give one a \`name\``);
     }
     this.#agents.push(entry);
@@ -249,7 +252,7 @@ export class App implements RecordSender {
     const retryOwners = new Map<string, string>();
     for (const a of this.#agents) {
       for (const stage of a.retryStages) {
-        const name = a.options.name ?? `${a.topic.name}-agent`;
+        const name = agentName(a);
         const other = retryOwners.get(stage.topic);
         if (other !== undefined) throw new StreamError('CONFIG_INVALID', `agents ${other} and ${name} would share the retry topic ${stage.topic}: give them different delays`);
         retryOwners.set(stage.topic, name);
@@ -274,7 +277,7 @@ export class App implements RecordSender {
       finished: (d: Parameters<ConsumerRuntime['finished']>[0], outputs: readonly OutgoingMessage[]) => runtime.finished(d, outputs),
     };
     this.#runners = this.#agents.flatMap((entry) => {
-      const name = entry.options.name ?? `${entry.topic.name}-agent`;
+      const name = agentName(entry);
       const isStream = entry.stream !== undefined;
       const prefetch = (entry.options as { prefetch?: number }).prefetch ?? 1000;
       const log = this.log.child({ agent: name, topic: entry.topic.name });
