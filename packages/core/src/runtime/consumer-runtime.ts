@@ -14,7 +14,7 @@ import type {
   TransportProducer,
 } from '../transport/transport.js';
 import type { AgentRunner } from './agent-runner.js';
-import { sleep } from './backoff.js';
+import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
 import type { Instrumentation } from './instrumentation.js';
 import { PartitionState, type BufferLimits, type Delivery } from './partition.js';
 
@@ -33,8 +33,8 @@ export interface ConsumerRuntimeOptions {
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
-/** Pause between failed attempts to claim an exactly-once partition (broker or coordinator unavailable). */
-const CLAIM_RETRY_MS = { initial: 200, max: 5000 };
+/** Pauses between failed attempts to claim an exactly-once partition (broker or coordinator unavailable). */
+const CLAIM_RETRY: Omit<ResolvedRetry, 'attempts'> = { initialMs: 200, maxMs: 5000, multiplier: 2, jitter: 0 };
 
 /**
  * Owns the app's one consumer: turns fetched batches into deliveries for the agents, pauses partitions
@@ -245,7 +245,7 @@ export class ConsumerRuntime implements ConsumerListener {
         return;
       } catch (error) {
         if (producer) await this.#disconnect(producer);
-        const delayMs = Math.min(CLAIM_RETRY_MS.max, CLAIM_RETRY_MS.initial * 2 ** Math.min(attempt - 1, 10));
+        const delayMs = backoffDelay(CLAIM_RETRY, attempt);
         log.warn({ err: toError(error), topic: state.topic, partition: state.partition, attempt, retryInMs: delayMs }, 'claiming an exactly-once partition failed: will retry');
         await sleep(delayMs);
       }
