@@ -2,6 +2,7 @@
  * Parent-side Kafka chores: fresh topics for every run, the input data, output verification and cleanup.
  * None of this is measured.
  */
+import { deadLetterTopicName } from '@stream/core';
 import { deleteTopics, testKafka, uniqueName, withAdmin } from '@stream/testkit';
 import { Partitioners, logLevel, type Kafka, type Message } from 'kafkajs';
 import { generate, type DatasetSpec } from './data.js';
@@ -63,7 +64,7 @@ export function runNames(scenario: string, side: string, round: number, withOutp
 
 /** Deletes what a run created (dead-letter topic of the runtime included) and its consumer group. */
 export async function cleanupRun(names: RunTopics): Promise<void> {
-  const topics = [names.input, `${names.input}.dlq`, ...(names.output ? [names.output] : [])];
+  const topics = [names.input, deadLetterTopicName(names.input), ...(names.output ? [names.output] : [])];
   await deleteTopics(topics).catch((error: unknown) => process.stderr.write(`bench: could not delete ${topics.join(', ')}: ${String(error)}\n`));
   await withAdmin(async (admin) => {
     await admin.deleteGroups([names.groupId]).catch(() => undefined);

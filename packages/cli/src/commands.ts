@@ -1,4 +1,4 @@
-import { DEAD_LETTER_HEADERS, decodeHeaders, StreamError, type AnyTopic, type Decoded, type Transport } from '@stream/core';
+import { DEAD_LETTER_HEADERS, deadLetterTopicName, decodeHeaders, StreamError, type AnyTopic, type Decoded, type Transport } from '@stream/core';
 import { randomBytes } from 'node:crypto';
 import { readToEnd } from './read.js';
 
@@ -44,7 +44,7 @@ export async function createTopicsCommand(transport: Transport, topics: readonly
     const specs = topics.flatMap((t) => {
       const partitions = t.partitions ?? 1;
       const config = { ...t.config, ...(t.retentionMs === undefined ? {} : { 'retention.ms': String(t.retentionMs) }) };
-      return [{ name: t.name, partitions, config }, { name: `${t.name}.dlq`, partitions }];
+      return [{ name: t.name, partitions, config }, { name: deadLetterTopicName(t.name), partitions }];
     });
     const created = new Set(await admin.createTopics(specs));
     for (const spec of specs) print(`${created.has(spec.name) ? 'created' : 'exists '} ${spec.name} (${spec.partitions} partitions)`);
@@ -111,7 +111,7 @@ const DLQ_HEADER_NAMES = new Set<string>(Object.values(DEAD_LETTER_HEADERS));
 
 /** `stream dlq list <topic>`: every dead letter with its failure headers. */
 export async function dlqListCommand(transport: Transport, args: { topic: string; deadLetterTopic?: string }, print: Print): Promise<number> {
-  const dlq = args.deadLetterTopic ?? `${args.topic}.dlq`;
+  const dlq = args.deadLetterTopic ?? deadLetterTopicName(args.topic);
   return readToEnd(transport, dlq, {
     groupId: `stream-cli-dlq-list-${randomBytes(4).toString('hex')}`,
     commit: false,
@@ -133,7 +133,7 @@ export async function dlqReplayCommand(
   args: { topic: string; deadLetterTopic?: string; match?: RegExp },
   print: Print,
 ): Promise<{ replayed: number; skipped: number }> {
-  const dlq = args.deadLetterTopic ?? `${args.topic}.dlq`;
+  const dlq = args.deadLetterTopic ?? deadLetterTopicName(args.topic);
   const producer = transport.producer();
   await producer.connect();
   let replayed = 0;

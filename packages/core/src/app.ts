@@ -10,6 +10,7 @@ import { retryStages, type RetryStage } from './runtime/retry-topics.js';
 import { noInstrumentation, type Instrumentation } from './runtime/instrumentation.js';
 import { createStreamAgent, type StreamAgentFunction } from './stream.js';
 import type { AnyTopic, KeyOf, RecordSender, Topic, ValueOf } from './topic.js';
+import { agentName, deadLetterTopicName } from './topology.js';
 import { KafkaTransport, type KafkaTransportOptions } from './transport/kafka.js';
 import type { OutgoingMessage, Transport, TransportAdmin, TransportProducer } from './transport/transport.js';
 
@@ -70,7 +71,7 @@ interface AgentEntry {
 }
 
 /** The agent's name in logs, metrics and errors: its `name` option, else `<topic>-agent`. */
-const agentName = (entry: Pick<AgentEntry, 'options' | 'topic'>): string => entry.options.name ?? `${entry.topic.name}-agent`;
+const nameOf = (entry: Pick<AgentEntry, 'options' | 'topic'>): string => agentName(entry.topic.name, entry.options.name);
 
 /**
  * A stream-processing app: agents consuming typed topics, one consumer group, one producer.
@@ -160,8 +161,8 @@ export class App implements RecordSender {
 
   #addAgent(entry: AgentEntry): void {
     if (this.#state !== 'created') throw new StreamError('STATE_INVALID', `app ${this.id}: add agents before start()`);
-    const name = agentName(entry);
-    if (this.#agents.some((a) => agentName(a) === name)) {
+    const name = nameOf(entry);
+    if (this.#agents.some((a) => nameOf(a) === name)) {
       throw new StreamError('CONFIG_INVALID', `app ${this.id}: two agents named ${name}; give one a \`name\``);
     }
     this.#agents.push(entry);
@@ -252,7 +253,7 @@ export class App implements RecordSender {
     const retryOwners = new Map<string, string>();
     for (const a of this.#agents) {
       for (const stage of a.retryStages) {
-        const name = agentName(a);
+        const name = nameOf(a);
         const other = retryOwners.get(stage.topic);
         if (other !== undefined) throw new StreamError('CONFIG_INVALID', `agents ${other} and ${name} would share the retry topic ${stage.topic}: give them different delays`);
         retryOwners.set(stage.topic, name);
@@ -277,7 +278,7 @@ export class App implements RecordSender {
       finished: (d: Parameters<ConsumerRuntime['finished']>[0], outputs: readonly OutgoingMessage[]) => runtime.finished(d, outputs),
     };
     this.#runners = this.#agents.flatMap((entry) => {
-      const name = agentName(entry);
+      const name = nameOf(entry);
       const isStream = entry.stream !== undefined;
       const prefetch = (entry.options as { prefetch?: number }).prefetch ?? 1000;
       const log = this.log.child({ agent: name, topic: entry.topic.name });
@@ -289,7 +290,7 @@ export class App implements RecordSender {
         handler,
         concurrency,
         retry: resolveRetry(entry.options.retry),
-        deadLetterTopic: entry.options.deadLetter === false ? null : (entry.options.deadLetter?.topic ?? `${entry.topic.name}.dlq`),
+        deadLetterTopic: entry.options.deadLetter === false ? null : (entry.options.deadLetter?.topic ?? deadLetterTopicName(entry.topic.name)),
         exactlyOnce: entry.options.exactlyOnce === true,
         retryStages: entry.retryStages,
       };
@@ -351,7 +352,7 @@ export class App implements RecordSender {
     // Dead-letter and retry topics are created when missing, with the partition count of their source.
     const derivedTopics = new Map<string, string>();
     for (const a of this.#agents) {
-      if (a.options.deadLetter !== false) derivedTopics.set(a.options.deadLetter?.topic ?? `${a.topic.name}.dlq`, a.topic.name);
+      if (a.options.deadLetter !== false) derivedTopics.set(a.options.deadLetter?.topic ?? deadLetterTopicName(a.topic.name), a.topic.name);
       for (const stage of a.retryStages) derivedTopics.set(stage.topic, a.topic.name);
     }
     const toCreate = [...derivedTopics].filter(([derived]) => !existing.has(derived));

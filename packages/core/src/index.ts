@@ -20,7 +20,8 @@ export {
 export { createLogger, silentLogger, REDACT_PATHS, type Logger } from './logger.js';
 export type { RetryOptions, BackoffOptions } from './runtime/backoff.js';
 export { DEAD_LETTER_HEADERS } from './runtime/dead-letter.js';
-export { RETRY_HEADERS, delayLabel } from './runtime/retry-topics.js';
+export { RETRY_HEADERS } from './runtime/retry-topics.js';
+export { deadLetterTopicName, retryTopicName, delayLabel, agentName } from './topology.js';
 export type { Instrumentation, AgentLabels } from './runtime/instrumentation.js';
 export { CommitTracker } from './runtime/commit-tracker.js';
 export { KafkaTransport, type KafkaTransportOptions } from './transport/kafka.js';

@@ -1,6 +1,6 @@
 import { createTopicsCommand } from '@stream/cli';
 import { allTopics, executionQuality, topResults, type ExecutionQuality } from '@stream/contracts';
-import { bytesCodec, createApp, defineTopic, KafkaTransport, silentLogger, toError, type App } from '@stream/core';
+import { bytesCodec, createApp, deadLetterTopicName, defineTopic, KafkaTransport, silentLogger, toError, type App } from '@stream/core';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -74,7 +74,7 @@ function observer(): { app: App; seen: Observed } {
   });
   const anyBytes = { '~standard': { version: 1 as const, vendor: 'demo', validate: (value: unknown) => ({ value }) } };
   for (const source of ['feed_activities', 'orders', 'search_queries']) {
-    const dlq = defineTopic({ name: `${source}.dlq`, value: anyBytes, codec: bytesCodec });
+    const dlq = defineTopic({ name: deadLetterTopicName(source), value: anyBytes, codec: bytesCodec });
     app.agent(dlq, { deadLetter: false, name: `watch-${source}-dlq` }, async (_value, ctx) => {
       seen.deadLetters.push({ topic: source, app: ctx.headers['dlq.app.id'] ?? '?', reason: ctx.headers['dlq.error.message'] ?? 'unknown' });
     });

@@ -1,4 +1,5 @@
 import type { EmailSink, SinkStats } from '@stream/testkit';
+import { deadLetterTopicName } from '@stream/core';
 import { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import { SERVICES, type Fleet, type ServiceName } from './fleet.js';
@@ -290,7 +291,7 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
   const serviceTopics: Readonly<Record<ServiceName, string>> = { 'feed-cache': 'feed_activities', 'order-emailer': 'orders', 'execution-quality': 'orders', 'search-enricher': 'search_queries' };
   await startGroupsAtEnd([
     ...SERVICES.map((s) => ({ groupId: `${s}-${groupSuffix}`, topics: [serviceTopics[s]] })),
-    { groupId: observerGroup, topics: [...INPUT_TOPICS, ...INPUT_TOPICS.map((t) => `${t}.dlq`), 'execution_quality', 'top_results'] },
+    { groupId: observerGroup, topics: [...INPUT_TOPICS, ...INPUT_TOPICS.map((t) => deadLetterTopicName(t)), 'execution_quality', 'top_results'] },
   ]);
   const load = new Load(env.producer, { slug: groupSuffix, total: spec.records, rate: spec.rate, fuzzEvery: spec.fuzzEvery ?? 0, seed: env.seed, symbols: env.symbols, market: env.market });
   const observer = new TopicObserver({ brokers: env.brokers, groupId: observerGroup });

@@ -1,5 +1,5 @@
 import { allTopics } from '@stream/contracts';
-import { toError } from '@stream/core';
+import { deadLetterTopicName, toError } from '@stream/core';
 import { createTopics, EmailSink, runScript, testKafka } from '@stream/testkit';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -51,7 +51,7 @@ async function main(): Promise<number> {
   if (!args['reuse-stack']) await stack.up([], { fresh: true });
   else await stack.up();
   out(`  stack up after ${((Date.now() - began) / 1000).toFixed(0)} s`);
-  await createTopics(allTopics.flatMap((t) => [{ name: t.name, partitions: t.partitions ?? 1 }, { name: `${t.name}.dlq`, partitions: t.partitions ?? 1 }]));
+  await createTopics(allTopics.flatMap((t) => [{ name: t.name, partitions: t.partitions ?? 1 }, { name: deadLetterTopicName(t.name), partitions: t.partitions ?? 1 }]));
   const marketEnd = new Date();
   const marketStart = new Date(marketEnd.getTime() - 30 * 60_000);
   await runScript(repo, 'services/execution-quality/dist/seed-market-data.js', ['--symbols', SYMBOLS.join(','), '--points', '1800', '--start', marketStart.toISOString(), '--step-ms', '1000'], servers, 'ignore');

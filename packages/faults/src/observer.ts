@@ -1,5 +1,5 @@
 import { executionQuality, topResults } from '@stream/contracts';
-import { bytesCodec, createApp, DEAD_LETTER_HEADERS, defineTopic, silentLogger, type App, type Headers } from '@stream/core';
+import { bytesCodec, createApp, DEAD_LETTER_HEADERS, deadLetterTopicName, defineTopic, silentLogger, type App, type Headers } from '@stream/core';
 import type { InputTopic } from './fuzz.js';
 import { RECORD_HEADER } from './load.js';
 
@@ -54,7 +54,7 @@ export class TopicObserver {
         const fid = ctx.headers[RECORD_HEADER];
         if (fid !== undefined) note(this.inputs, fid, `${source}:${ctx.partition}:${ctx.offset}`);
       });
-      const dlq = defineTopic({ name: `${source}.dlq`, value: anyBytes, codec: bytesCodec, keyCodec: bytesCodec });
+      const dlq = defineTopic({ name: deadLetterTopicName(source), value: anyBytes, codec: bytesCodec, keyCodec: bytesCodec });
       this.app.agent(dlq, { ...fast, name: `dlq-${source}` }, async (_value, ctx) => this.#deadLetter(source, ctx.headers, `${ctx.partition}:${ctx.offset}`));
     }
   }

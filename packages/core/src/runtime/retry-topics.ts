@@ -1,4 +1,5 @@
 import { StreamError } from '../errors.js';
+import { retryTopicName } from '../topology.js';
 import type { OutgoingMessage, RawHeaders, RawMessage } from '../transport/transport.js';
 import { errorMessageHeader } from './dead-letter.js';
 
@@ -21,13 +22,6 @@ const RETRY_HEADER_NAMES: ReadonlySet<string> = new Set(Object.values(RETRY_HEAD
 /** A week: a longer delay is a scheduling job, not a retry (and outlives most topics' retention). */
 const MAX_DELAY_MS = 7 * 24 * 3_600_000;
 
-/** `60000` → `1m`, `30000` → `30s`, `5400000` → `90m`, `1500` → `1500ms`: the suffix of a retry topic. */
-export function delayLabel(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}
 
 /** One delayed-retry stage of an agent. */
 export interface RetryStage {
@@ -46,7 +40,7 @@ export function retryStages(source: string, delaysMs: readonly number[]): RetryS
         context: { topic: source },
       });
     }
-    return { topic: `${source}.retry.${delayLabel(delayMs)}`, delayMs };
+    return { topic: retryTopicName(source, delayMs), delayMs };
   });
   const names = new Set(stages.map((s) => s.topic));
   if (names.size !== stages.length) throw new StreamError('CONFIG_INVALID', `agent on ${source}: retry topic delays repeat`, { context: { topic: source } });

@@ -3,6 +3,7 @@ import { StreamError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import type { Headers, OutgoingRecord } from '../record.js';
 import { DEAD_LETTER_HEADERS } from '../runtime/dead-letter.js';
+import { deadLetterTopicName } from '../topology.js';
 import { decodeHeaders, type AnyTopic, type KeyOf, type Topic, type ValueOf } from '../topic.js';
 import { MemoryBroker, MemoryTransport } from '../transport/memory.js';
 
@@ -101,7 +102,7 @@ export class TestHarness {
 
   /** Dead letters of a source topic (on `<topic>.dlq` unless another name is given). */
   deadLetters(topic: AnyTopic | string, deadLetterTopic?: string): DeadLetter[] {
-    const name = deadLetterTopic ?? `${typeof topic === 'string' ? topic : topic.name}.dlq`;
+    const name = deadLetterTopic ?? deadLetterTopicName(typeof topic === 'string' ? topic : topic.name);
     const h = DEAD_LETTER_HEADERS;
     return this.broker.messages(name).map((m) => {
       const headers = decodeHeaders(m.headers);
