@@ -24,7 +24,7 @@ export { RETRY_HEADERS } from './runtime/retry-topics.js';
 export { deadLetterTopicName, retryTopicName, delayLabel, agentName } from './topology.js';
 export type { Instrumentation, AgentLabels } from './runtime/instrumentation.js';
 export { CommitTracker } from './runtime/commit-tracker.js';
-export { KafkaTransport, type KafkaTransportOptions } from './transport/kafka.js';
+export { KafkaTransport, type KafkaTransportOptions } from './transport/kafka/index.js';
 export { MemoryBroker, MemoryTransport } from './transport/memory.js';
 export type * from './transport/transport.js';
 export { loadConfig } from './config.js';
