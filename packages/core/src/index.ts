@@ -25,7 +25,7 @@ export { deadLetterTopicName, retryTopicName, delayLabel, agentName } from './to
 export type { Instrumentation, AgentLabels } from './runtime/instrumentation.js';
 export { CommitTracker } from './runtime/commit-tracker.js';
 export { KafkaTransport, type KafkaTransportOptions } from './transport/kafka/index.js';
-export { MemoryBroker, MemoryTransport } from './transport/memory.js';
+export { MemoryBroker, MemoryTransport } from './transport/memory/index.js';
 export type * from './transport/transport.js';
 export { loadConfig } from './config.js';
 export { RuntimeMetrics } from './ops/metrics.js';
