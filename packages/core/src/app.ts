@@ -11,7 +11,7 @@ import { noInstrumentation, type Instrumentation } from './runtime/instrumentati
 import { createStreamAgent, type StreamAgentFunction } from './stream.js';
 import type { AnyTopic, KeyOf, RecordSender, Topic, ValueOf } from './topic.js';
 import { agentName, deadLetterTopicName } from './topology.js';
-import { KafkaTransport, type KafkaTransportOptions } from './transport/kafka.js';
+import { KafkaTransport, type KafkaTransportOptions } from './transport/kafka/index.js';
 import type { OutgoingMessage, Transport, TransportAdmin, TransportProducer } from './transport/transport.js';
 
 /** How long the final commit and leaving the group may take once in-flight records are done. */

@@ -5,7 +5,7 @@ import type { Headers, OutgoingRecord } from '../record.js';
 import { DEAD_LETTER_HEADERS } from '../runtime/dead-letter.js';
 import { deadLetterTopicName } from '../topology.js';
 import { decodeHeaders, type AnyTopic, type KeyOf, type Topic, type ValueOf } from '../topic.js';
-import { MemoryBroker, MemoryTransport } from '../transport/memory.js';
+import { MemoryBroker, MemoryTransport } from '../transport/memory/index.js';
 
 /** A dead letter as a test reads it: the original bytes and the failure headers. */
 export interface DeadLetter {

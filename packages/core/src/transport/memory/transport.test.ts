@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { StreamError } from '../errors.js';
-import { MemoryBroker, MemoryTransport } from './memory.js';
-import type { Assignment, ConsumerListener, ConsumerOptions, FetchedBatch, OutgoingMessage, TopicPartition, TransportConsumer } from './transport.js';
+import { StreamError } from '../../errors.js';
+import { MemoryBroker, MemoryTransport } from './index.js';
+import type { Assignment, ConsumerListener, ConsumerOptions, FetchedBatch, OutgoingMessage, TopicPartition, TransportConsumer } from '../transport.js';
 
 /** Polls `condition` every 2 ms until it holds; fails naming `what` after `timeoutMs`. */
 async function until(condition: () => boolean, what = 'condition', timeoutMs = 800): Promise<void> {

@@ -4,8 +4,8 @@
  */
 import { deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/testkit';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { StreamError } from '../errors.js';
-import { KafkaTransport, type KafkaLogEntry } from './kafka.js';
+import { StreamError } from '../../errors.js';
+import { KafkaTransport, type KafkaLogEntry } from './index.js';
 import type {
   Assignment,
   ConsumerListener,
@@ -17,7 +17,7 @@ import type {
   TransportAdmin,
   TransportConsumer,
   TransportProducer,
-} from './transport.js';
+} from '../transport.js';
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

@@ -1,0 +1,67 @@
+/** Conversions between the transport's shapes and kafkajs' (messages, headers, per-topic request lists). */
+import type { IHeaders, KafkaMessage, Message, TopicMessages } from 'kafkajs';
+import type { OutgoingMessage, PartitionOffset, RawHeaders, RawMessage, TopicPartition } from '../transport.js';
+
+function toBuffer(value: Buffer | string): Buffer {
+  return typeof value === 'string' ? Buffer.from(value) : value;
+}
+
+/** kafkajs headers may be strings, arrays (a repeated header name) or undefined: we keep the last value. */
+function toRawHeaders(headers: IHeaders | undefined): RawHeaders {
+  const out: Record<string, Buffer> = {};
+  if (!headers) return out;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) {
+      const last = value[value.length - 1];
+      if (last !== undefined) out[name] = toBuffer(last);
+    } else {
+      out[name] = toBuffer(value);
+    }
+  }
+  return out;
+}
+
+/** A fetched kafkajs message as the runtime sees it. */
+export function toRawMessage(message: KafkaMessage): RawMessage {
+  return {
+    key: message.key,
+    value: message.value,
+    headers: toRawHeaders(message.headers),
+    offset: message.offset,
+    timestamp: message.timestamp,
+  };
+}
+
+/** Partitions per topic, each once: the shape kafkajs' pause and resume take. */
+export function groupByTopic(partitions: readonly TopicPartition[]): { topic: string; partitions: number[] }[] {
+  const byTopic = new Map<string, number[]>();
+  for (const { topic, partition } of partitions) {
+    const list = byTopic.get(topic) ?? [];
+    if (!list.includes(partition)) list.push(partition);
+    byTopic.set(topic, list);
+  }
+  return [...byTopic].map(([topic, list]) => ({ topic, partitions: list }));
+}
+
+/** One produce request's messages per topic: the shape of kafkajs' sendBatch. */
+export function topicMessages(messages: readonly OutgoingMessage[]): TopicMessages[] {
+  const byTopic = new Map<string, Message[]>();
+  for (const m of messages) {
+    const list = byTopic.get(m.topic) ?? [];
+    list.push({ key: m.key, value: m.value, headers: { ...m.headers }, ...(m.partition === undefined ? {} : { partition: m.partition }) });
+    byTopic.set(m.topic, list);
+  }
+  return [...byTopic].map(([topic, list]) => ({ topic, messages: list }));
+}
+
+/** Offsets per topic: the shape of kafkajs' transactional sendOffsets. */
+export function groupByTopicOffsets(offsets: readonly PartitionOffset[]): { topic: string; partitions: { partition: number; offset: string }[] }[] {
+  const byTopic = new Map<string, { partition: number; offset: string }[]>();
+  for (const o of offsets) {
+    const list = byTopic.get(o.topic) ?? [];
+    list.push({ partition: o.partition, offset: o.offset });
+    byTopic.set(o.topic, list);
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+}

@@ -1,0 +1,57 @@
+/**
+ * An in-memory broker and transport that behave like kafkajs against a real Kafka cluster (auto-create
+ * off, eager rebalances, read-committed transactions), so the runtime runs unchanged in unit tests.
+ */
+import { StreamError } from '../../errors.js';
+import type { ConsumerOptions, ProducerOptions, Transport, TransportAdmin, TransportConsumer, TransportProducer } from '../transport.js';
+import { MemoryAdmin } from './admin.js';
+import { MemoryBroker, brokerCore } from './broker.js';
+import { MemoryConsumer } from './consumer.js';
+import { MemoryProducer } from './producer.js';
+
+export { MemoryBroker };
+export type { FaultEvent, FaultHook, FaultPoint } from './faults.js';
+export type { CommitRecord } from './groups.js';
+export type { StoredMessage } from './log.js';
+export type { GroupOffsets } from './transactions.js';
+
+/** Options of {@link MemoryTransport}. */
+export interface MemoryTransportOptions {
+  /** Most messages per fetched batch (default 500). */
+  readonly maxBatchSize?: number;
+}
+
+const DEFAULT_MAX_BATCH_SIZE = 500;
+
+/**
+ * The in-memory {@link Transport}: consumers, producers and admins on a {@link MemoryBroker}.
+ *
+ * @example
+ * const app = new App({ id: 'emailer', transport: new MemoryTransport() });
+ */
+export class MemoryTransport implements Transport {
+  readonly name = 'memory';
+  readonly broker: MemoryBroker;
+  readonly #maxBatchSize: number;
+
+  constructor(broker: MemoryBroker = new MemoryBroker(), options: MemoryTransportOptions = {}) {
+    const maxBatchSize = options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
+    if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
+      throw new StreamError('CONFIG_INVALID', `memory transport: maxBatchSize must be a positive integer, got ${maxBatchSize}`);
+    }
+    this.broker = broker;
+    this.#maxBatchSize = maxBatchSize;
+  }
+
+  consumer(options: ConsumerOptions): TransportConsumer {
+    return new MemoryConsumer(brokerCore(this.broker), options, this.#maxBatchSize);
+  }
+
+  producer(options: ProducerOptions = {}): TransportProducer {
+    return new MemoryProducer(brokerCore(this.broker), options);
+  }
+
+  admin(): TransportAdmin {
+    return new MemoryAdmin(brokerCore(this.broker));
+  }
+}
