@@ -4,7 +4,7 @@
 #
 #   1. host tools: buildah and debootstrap (apt-get, when missing), Node 24 + pnpm, the local servers
 #   2. the stand-in base image node:24-bookworm-slim (lib/base.sh; built once, cached)
-#   3. images (build.sh): cli (the topic initialiser), demo (compose's demo producer) and every service
+#   3. images (build.sh): cli (the topic initialiser), demo (compose's demo producer and email sink) and every service
 #      that exists under services/
 #   4. each image's contents: non-root USER, tini ENTRYPOINT, exec-form CMD, NODE_ENV=production,
 #      HEALTHCHECK on /healthz, no dev dependencies, no sources, no build tooling or build secrets
@@ -193,14 +193,40 @@ check_feed_cache() {
   check_stop feed-cache "$logfile"
 }
 
+# The email sink as compose's `email-sink` runs it: @stream/testkit's dist/email-sink-main.js from the demo
+# image, under its tini. <port> <token> <log>; sets SINK_CTR and SINK_PID (stop_email_sink ends it).
+start_email_sink() {
+  SINK_CTR="$(buildah from --pull=never --name "images-check-email-sink-$RUN_ID" "$(image_name demo)")"
+  buildah run --isolation chroot --env "PORT=$1" --env HOST=127.0.0.1 --env "EMAIL_SINK_TOKEN=$2" --env TINI_SUBREAPER=1 "$SINK_CTR" -- \
+    /usr/bin/tini -- node node_modules/@stream/testkit/dist/email-sink-main.js > "$3" 2>&1 &
+  SINK_PID=$!
+}
+
+# SIGTERM to the sink's tini (buildah run does not pass signals on), up to 10 s, then its container is removed.
+stop_email_sink() {
+  [ -n "${SINK_PID:-}" ] || return 0
+  local tini waited=0 p
+  tini="$(descendant_named "$SINK_PID" tini || true)"
+  if [ -n "$tini" ]; then kill -TERM "$tini" 2>/dev/null || true; else kill -TERM "$SINK_PID" 2>/dev/null || true; fi
+  while kill -0 "$SINK_PID" 2>/dev/null && [ $waited -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
+  if kill -0 "$SINK_PID" 2>/dev/null; then
+    for p in $(descendants "$SINK_PID"); do kill -KILL "$p" 2>/dev/null || true; done
+    kill -KILL "$SINK_PID" 2>/dev/null || true
+  fi
+  wait "$SINK_PID" 2>/dev/null || true
+  buildah rm "$SINK_CTR" >/dev/null 2>&1 || true
+  SINK_PID=""
+}
+
 check_order_emailer() {
   order="o-images-check-$RUN_ID" group="$(check_group order-emailer)" logfile="$LOG_DIR/run-order-emailer.log"
   prefix="images-check:$RUN_ID:order:" token="images-check-$RUN_ID"
-  ops="$(probe free-port)"; sink_port="$(probe free-port)"; sink_pid=""
-  trap 'if [ -n "${RUN_PID:-}" ]; then stop_container; fi; [ -z "${sink_pid:-}" ] || kill -TERM "$sink_pid" 2>/dev/null || true; probe redis "$REDIS_URL" DEL "$prefix$order" >/dev/null || true; probe delete-groups "$group" || true' EXIT
-  PORT="$sink_port" HOST=127.0.0.1 EMAIL_SINK_TOKEN="$token" node "$REPO_ROOT/docker/email-sink.mjs" > "$LOG_DIR/email-sink.log" 2>&1 &
-  sink_pid=$!
-  probe wait-http "http://127.0.0.1:$sink_port/healthz" 10000 >/dev/null || fail "email sink did not start (log: $LOG_DIR/email-sink.log)"
+  ops="$(probe free-port)"; sink_port="$(probe free-port)"; SINK_PID=""
+  [ "$(result demo build)" = ok ] || { fail "order-emailer: the email sink runs from the demo image, whose build failed"; return 1; }
+  trap 'if [ -n "${RUN_PID:-}" ]; then stop_container; fi; stop_email_sink; probe redis "$REDIS_URL" DEL "$prefix$order" >/dev/null || true; probe delete-groups "$group" || true' EXIT
+  start_email_sink "$sink_port" "$token" "$LOG_DIR/email-sink.log"
+  probe wait-http "http://127.0.0.1:$sink_port/healthz" 10000 >/dev/null || fail "email sink (demo image, dist/email-sink-main.js) did not start (log: $LOG_DIR/email-sink.log)"
+  pass "email sink: @stream/testkit's dist/email-sink-main.js from the demo image answers /healthz"
   start_at_end "$group" orders
   start_container "$(image_name order-emailer)" "images-check-order-emailer-$RUN_ID" "$logfile" \
     "KAFKA_BROKERS=$KAFKA_BROKERS" "REDIS_URL=$REDIS_URL" "KAFKA_GROUP_ID=$group" \

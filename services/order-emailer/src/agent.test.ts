@@ -1,11 +1,10 @@
 import { orders, type Order } from '@stream/contracts';
 import { createLogger, type Logger, type RetryOptions } from '@stream/core';
 import { createTestApp, MemoryBroker, type TestHarness } from '@stream/core/testing';
-import { localServers, requireServers, uniqueName } from '@stream/testkit';
+import { EmailSink, localServers, requireServers, uniqueName, waitUntil } from '@stream/testkit';
 import { Redis } from 'ioredis';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EmailSink, waitUntil } from '../test/email-sink.js';
 import { ConfirmationInProgressError, emailerAgent, OrderConfirmer, type ConfirmOutcome } from './agent.js';
 import { DedupeStore } from './dedupe.js';
 import { confirmationEmail, EmailClient } from './emailer.js';

@@ -1,7 +1,6 @@
-import { localServers, requireServers, uniqueName } from '@stream/testkit';
+import { localServers, requireServers, uniqueName, waitUntil } from '@stream/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { waitUntil } from '../test/email-sink.js';
 import { DedupeStore } from './dedupe.js';
 
 let redis: Redis;

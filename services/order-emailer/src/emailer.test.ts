@@ -2,8 +2,8 @@ import type { Order } from '@stream/contracts';
 import { NonRetryableError } from '@stream/core';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { EmailSink, waitUntil } from '@stream/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EmailSink, waitUntil } from '../test/email-sink.js';
 import { BODY_EXCERPT_CHARS, confirmationEmail, EmailApiUnavailableError, EmailClient } from './emailer.js';
 
 const TOKEN = 'tok-emailer-7f3a9c-do-not-leak';

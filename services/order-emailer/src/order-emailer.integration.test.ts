@@ -7,11 +7,10 @@
  */
 import { Order } from '@stream/contracts';
 import { createApp, defineTopic, silentLogger, type App } from '@stream/core';
-import { deleteTopics, localServers, requireServers, testKafka, uniqueName, withAdmin } from '@stream/testkit';
+import { deleteTopics, EmailSink, localServers, requireServers, testKafka, uniqueName, waitUntil, withAdmin } from '@stream/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { EmailSink, waitUntil } from '../test/email-sink.js';
 import { emailerAgent, OrderConfirmer } from './agent.js';
 import { DedupeStore } from './dedupe.js';
 import { EmailClient } from './emailer.js';
@@ -72,7 +71,7 @@ describe('order-emailer on Kafka and Redis', () => {
     await requireServers('kafka', 'redis');
     redis = new Redis(localServers().redisUrl, { maxRetriesPerRequest: 1 });
     // About one order in 20 gets a 503 on its first POST; the rest are answered within a few ms.
-    sink = await EmailSink.start((request, nth) => (nth === 1 && Number(request.key?.slice(2)) % 20 === 0 ? { status: 503 } : { delayMs: 1 + (nth % 3) }));
+    sink = await EmailSink.start({ script: (request, nth) => (nth === 1 && Number(request.key?.slice(2)) % 20 === 0 ? { status: 503 } : { delayMs: 1 + (nth % 3) }) });
   });
 
   afterAll(async () => {
@@ -144,7 +143,7 @@ describe(`order-emailer throughput: ${THROUGHPUT_N.toLocaleString('en-US')} orde
   beforeAll(async () => {
     await requireServers('kafka', 'redis');
     redis = new Redis(localServers().redisUrl, { maxRetriesPerRequest: 1 });
-    sink = await EmailSink.start(() => ({ delayMs: API_DELAY_MS }));
+    sink = await EmailSink.start({ latencyMs: API_DELAY_MS });
   });
 
   afterAll(async () => {

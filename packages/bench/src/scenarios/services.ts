@@ -15,7 +15,7 @@ import { corpusDocument, createCorpusIndex, indexDocuments } from '@stream/searc
 import { createInfluxBucket, dropInfluxBucket, localServers, requireServers, uniqueName, type ServerName } from '@stream/testkit';
 import { Redis } from 'ioredis';
 import { generate, type DatasetSpec } from '../data.js';
-import { EmailSink } from '../email-sink.js';
+import { EmailSink } from '@stream/testkit';
 import { CORPUS_DOCS, MARKET, marketSymbols } from '../service-data.js';
 import { ratio } from '../stats.js';
 import { checkViolations, DEFAULT_SIDE_CONFIG, outputViolations, runPair, summarize, type RunSetup, type Side } from './pair.js';
@@ -160,6 +160,22 @@ export const serviceFeedCache = serviceScenario({
 
 const EMAILER_CONCURRENCY = 64;
 
+/** What is wrong with the 2xx answers of orders `o-0` … `o-(n-1)` (per Idempotency-Key): none missing, none twice, nothing else. */
+function emailProblems(delivered: ReadonlyMap<string, number>, n: number): string[] {
+  const problems: string[] = [];
+  let missing = 0;
+  let twice = 0;
+  for (let i = 0; i < n; i += 1) {
+    const c = delivered.get(`o-${i}`) ?? 0;
+    if (c === 0) missing += 1;
+    else if (c > 1) twice += 1;
+  }
+  if (missing > 0) problems.push(`${missing} orders without a successful POST`);
+  if (twice > 0) problems.push(`${twice} orders POSTed successfully more than once`);
+  if (delivered.size > n) problems.push(`${delivered.size - n} POSTs of unknown orders`);
+  return problems;
+}
+
 export const serviceOrderEmailer = serviceScenario({
   name: 'service-order-emailer',
   title: `Service: order-emailer, email API answering in ${API_DELAY_MS} ms`,
@@ -181,14 +197,14 @@ export const serviceOrderEmailer = serviceScenario({
   slowestPerSec: 100,
   async setup(_ctx, data) {
     const redis = new Redis(localServers().redisUrl, { maxRetriesPerRequest: 1 });
-    const sink = await EmailSink.start(API_DELAY_MS);
+    const sink = await EmailSink.start({ latencyMs: API_DELAY_MS });
     return {
       async perRun() {
         sink.reset();
         const keyPrefix = `${uniqueName('bench-emailer')}:`;
         return {
           service: { redisUrl: localServers().redisUrl, keyPrefix, emailerUrl: sink.url, token: 'bench-token' },
-          check: async () => sink.check(data.records),
+          check: async () => emailProblems(sink.delivered(), data.records),
           cleanup: () => deleteKeys(redis, Array.from({ length: data.records }, (_, i) => `${keyPrefix}o-${i}`)),
         };
       },
