@@ -15,10 +15,27 @@ export function describeFlowControl(factory: TransportFactory): void {
       const topic = await c.topic('pause', 2);
       const [p0, p1] = [tp(topic, 0), tp(topic, 1)];
       await c.send([record(topic, 'a-0', { partition: 0 }), record(topic, 'a-1', { partition: 0 }), record(topic, 'b-0', { partition: 1 })]);
-      const { consumer, probe } = await c.member(c.name('pause-group'), [topic]);
+      // The runtime resumes from inside its own callbacks: a listener call from within pause, resume,
+      // seek or commit would re-enter it.
+      let inCall: string | undefined;
+      const reentered: string[] = [];
+      const { consumer, probe } = await c.member(c.name('pause-group'), [topic], {}, ({ probe }) => {
+        probe.accept = (batch) => {
+          if (inCall !== undefined) reentered.push(`onBatch during ${inCall}`);
+          return batch.messages.length;
+        };
+      });
+      const call = <T>(name: string, fn: () => T): T => {
+        inCall = name;
+        try {
+          return fn();
+        } finally {
+          inCall = undefined;
+        }
+      };
       await c.until(() => probe.accepted.length >= 3, 'the first three records');
 
-      consumer.pause([p0]);
+      call('pause', () => consumer.pause([p0]));
       const pausedAt = probe.events.length;
       // Records for both partitions; those of the running partition prove that fetching went on (twice,
       // so that a fetch already in flight when we paused is behind us).
@@ -28,8 +45,12 @@ export function describeFlowControl(factory: TransportFactory): void {
       await c.until(() => probe.values(p1).includes('b-2'), 'b-2 on the running partition');
       expect(probe.batches(p0, pausedAt)).toEqual([]);
 
-      consumer.resume([p0]);
+      call('resume', () => consumer.resume([p0]));
       await c.until(() => probe.of(p0).length >= 4, 'the paused partition to deliver again');
+      await call('commit', () => consumer.commit([{ ...p0, offset: '4' }]));
+      call('seek', () => consumer.seek({ ...p1, offset: '0' }));
+      await c.until(() => probe.of(p1).length >= 6, 'the sought partition to deliver again');
+      expect(reentered).toEqual([]);
       // Nothing skipped, nothing twice.
       expect(probe.values(p0)).toEqual(['a-0', 'a-1', 'a-2', 'a-3']);
       expect(probe.offsets(p0)).toEqual([0, 1, 2, 3]);
@@ -65,6 +86,21 @@ export function describeFlowControl(factory: TransportFactory): void {
       expect(starts.slice(0, 3)).toEqual(['0', '3', '3']);
       expect(probe.offsets(p0)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
       expect(probe.crashes).toEqual([]);
+    });
+
+    test('re-delivers the rest of a partly accepted batch also when the listener did not pause', async (c) => {
+      const topic = await c.topic('prefix-nopause', 1);
+      const p0 = tp(topic, 0);
+      await c.send(records(topic, 0, 'v', 10));
+      // 3 of 10, then none of the remaining 7, then 2 of them, then the rest.
+      const plan = [3, 0, 2];
+      const { probe } = await c.member(c.name('prefix-nopause-group'), [topic], {}, ({ probe }) => {
+        probe.accept = (batch) => Math.min(plan.shift() ?? batch.messages.length, batch.messages.length);
+      });
+      await c.until(() => probe.accepted.length >= 10, 'all ten, in pieces');
+      const starts = probe.batches().map((b) => b.messages[0]?.offset);
+      expect(starts.slice(0, 4)).toEqual(['0', '3', '3', '5']);
+      expect(probe.offsets(p0)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     });
 
     test('after seek, the next batch of the partition starts at the sought offset, forward and back', async (c) => {

@@ -55,6 +55,14 @@ export function describeOffsets(factory: TransportFactory): void {
         { topic, partition: 0, offset: '5' },
         { topic, partition: 1, offset: '2' },
       ]);
+
+      // Once stopped, a commit rejects rather than being dropped silently (the runtime reports failed commits).
+      await consumer.stop();
+      await expect(consumer.commit([{ topic, partition: 1, offset: '1' }])).rejects.toThrow();
+      expect(await admin.committedOffsets(groupId, topic)).toEqual([
+        { topic, partition: 0, offset: '5' },
+        { topic, partition: 1, offset: '2' },
+      ]);
     });
 
     test('a member that joins after a restart resumes at the committed offset', async (c) => {

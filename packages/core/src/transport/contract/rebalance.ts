@@ -39,6 +39,11 @@ export function describeRebalances(factory: TransportFactory): void {
       expect(shareA).toHaveLength(2);
       expect(shareB).toHaveLength(2);
       expect([...shareA, ...shareB].sort(byPartition)).toEqual(all);
+      // A heard onRevoking before its share of the new generation. (Only "somewhere before": kafkajs also
+      // rejoins without telling, e.g. on changed metadata of a new topic; see KafkaConsumer#onRebalancing.)
+      const joinEvents = a.probe.events.filter((e) => e.kind !== 'batch');
+      const aloneAt = joinEvents.findIndex((e) => e.kind === 'assignment' && e.assignment.generation === alone.generation);
+      expect(joinEvents.slice(aloneAt + 1, -1).map((e) => e.kind)).toContain('revoking');
 
       // A commit of the current generation is accepted; one of a partition the member does not own
       // (any more) must not move that partition's offset (memory rejects it, kafkajs leaves it out).

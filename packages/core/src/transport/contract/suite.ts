@@ -6,6 +6,7 @@
 import { describe } from 'vitest';
 import type { Transport } from '../transport.js';
 import { describeFlowControl } from './flow-control.js';
+import { describeMissingTopics } from './missing-topics.js';
 import { describeOffsets } from './offsets.js';
 import { describeRebalances } from './rebalance.js';
 import { describeRecords } from './records.js';
@@ -34,6 +35,7 @@ export function describeTransportContract(name: string, factory: TransportFactor
     describeRebalances(factory);
     describeTransactions(factory);
     describeRecords(factory);
+    describeMissingTopics(factory);
   });
 }
 

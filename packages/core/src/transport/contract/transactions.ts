@@ -1,4 +1,4 @@
-import { describe, expect } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { contractTest, record, tp, type ContractContext } from './contract-context.js';
 import type { TransportFactory } from './transport-under-test.js';
 
@@ -51,7 +51,44 @@ export function describeTransactions(factory: TransportFactory): void {
 
       // c3-0 lies after the aborted records: once it is read, they would have been.
       expect(await readCommittedUpTo(c, output, 'c3-0')).toEqual(['c1-0', 'c1-1', 'c3-0']);
+
+      // An agent that produced nothing still commits its input offsets in a transaction of offsets only.
+      const offsetsOnly = await producer.transaction();
+      await offsetsOnly.sendOffsets(groupId, [{ ...tp(input, 0), offset: '7' }]);
+      await offsetsOnly.commit();
+      await c.committedOffsetsBecome(admin, groupId, input, [
+        { ...tp(input, 0), offset: '7' },
+        { ...tp(input, 1), offset: '3' },
+      ]);
     });
+
+    test('a member of the group resumes where a transaction committed the group offset', async (c) => {
+      const input = await c.topic('tx-resume-in', 1);
+      await c.send(Array.from({ length: 5 }, (_, i) => record(input, `in-${i}`, { partition: 0 })));
+      const groupId = c.name('tx-resume-group');
+      const admin = await c.admin();
+
+      // As the exactly-once path does: the consumer reads, a transaction commits the offsets for its group.
+      const first = await c.member(groupId, [input]);
+      await c.until(() => first.probe.accepted.length >= 5, 'the first member to read the input');
+      const producer = await c.producer(c.name('tx-resume-id'));
+      const tx = await producer.transaction();
+      await tx.sendOffsets(groupId, [{ ...tp(input, 0), offset: '3' }]);
+      await tx.commit();
+      await c.committedOffsetsBecome(admin, groupId, input, [{ ...tp(input, 0), offset: '3' }]);
+      await first.consumer.stop();
+
+      const second = await c.member(groupId, [input]);
+      await c.until(() => second.probe.accepted.length >= 2, 'the second member to read after the transactional offset');
+      expect(second.probe.values()).toEqual(['in-3', 'in-4']);
+    });
+
+    // Known divergences, not pinned (see the contract suite's report): on Kafka every transaction leaves a
+    // commit or abort marker that takes an offset, and aborted records stay in the log (visible to
+    // read-uncommitted consumers); the memory broker appends committed records only, so offsets after a
+    // transaction, end offsets and high watermarks differ. Nothing the runtime does depends on them.
+    it.skip('transaction markers take offsets (Kafka) — the memory broker does not write markers', () => undefined);
+    it.skip('read-uncommitted consumers see aborted records (Kafka) — the memory broker drops them on abort', () => undefined);
 
     test('a second producer with the same transactional id fences the first: its commit and its sends fail', async (c) => {
       const output = await c.topic('fence', 1);
