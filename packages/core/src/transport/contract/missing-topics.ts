@@ -1,4 +1,5 @@
 import { describe, expect } from 'vitest';
+import type { ConsumerListener } from '../transport.js';
 import { contractTest, record } from './contract-context.js';
 import type { TransportFactory } from './transport-under-test.js';
 
@@ -39,7 +40,7 @@ export function describeMissingTopics(factory: TransportFactory): void {
 }
 
 /** A listener for a consumer that must never get as far as hearing anything. */
-class NeverListener {
+class NeverListener implements ConsumerListener {
   onAssignment(): void {
     throw new Error('onAssignment on a consumer that should not have started');
   }

@@ -11,9 +11,9 @@ export interface TransportUnderTest {
   /** A group id or transactional id no other test uses. */
   uniqueName(prefix: string): string;
   /**
-   * The longest a single step may take before the test fails (a group join on Kafka takes seconds, the
-   * memory transport needs milliseconds). Also how long "nothing happens" is observed where no positive
-   * signal can prove it, so keep it small for fast transports.
+   * The longest a single awaited step may take before the test fails (a group join on Kafka takes
+   * seconds, the memory transport needs milliseconds). Only a bound: tests never sleep for it, and
+   * "nothing was delivered" is always proven by something else that was delivered meanwhile.
    */
   readonly patienceMs: number;
   /** Removes what the test left on the broker (its topics). Runs after the suite stopped every client it made. */
