@@ -1,0 +1,52 @@
+/**
+ * The transport contract against the kafkajs transport on the local broker (`pnpm stack up`,
+ * KAFKA_BROKERS). Every test creates its own topics, groups and transactional ids; topics are deleted
+ * afterwards. kafkajs log lines are kept and printed only for a failing test.
+ */
+import { deleteTopics, localServers, requireServers, uniqueName } from '@stream/testkit';
+import { afterEach, beforeAll } from 'vitest';
+import { KafkaTransport, type KafkaLogEntry } from '../kafka.js';
+import { describeTransportContract, type TransportUnderTest } from './suite.js';
+
+let logs: KafkaLogEntry[] = [];
+
+function kafkaUnderTest(): TransportUnderTest {
+  const transport = new KafkaTransport({
+    brokers: [...localServers().kafkaBrokers],
+    clientId: 'transport-contract',
+    logger: (entry) => logs.push(entry),
+    logLevel: 'warn',
+  });
+  const topics: string[] = [];
+  return {
+    transport,
+    uniqueName,
+    async createTopic(prefix, partitions) {
+      const name = uniqueName(prefix);
+      topics.push(name);
+      // The transport's own admin waits until every partition has an acting leader (see KafkaAdmin).
+      const admin = transport.admin();
+      await admin.connect();
+      try {
+        await admin.createTopics([{ name, partitions }]);
+      } finally {
+        await admin.disconnect();
+      }
+      return name;
+    },
+    // Group joins and rebalances take seconds on a real broker.
+    patienceMs: 30_000,
+    cleanup: () => deleteTopics(topics),
+  };
+}
+
+beforeAll(() => requireServers('kafka'));
+
+afterEach((context) => {
+  if (context.task.result?.state === 'fail') {
+    for (const entry of logs) console.error(`[kafkajs ${entry.level}] ${entry.namespace}: ${entry.message}`, entry.fields);
+  }
+  logs = [];
+});
+
+describeTransportContract('kafka', kafkaUnderTest);

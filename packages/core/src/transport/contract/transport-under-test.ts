@@ -1,0 +1,24 @@
+import type { Transport } from '../transport.js';
+
+/**
+ * What the contract suite needs from one transport implementation. A factory returns a fresh one per
+ * test, so tests never share topics, groups or transactional ids and may run concurrently.
+ */
+export interface TransportUnderTest {
+  readonly transport: Transport;
+  /** Creates a topic no other test uses, waits until it can be produced to and consumed, and returns its name. */
+  createTopic(prefix: string, partitions: number): Promise<string>;
+  /** A group id or transactional id no other test uses. */
+  uniqueName(prefix: string): string;
+  /**
+   * The longest a single awaited step may take before the test fails (a group join on Kafka takes
+   * seconds, the memory transport needs milliseconds). Only a bound: tests never sleep for it, and
+   * "nothing was delivered" is always proven by something else that was delivered meanwhile.
+   */
+  readonly patienceMs: number;
+  /** Removes what the test left on the broker (its topics). Runs after the suite stopped every client it made. */
+  cleanup(): Promise<void>;
+}
+
+/** Builds a fresh {@link TransportUnderTest} for one test. */
+export type TransportFactory = () => TransportUnderTest;
