@@ -5,7 +5,7 @@
  */
 import { deleteTopics, localServers, requireServers, uniqueName } from '@stream/testkit';
 import { afterEach, beforeAll } from 'vitest';
-import { KafkaTransport, type KafkaLogEntry } from '../kafka.js';
+import { KafkaTransport, type KafkaLogEntry } from '../kafka/index.js';
 import { describeTransportContract, type TransportUnderTest } from './suite.js';
 
 let logs: KafkaLogEntry[] = [];

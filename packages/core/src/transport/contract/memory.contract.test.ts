@@ -1,5 +1,5 @@
 /** The transport contract against the in-memory transport: a fresh broker per test, no servers. */
-import { MemoryBroker, MemoryTransport } from '../memory.js';
+import { MemoryBroker, MemoryTransport } from '../memory/index.js';
 import { describeTransportContract, type TransportUnderTest } from './suite.js';
 
 function memoryUnderTest(): TransportUnderTest {
