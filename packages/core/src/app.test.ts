@@ -200,9 +200,9 @@ describe('agents on the memory transport', () => {
         }),
       );
       // With 2 attempts per stage: p-0 fails twice on `delayed`, twice on `.retry.50ms`, once on `.retry.200ms`.
-      h.app.runners.forEach((r) => expect(['delayed', 'delayed.retry.50ms', 'delayed.retry.200ms']).toContain(r.source));
+      h.app.health().agents.forEach((r) => expect(['delayed', 'delayed.retry.50ms', 'delayed.retry.200ms']).toContain(r.source));
       let maxOldestInFlightMs = 0;
-      const sampler = setInterval(() => (maxOldestInFlightMs = Math.max(maxOldestInFlightMs, ...h.app.runners.map((r) => r.oldestInFlightMs()))), 5);
+      const sampler = setInterval(() => (maxOldestInFlightMs = Math.max(maxOldestInFlightMs, ...h.app.health().agents.map((r) => r.oldestInFlightMs))), 5);
       await h.send(topic, ...[0, 1, 2].map((i) => ({ key: 'same-key', value: payment(i), headers: { origin: 'test' } })));
       await h.settle();
       clearInterval(sampler);
@@ -311,8 +311,8 @@ describe('agents on the memory transport', () => {
     await eventually(() => started === 4);
     await delay(50);
     // The limit plus at most one fetched batch (the memory transport's batches are up to 500 records).
-    expect(h.app.runtime!.buffered()).toBeLessThanOrEqual(50 + 500);
-    expect(h.app.runtime!.buffered()).toBeLessThan(2000 - 4);
+    expect(h.app.health().buffered).toBeLessThanOrEqual(50 + 500);
+    expect(h.app.health().buffered).toBeLessThan(2000 - 4);
     release();
     await h.settle();
     expect(h.committed(topic).get(0)).toBe(2000);
@@ -413,7 +413,7 @@ describe('agents on the memory transport', () => {
       }),
     );
     await h.send(topic, ...Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
-    await eventually(() => h.app.runners[0]!.inFlight === 5);
+    await eventually(() => h.app.health().agents[0]!.inFlight === 5);
     const result = await h.stop();
     expect(result.timedOut).toBe(false);
     expect(finished).toBe(5);
@@ -430,7 +430,7 @@ describe('agents on the memory transport', () => {
       }),
     );
     await h.send(topic, { key: 'a', value: payment(1) });
-    await eventually(() => h.app.runners[0]!.inFlight === 1);
+    await eventually(() => h.app.health().agents[0]!.inFlight === 1);
     const result = await h.stop();
     expect(result.timedOut).toBe(true);
     expect(aborted).toBeInstanceOf(StreamError);
@@ -449,11 +449,11 @@ describe('agents on the memory transport', () => {
     const a = await createTestApp({ id: 'group', broker }, (app) => app.agent(topic, { concurrency: 4 }, handler('a')));
     await a.send(topic, ...Array.from({ length: 300 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
     const b = await createTestApp({ id: 'group', broker }, (app) => app.agent(topic, { concurrency: 4 }, handler('b')));
-    await eventually(() => b.app.runtime!.assignment.length > 0, 5000, 'b to get partitions');
-    expect(a.app.runtime!.assignment.length + b.app.runtime!.assignment.length).toBe(6);
+    await eventually(() => b.app.health().assignment.length > 0, 5000, 'b to get partitions');
+    expect(a.app.health().assignment.length + b.app.health().assignment.length).toBe(6);
     await a.send(topic, ...Array.from({ length: 300 }, (_, i) => ({ key: `k${i}`, value: payment(300 + i) })));
     await b.stop();
-    await eventually(() => a.app.runtime!.assignment.length === 6, 5000, 'a to take everything back');
+    await eventually(() => a.app.health().assignment.length === 6, 5000, 'a to take everything back');
     await a.settle(10_000);
     expect(processedBy.size).toBe(600);
     expect(new Set(processedBy.values())).toEqual(new Set(['a', 'b']));
@@ -471,7 +471,7 @@ describe('agents on the memory transport', () => {
       }),
     );
     await a.send(topic, { key: 'x', value: payment(0), partition: 0 }, { key: 'y', value: payment(1), partition: 1 });
-    await eventually(() => a.app.runners[0]!.inFlight === 2);
+    await eventually(() => a.app.health().agents[0]!.inFlight === 2);
     const b = await createTestApp({ id: 'g2', broker }, (app) => app.agent(topic, async () => undefined));
     await eventually(() => reasons.length === 1, 5000, 'one partition to be revoked');
     expect((reasons[0] as StreamError).message).toMatch(/revoked/);

@@ -1,23 +1,21 @@
 import type { AgentHandler, AgentOptions } from './agent.js';
-import { Coalescer } from './batcher.js';
 import { StreamError, toError } from './errors.js';
+import { NO_CONSUMER, type AppHealth, type AppState } from './health.js';
 import { createLogger, type Logger } from './logger.js';
+import { runUntilSignalled } from './process.js';
+import { SharedProducer } from './producer.js';
 import type { OutgoingRecord } from './record.js';
-import { AgentRunner } from './runtime/agent-runner.js';
-import { resolveRetry } from './runtime/backoff.js';
-import { ConsumerRuntime } from './runtime/consumer-runtime.js';
-import { retryStages, type RetryStage } from './runtime/retry-topics.js';
+import { AppRuntime } from './runtime/app-runtime.js';
 import { noInstrumentation, type Instrumentation } from './runtime/instrumentation.js';
-import { createStreamAgent, type StreamAgentFunction } from './stream.js';
+import { retryStages } from './runtime/retry-topics.js';
+import type { StreamAgentFunction } from './stream.js';
 import type { AnyTopic, KeyOf, RecordSender, Topic, ValueOf } from './topic.js';
-import { agentName, deadLetterTopicName } from './topology.js';
-import { KafkaTransport, type KafkaTransportOptions } from './transport/kafka/index.js';
-import type { OutgoingMessage, Transport, TransportAdmin, TransportProducer } from './transport/transport.js';
+import { checkAgentName, planTopology, type AgentEntry } from './topology.js';
+import { ensureTopics } from './topology/ensure-topics.js';
+import { selectTransport, type KafkaConnectionOptions } from './transport/select.js';
+import type { OutgoingMessage, Transport } from './transport/transport.js';
 
-/** How long the final commit and leaving the group may take once in-flight records are done. */
-const LEAVE_TIMEOUT_MS = 10_000;
-/** After a stop, how long open handles (a client's socket, a user's timer) may keep `run()`'s process alive. */
-const EXIT_GRACE_MS = 5_000;
+export type { AppState } from './health.js';
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -26,7 +24,7 @@ export interface AppOptions {
   /** Kafka bootstrap brokers (ignored when `transport` is given). */
   readonly brokers?: readonly string[];
   /** TLS, SASL and timeouts for the kafkajs transport. */
-  readonly kafka?: Omit<KafkaTransportOptions, 'brokers' | 'clientId' | 'logger'>;
+  readonly kafka?: KafkaConnectionOptions;
   /** Another transport, e.g. `new MemoryTransport()` in tests. */
   readonly transport?: Transport;
   /** Consumer group id; default the app id. */
@@ -52,26 +50,11 @@ export interface AppOptions {
   readonly maxBytesPerPartition?: number;
 }
 
-/** Where the app is in its life. */
-export type AppState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
-
 /** How `stop()` ended. */
 export interface StopResult {
   /** True when in-flight records had to be aborted at the deadline. */
   readonly timedOut: boolean;
 }
-
-interface AgentEntry {
-  readonly topic: AnyTopic;
-  readonly options: AgentOptions;
-  readonly handler: AgentHandler<unknown, unknown>;
-  /** From `options.retryTopics`, validated when the agent is added. */
-  readonly retryStages: readonly RetryStage[];
-  readonly stream?: StreamAgentFunction<unknown, unknown>;
-}
-
-/** The agent's name in logs, metrics and errors: its `name` option, else `<topic>-agent`. */
-const nameOf = (entry: Pick<AgentEntry, 'options' | 'topic'>): string => agentName(entry.topic.name, entry.options.name);
 
 /**
  * A stream-processing app: agents consuming typed topics, one consumer group, one producer.
@@ -85,12 +68,9 @@ export class App implements RecordSender {
   readonly #agents: AgentEntry[] = [];
   readonly #instrumentation: Instrumentation;
   readonly #stopping = new AbortController();
-  readonly #deadline = new AbortController();
   #state: AppState = 'created';
-  #producer: TransportProducer | undefined;
-  #producerReady: Promise<TransportProducer> | undefined;
-  #runtime: ConsumerRuntime | undefined;
-  #runners: AgentRunner[] = [];
+  readonly #producer: SharedProducer;
+  #runtime: AppRuntime | undefined;
   #stopped: Promise<StopResult> | undefined;
   #failure: Error | undefined;
   readonly #stopHooks: (() => Promise<void>)[] = [];
@@ -101,14 +81,8 @@ export class App implements RecordSender {
     this.#options = options;
     this.log = options.logger ?? createLogger({ name: options.id });
     this.#instrumentation = options.instrumentation ?? noInstrumentation;
-    if (options.transport) {
-      this.transport = options.transport;
-    } else {
-      if (!options.brokers || options.brokers.length === 0) {
-        throw new StreamError('CONFIG_INVALID', `app ${options.id}: give \`brokers\` (e.g. KAFKA_BROKERS=127.0.0.1:9092) or a \`transport\``);
-      }
-      this.transport = new KafkaTransport({ ...options.kafka, brokers: [...options.brokers], clientId: options.id, logger: this.log.child({ component: 'kafkajs' }) });
-    }
+    this.transport = selectTransport(options, this.log);
+    this.#producer = new SharedProducer(this.transport);
   }
 
   get state(): AppState {
@@ -161,10 +135,7 @@ export class App implements RecordSender {
 
   #addAgent(entry: AgentEntry): void {
     if (this.#state !== 'created') throw new StreamError('STATE_INVALID', `app ${this.id}: add agents before start()`);
-    const name = nameOf(entry);
-    if (this.#agents.some((a) => nameOf(a) === name)) {
-      throw new StreamError('CONFIG_INVALID', `app ${this.id}: two agents named ${name}; give one a \`name\``);
-    }
+    checkAgentName(this.id, this.#agents, entry);
     this.#agents.push(entry);
   }
 
@@ -175,34 +146,11 @@ export class App implements RecordSender {
   }
 
   /**
-   * @internal sends encoded messages through the app's producer, connecting it on first use. Sends made
-   * at about the same time (the records of a concurrent agent) share one produce request, like Kafka's
-   * `linger.ms`: one request per record would cap throughput at one broker round trip per record.
+   * @internal sends encoded messages through the app's producer, connecting it on first use; sends made
+   * at about the same time share one produce request.
    */
   produce(messages: readonly OutgoingMessage[]): Promise<void> {
-    if (messages.length === 1) return this.#sends.add(messages[0]!);
-    return Promise.all(messages.map((m) => this.#sends.add(m))).then(() => undefined);
-  }
-
-  readonly #sends = new Coalescer<OutgoingMessage>(
-    async (messages) => {
-      const producer = await this.#connectProducer();
-      await producer.send(messages);
-    },
-    { maxBatch: 1000, maxWaitMs: 1 },
-  );
-
-  #connectProducer(): Promise<TransportProducer> {
-    this.#producerReady ??= (async () => {
-      const producer = this.transport.producer();
-      await producer.connect();
-      this.#producer = producer;
-      return producer;
-    })().catch((error: unknown) => {
-      this.#producerReady = undefined;
-      throw error;
-    });
-    return this.#producerReady;
+    return this.#producer.send(messages);
   }
 
   /** Registers work to run at the end of `stop()` (close Redis, HTTP servers…), in reverse order. */
@@ -215,14 +163,21 @@ export class App implements RecordSender {
     return this.#state === 'running' && (this.#runtime?.joined ?? true);
   }
 
-  /** @internal the consumer runtime, for metrics and health. */
-  get runtime(): ConsumerRuntime | undefined {
-    return this.#runtime;
+  /**
+   * A snapshot of the app for ops endpoints, metrics and tests: state, group membership, assignment, each
+   * agent runner's in-flight work, buffered records, lag per partition and the age of the last commit.
+   *
+   * @example
+   * const { agents } = app.health();
+   * const stuck = agents.filter((a) => a.oldestInFlightMs > 60_000);
+   */
+  health(): AppHealth {
+    return { state: this.#state, ready: this.ready, failure: this.#failure, ...(this.#runtime?.health() ?? NO_CONSUMER) };
   }
 
-  /** @internal agent runners, for metrics and health. */
-  get runners(): readonly AgentRunner[] {
-    return this.#runners;
+  /** @internal commits completed offsets now instead of at the next interval, for the test harness's `settle()`. */
+  commitNow(): Promise<void> {
+    return this.#runtime?.commit() ?? Promise.resolve();
   }
 
   /** Connects, checks (or creates) topics, joins the group and starts the agents. */
@@ -232,7 +187,7 @@ export class App implements RecordSender {
     try {
       await this.#start();
       this.#state = 'running';
-      this.log.info({ agents: this.#runners.map((r) => r.name) }, 'app running');
+      this.log.info({ agents: this.health().agents.map((a) => a.name) }, 'app running');
     } catch (error) {
       this.#state = 'failed';
       this.#failure = toError(error);
@@ -242,126 +197,32 @@ export class App implements RecordSender {
   }
 
   async #start(): Promise<void> {
-    const exactlyOnceTopics = new Set<string>();
-    for (const topicName of new Set(this.#agents.map((a) => a.topic.name))) {
-      const flags = new Set(this.#agents.filter((a) => a.topic.name === topicName).map((a) => a.options.exactlyOnce === true));
-      if (flags.size > 1) throw new StreamError('CONFIG_INVALID', `agents on ${topicName} disagree on exactlyOnce`);
-      if (flags.has(true)) exactlyOnceTopics.add(topicName);
-    }
-    // Each agent consumes its own retry topics: two agents of a topic with the same delay would both take
-    // each other's retries.
-    const retryOwners = new Map<string, string>();
-    for (const a of this.#agents) {
-      for (const stage of a.retryStages) {
-        const name = nameOf(a);
-        const other = retryOwners.get(stage.topic);
-        if (other !== undefined) throw new StreamError('CONFIG_INVALID', `agents ${other} and ${name} would share the retry topic ${stage.topic}: give them different delays`);
-        retryOwners.set(stage.topic, name);
-        if (a.options.exactlyOnce === true) exactlyOnceTopics.add(stage.topic);
-      }
-    }
+    const plan = planTopology(this.#agents, { appId: this.id, outputs: this.#options.outputs });
     const admin = this.transport.admin();
     await admin.connect();
     try {
-      await this.#ensureTopics(admin);
+      await ensureTopics(admin, plan, { appId: this.id, createTopics: this.#options.createTopics });
     } finally {
       await admin.disconnect();
     }
-    if (this.#agents.length === 0) return;
-    const host = {
-      appId: this.id,
-      instrumentation: this.#instrumentation,
-      stopping: this.#stopping.signal,
-      deadline: this.#deadline.signal,
-      produce: (messages: readonly OutgoingMessage[]) => this.produce(messages),
-      dequeued: (d: Parameters<ConsumerRuntime['dequeued']>[0]) => runtime.dequeued(d),
-      finished: (d: Parameters<ConsumerRuntime['finished']>[0], outputs: readonly OutgoingMessage[]) => runtime.finished(d, outputs),
-    };
-    this.#runners = this.#agents.flatMap((entry) => {
-      const name = nameOf(entry);
-      const isStream = entry.stream !== undefined;
-      const prefetch = (entry.options as { prefetch?: number }).prefetch ?? 1000;
-      const log = this.log.child({ agent: name, topic: entry.topic.name });
-      const handler = entry.stream ? createStreamAgent(entry.stream, this.#stopping.signal, log) : entry.handler;
-      const concurrency = isStream ? prefetch : Math.max(1, entry.options.concurrency ?? 1);
-      const common = {
-        name,
-        topic: entry.topic,
-        handler,
-        concurrency,
-        retry: resolveRetry(entry.options.retry),
-        deadLetterTopic: entry.options.deadLetter === false ? null : (entry.options.deadLetter?.topic ?? deadLetterTopicName(entry.topic.name)),
-        exactlyOnce: entry.options.exactlyOnce === true,
-        retryStages: entry.retryStages,
-      };
-      const main = new AgentRunner({ ...common, ordering: isStream ? 'none' : (entry.options.ordering ?? 'key'), stage: 0, log }, host);
-      // A retry stage keeps its partitions in order: the head waits until due, and what follows is due later.
-      const stages = entry.retryStages.map(
-        (stage, i) => new AgentRunner({ ...common, ordering: 'partition', stage: i + 1, log: this.log.child({ agent: name, topic: stage.topic }) }, host),
-      );
-      return [main, ...stages];
-    });
-    const runtime = new ConsumerRuntime({
+    if (plan.agents.length === 0) return;
+    const runtime = new AppRuntime({
       appId: this.id,
       transport: this.transport,
-      runners: this.#runners,
-      buffer: { maxRecords: this.#options.buffer?.maxRecords ?? 1000, maxBytes: this.#options.buffer?.maxBytes ?? 16 * 1024 * 1024 },
-      commitIntervalMs: this.#options.commitIntervalMs ?? 1000,
-      log: this.log.child({ component: 'consumer' }),
+      plan,
+      settings: this.#options,
+      log: this.log,
       instrumentation: this.#instrumentation,
-      exactlyOnceTopics,
-      consumer: {
-        groupId: this.#options.groupId ?? this.id,
-        topics: [...new Set(this.#runners.map((r) => r.source))],
-        fromBeginning: (this.#options.startFrom ?? 'earliest') === 'earliest',
-        sessionTimeoutMs: this.#options.sessionTimeoutMs ?? 30_000,
-        heartbeatIntervalMs: this.#options.heartbeatIntervalMs ?? 3_000,
-        rebalanceTimeoutMs: this.#options.rebalanceTimeoutMs ?? 60_000,
-        readCommitted: true,
-        maxBytesPerPartition: this.#options.maxBytesPerPartition ?? 1024 * 1024,
-      },
+      stopping: this.#stopping.signal,
+      produce: (messages) => this.produce(messages),
     });
     this.#runtime = runtime;
-    await this.#connectProducer();
+    await this.#producer.connect();
     await runtime.start((error) => {
       this.#failure = error;
       this.#state = 'failed';
       this.log.fatal({ err: error }, 'consumer stopped for good');
     });
-  }
-
-  async #ensureTopics(admin: TransportAdmin): Promise<void> {
-    const existing = new Set(await admin.listTopics());
-    const sources = [...new Map([...this.#agents.map((a) => a.topic), ...(this.#options.outputs ?? [])].map((t) => [t.name, t])).values()];
-    const missing = sources.filter((t) => !existing.has(t.name));
-    if (missing.length > 0) {
-      if (!this.#options.createTopics) {
-        throw new StreamError(
-          'TOPIC_MISSING',
-          `app ${this.id}: topic(s) ${missing.map((t) => t.name).join(', ')} do not exist: create them (\`stream topics create\`) or set createTopics: true`,
-        );
-      }
-      await admin.createTopics(
-        missing.map((t) => ({
-          name: t.name,
-          partitions: t.partitions ?? 1,
-          config: { ...t.config, ...(t.retentionMs === undefined ? {} : { 'retention.ms': String(t.retentionMs) }) },
-        })),
-      );
-    }
-    // Dead-letter and retry topics are created when missing, with the partition count of their source.
-    const derivedTopics = new Map<string, string>();
-    for (const a of this.#agents) {
-      if (a.options.deadLetter !== false) derivedTopics.set(a.options.deadLetter?.topic ?? deadLetterTopicName(a.topic.name), a.topic.name);
-      for (const stage of a.retryStages) derivedTopics.set(stage.topic, a.topic.name);
-    }
-    const toCreate = [...derivedTopics].filter(([derived]) => !existing.has(derived));
-    if (toCreate.length > 0) {
-      const specs = await Promise.all(
-        toCreate.map(async ([derived, source]) => ({ name: derived, partitions: Math.max(1, (await admin.endOffsets(source)).length) })),
-      );
-      await admin.createTopics(specs);
-    }
   }
 
   /**
@@ -378,36 +239,8 @@ export class App implements RecordSender {
     const previous = this.#state;
     this.#state = 'stopping';
     this.#stopping.abort(new StreamError('ABORTED', 'app stopping'));
-    let timedOut = false;
     const runtime = this.#runtime;
-    if (runtime && previous !== 'created') {
-      runtime.beginStop();
-      const timeoutMs = this.#options.shutdownTimeoutMs ?? 30_000;
-      const idle = Promise.all(this.#runners.map((r) => r.whenIdle()));
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'deadline'>((resolve) => (timer = setTimeout(() => resolve('deadline'), timeoutMs)));
-      if ((await Promise.race([idle, deadline])) === 'deadline') {
-        timedOut = true;
-        this.log.warn({ timeoutMs }, 'shutdown deadline passed: aborting in-flight records');
-        this.#deadline.abort(new StreamError('SHUTDOWN_TIMEOUT', `shutdown deadline of ${timeoutMs} ms passed`));
-        await Promise.race([idle, new Promise((r) => setTimeout(r, 2000))]);
-      }
-      clearTimeout(timer);
-      // The final commit and leaving the group talk to the broker: bounded, so that a broker that does not
-      // answer cannot keep a stopping process alive (what was not committed is consumed again).
-      let leaveTimer: NodeJS.Timeout | undefined;
-      const leaveDeadline = new Promise<'deadline'>((resolve) => (leaveTimer = setTimeout(() => resolve('deadline'), LEAVE_TIMEOUT_MS)));
-      try {
-        if ((await Promise.race([runtime.finishStop(), leaveDeadline])) === 'deadline') {
-          timedOut = true;
-          this.log.error({ timeoutMs: LEAVE_TIMEOUT_MS }, 'final commit and leaving the group did not finish in time: stopping without them');
-        }
-      } catch (error) {
-        this.log.error({ err: toError(error) }, 'error while leaving the group');
-      } finally {
-        clearTimeout(leaveTimer);
-      }
-    }
+    const timedOut = runtime !== undefined && previous !== 'created' ? await runtime.stop(this.#options.shutdownTimeoutMs ?? 30_000) : false;
     await this.#shutdownClients();
     this.#state = 'stopped';
     this.log.info({ timedOut }, 'app stopped');
@@ -415,10 +248,7 @@ export class App implements RecordSender {
   }
 
   async #shutdownClients(): Promise<void> {
-    const producer = this.#producer;
-    this.#producer = undefined;
-    this.#producerReady = undefined;
-    if (producer) await producer.disconnect().catch((e: unknown) => this.log.warn({ err: toError(e) }, 'producer disconnect failed'));
+    await this.#producer.close().catch((e: unknown) => this.log.warn({ err: toError(e) }, 'producer disconnect failed'));
     for (const hook of this.#stopHooks.splice(0).reverse()) {
       await hook().catch((e: unknown) => this.log.warn({ err: toError(e) }, 'stop hook failed'));
     }
@@ -429,35 +259,8 @@ export class App implements RecordSender {
    * 0 after a clean stop, 1 when the shutdown deadline was hit or the app failed. A start-up error ends
    * the process with one line naming what to fix.
    */
-  async run(): Promise<void> {
-    try {
-      await this.start();
-    } catch (error) {
-      const e = toError(error);
-      this.log.fatal({ err: e }, 'start failed');
-      process.stderr.write(`${this.id}: cannot start: ${e.message}\n`);
-      process.exitCode = 1;
-      return;
-    }
-    const signal = await new Promise<string>((resolve) => {
-      const onSignal = (name: string) => () => resolve(name);
-      process.once('SIGTERM', onSignal('SIGTERM'));
-      process.once('SIGINT', onSignal('SIGINT'));
-      const poll = setInterval(() => {
-        if (this.#state === 'failed') resolve('failure');
-      }, 500);
-      poll.unref();
-    });
-    this.log.info({ signal }, 'stopping');
-    const { timedOut } = await this.stop();
-    const code = timedOut || signal === 'failure' ? 1 : 0;
-    process.exitCode = code;
-    // Everything of ours is closed; a handle left open elsewhere must not turn a stop into a hang that an
-    // orchestrator ends with SIGKILL. The timer is unref'd: a process with nothing left exits before it.
-    setTimeout(() => {
-      this.log.warn({ graceMs: EXIT_GRACE_MS, handles: process.getActiveResourcesInfo() }, 'handles still open after the stop: exiting');
-      process.exit(code);
-    }, EXIT_GRACE_MS).unref();
+  run(): Promise<void> {
+    return runUntilSignalled(this);
   }
 }
 

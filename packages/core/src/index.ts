@@ -1,4 +1,5 @@
 export { App, createApp, type AppOptions, type AppState, type StopResult } from './app.js';
+export type { AppHealth, AgentHealth, ConsumerHealth, PartitionLag } from './health.js';
 export type { AgentContext, AgentHandler, AgentOptions, DeadLetterOptions, Ordering, RetryTopicsOptions } from './agent.js';
 export { AgentStream, type StreamAgentFunction } from './stream.js';
 export { defineTopic, decodeHeaders, encodeHeaders, Topic, type AnyTopic, type KeyOf, type ValueOf, type RecordSender, type TopicOptions, type Decoded } from './topic.js';

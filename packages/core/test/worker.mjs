@@ -25,7 +25,7 @@ app.agent(inTopic, { concurrency: 32, exactlyOnce: process.env.EXACTLY_ONCE === 
   await ctx.send(outTopic, { key: ctx.key, value: { n: value.n, worker: name } });
 });
 const readyPoll = setInterval(() => {
-  if (app.ready && app.runtime?.joined) {
+  if (app.ready && app.health().joined) {
     clearInterval(readyPoll);
     process.stdout.write('ready\n');
   }

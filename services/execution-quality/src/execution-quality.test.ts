@@ -294,7 +294,7 @@ describe('execution-quality on the memory transport with the real InfluxDB', () 
     expect(await harness.produced(executionQuality)).toEqual([]);
     expect(harness.deadLetters(orders)).toEqual([]);
     expect(harness.committed(orders).get(0) ?? 0).toBe(0);
-    expect(harness.app.runners[0]!.inFlight).toBe(1);
+    expect(harness.app.health().agents[0]!.inFlight).toBe(1);
   });
 });
 

@@ -225,8 +225,8 @@ describe('order-emailer on the memory transport, the real Redis and a real HTTP 
     sink.script = (_r, nth) => (nth === 1 ? { delayMs: 300 } : {});
     const a = await start({ broker });
     const b = await start({ broker });
-    await waitUntil(() => a.h.app.runtime?.assignment.length === 3 && b.h.app.runtime?.assignment.length === 3, 'both instances assigned');
-    const owner = (p: number) => (a.h.app.runtime!.assignment.some((tp) => tp.partition === p) ? 'a' : 'b');
+    await waitUntil(() => a.h.app.health().assignment.length === 3 && b.h.app.health().assignment.length === 3, 'both instances assigned');
+    const owner = (p: number) => (a.h.app.health().assignment.some((tp) => tp.partition === p) ? 'a' : 'b');
     const [p, q] = [0, 1, 2, 3, 4, 5].reduce<[number, number]>((acc, x) => (owner(x) === 'a' ? [x, acc[1]] : [acc[0], x]), [-1, -1]);
     expect(p).toBeGreaterThanOrEqual(0);
     expect(q).toBeGreaterThanOrEqual(0);

@@ -189,7 +189,7 @@ describe('search-enricher on the memory transport with the real Elasticsearch', 
     expect(await h!.produced(topResults)).toEqual([]);
     expect(h!.deadLetters(searchQueries)).toEqual([]);
     expect([...h!.committed(searchQueries).values()].reduce((a, b) => a + b, 0)).toBe(0);
-    expect(h!.app.runners[0]!.inFlight).toBe(3);
+    expect(h!.app.health().agents[0]!.inFlight).toBe(3);
     // The index appears complete at once (filled, then aliased), as an operator would publish it.
     const real = uniqueName('se-real');
     extraIndices.push(real);

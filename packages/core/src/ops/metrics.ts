@@ -49,7 +49,7 @@ export class RuntimeMetrics implements Instrumentation {
       registers,
       collect() {
         this.reset();
-        for (const l of app()?.runtime?.lag() ?? []) this.set({ topic: l.topic, partition: String(l.partition) }, l.lag);
+        for (const l of app()?.health().lag ?? []) this.set({ topic: l.topic, partition: String(l.partition) }, l.lag);
       },
     });
     new Gauge({
@@ -57,7 +57,7 @@ export class RuntimeMetrics implements Instrumentation {
       help: 'Seconds since the last successful commit',
       registers,
       collect() {
-        const age = app()?.runtime?.commitAgeMs;
+        const age = app()?.health().commitAgeMs;
         if (age !== undefined) this.set(age / 1000);
       },
     });

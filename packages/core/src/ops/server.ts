@@ -62,9 +62,9 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     const problems: string[] = [];
     if (app.state === 'failed') problems.push(`app failed: ${app.failure?.message ?? 'unknown'}`);
     if (loopP99Ms > maxDelayMs) problems.push(`event loop delay p99 ${Math.round(loopP99Ms)} ms`);
-    for (const runner of app.runners) {
-      const age = runner.oldestInFlightMs();
-      if (age > stuckAfterMs) problems.push(`agent ${runner.name} has a record in flight for ${Math.round(age / 1000)} s`);
+    for (const agent of app.health().agents) {
+      const age = agent.oldestInFlightMs;
+      if (age > stuckAfterMs) problems.push(`agent ${agent.name} has a record in flight for ${Math.round(age / 1000)} s`);
     }
     return problems;
   };

@@ -73,7 +73,7 @@ export class TestHarness {
    */
   async settle(timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    const topics = [...new Set(this.app.runners.map((r) => r.source))];
+    const topics = [...new Set(this.app.health().agents.map((a) => a.source))];
     for (;;) {
       const behind: string[] = [];
       for (const topic of topics) {
@@ -83,9 +83,9 @@ export class TestHarness {
           if (at < Number(end.offset)) behind.push(`${topic}/${end.partition} committed ${at} of ${end.offset}`);
         }
       }
-      if (behind.length === 0 && this.app.runners.every((r) => r.inFlight === 0)) return;
+      if (behind.length === 0 && this.app.health().agents.every((a) => a.inFlight === 0)) return;
       if (Date.now() > deadline) throw new StreamError('STATE_INVALID', `not settled after ${timeoutMs} ms: ${behind.join(', ') || 'records in flight'}`);
-      await this.app.runtime?.commit();
+      await this.app.commitNow();
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }

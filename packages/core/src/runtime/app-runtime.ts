@@ -1,0 +1,175 @@
+import type { AppOptions } from '../app.js';
+import { StreamError, toError } from '../errors.js';
+import type { AgentHealth, ConsumerHealth } from '../health.js';
+import type { Logger } from '../logger.js';
+import { createStreamAgent } from '../stream.js';
+import type { TopologyPlan } from '../topology.js';
+import type { OutgoingMessage, Transport } from '../transport/transport.js';
+import { AgentRunner, type AgentHost } from './agent-runner.js';
+import { ConsumerRuntime } from './consumer-runtime.js';
+import type { Instrumentation } from './instrumentation.js';
+
+/** How long the final commit and leaving the group may take once in-flight records are done. */
+const LEAVE_TIMEOUT_MS = 10_000;
+/** After the shutdown deadline aborted the in-flight records, how long they get to wind down. */
+const ABORT_GRACE_MS = 2000;
+
+/** The app's consumer settings; defaults are resolved here. */
+type ConsumerSettings = Pick<
+  AppOptions,
+  'groupId' | 'startFrom' | 'commitIntervalMs' | 'buffer' | 'sessionTimeoutMs' | 'heartbeatIntervalMs' | 'rebalanceTimeoutMs' | 'maxBytesPerPartition'
+>;
+
+/** What {@link AppRuntime} needs from its app. */
+export interface AppRuntimeOptions {
+  readonly appId: string;
+  readonly transport: Transport;
+  readonly plan: TopologyPlan;
+  readonly settings: ConsumerSettings;
+  /** The app's logger: runners and the consumer log through children of it. */
+  readonly log: Logger;
+  readonly instrumentation: Instrumentation;
+  /** Aborted when the app begins to stop. */
+  readonly stopping: AbortSignal;
+  /** The app's producer, shared with `app.send`. */
+  produce(messages: readonly OutgoingMessage[]): Promise<void>;
+}
+
+/**
+ * The consuming side of a started app: one agent runner per agent and per retry stage, built from the
+ * topology plan, and the consumer runtime that feeds them. It is the runners' {@link AgentHost}, relaying
+ * what they produce to the app's producer and what they dequeue and finish to the consumer runtime.
+ */
+export class AppRuntime {
+  readonly #log: Logger;
+  readonly #runners: readonly AgentRunner[];
+  readonly #consumer: ConsumerRuntime;
+  readonly #deadline = new AbortController();
+
+  constructor(options: AppRuntimeOptions) {
+    const { appId, plan, settings, log } = options;
+    this.#log = log;
+    const host: AgentHost = {
+      appId,
+      instrumentation: options.instrumentation,
+      stopping: options.stopping,
+      deadline: this.#deadline.signal,
+      produce: (messages) => options.produce(messages),
+      dequeued: (delivery) => this.#consumer.dequeued(delivery),
+      finished: (delivery, outputs) => this.#consumer.finished(delivery, outputs),
+    };
+    this.#runners = plan.agents.flatMap((agent) => {
+      const { entry, name } = agent;
+      const runnerLog = log.child({ agent: name, topic: entry.topic.name });
+      const handler = entry.stream ? createStreamAgent(entry.stream, options.stopping, runnerLog) : entry.handler;
+      const common = {
+        name,
+        topic: entry.topic,
+        handler,
+        concurrency: agent.concurrency,
+        retry: agent.retry,
+        deadLetterTopic: agent.deadLetterTopic,
+        exactlyOnce: agent.exactlyOnce,
+        retryStages: agent.retryStages,
+      };
+      const main = new AgentRunner({ ...common, ordering: agent.ordering, stage: 0, log: runnerLog }, host);
+      // A retry stage keeps its partitions in order: the head waits until due, and what follows is due later.
+      const stages = agent.retryStages.map(
+        (stage, i) => new AgentRunner({ ...common, ordering: 'partition', stage: i + 1, log: log.child({ agent: name, topic: stage.topic }) }, host),
+      );
+      return [main, ...stages];
+    });
+    this.#consumer = new ConsumerRuntime({
+      appId,
+      transport: options.transport,
+      runners: this.#runners,
+      buffer: { maxRecords: settings.buffer?.maxRecords ?? 1000, maxBytes: settings.buffer?.maxBytes ?? 16 * 1024 * 1024 },
+      commitIntervalMs: settings.commitIntervalMs ?? 1000,
+      log: log.child({ component: 'consumer' }),
+      instrumentation: options.instrumentation,
+      exactlyOnceTopics: plan.exactlyOnceTopics,
+      consumer: {
+        groupId: settings.groupId ?? appId,
+        topics: [...plan.consumedTopics],
+        fromBeginning: (settings.startFrom ?? 'earliest') === 'earliest',
+        sessionTimeoutMs: settings.sessionTimeoutMs ?? 30_000,
+        heartbeatIntervalMs: settings.heartbeatIntervalMs ?? 3_000,
+        rebalanceTimeoutMs: settings.rebalanceTimeoutMs ?? 60_000,
+        readCommitted: true,
+        maxBytesPerPartition: settings.maxBytesPerPartition ?? 1024 * 1024,
+      },
+    });
+  }
+
+  /** True once the group gave this member its first assignment. */
+  get joined(): boolean {
+    return this.#consumer.joined;
+  }
+
+  /** Joins the group and starts fetching; `onCrash` is called if the consumer stops for good later. */
+  start(onCrash: (error: Error) => void): Promise<void> {
+    return this.#consumer.start(onCrash);
+  }
+
+  /** Commits the completed offsets now rather than at the next interval. */
+  commit(): Promise<void> {
+    return this.#consumer.commit();
+  }
+
+  /**
+   * Stops consuming: fetching stops, in-flight records get `shutdownTimeoutMs` to finish (then their
+   * `ctx.signal` aborts), completed offsets are committed and the group is left. Resolves true when
+   * in-flight records had to be aborted or the final commit and leave did not finish in time.
+   */
+  async stop(shutdownTimeoutMs: number): Promise<boolean> {
+    let timedOut = false;
+    this.#consumer.beginStop();
+    const idle = Promise.all(this.#runners.map((r) => r.whenIdle()));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => (timer = setTimeout(() => resolve('deadline'), shutdownTimeoutMs)));
+    if ((await Promise.race([idle, deadline])) === 'deadline') {
+      timedOut = true;
+      this.#log.warn({ timeoutMs: shutdownTimeoutMs }, 'shutdown deadline passed: aborting in-flight records');
+      this.#deadline.abort(new StreamError('SHUTDOWN_TIMEOUT', `shutdown deadline of ${shutdownTimeoutMs} ms passed`));
+      await Promise.race([idle, new Promise((r) => setTimeout(r, ABORT_GRACE_MS))]);
+    }
+    clearTimeout(timer);
+    // The final commit and leaving the group talk to the broker: bounded, so that a broker that does not
+    // answer cannot keep a stopping process alive (what was not committed is consumed again).
+    let leaveTimer: NodeJS.Timeout | undefined;
+    const leaveDeadline = new Promise<'deadline'>((resolve) => (leaveTimer = setTimeout(() => resolve('deadline'), LEAVE_TIMEOUT_MS)));
+    try {
+      if ((await Promise.race([this.#consumer.finishStop(), leaveDeadline])) === 'deadline') {
+        timedOut = true;
+        this.#log.error({ timeoutMs: LEAVE_TIMEOUT_MS }, 'final commit and leaving the group did not finish in time: stopping without them');
+      }
+    } catch (error) {
+      this.#log.error({ err: toError(error) }, 'error while leaving the group');
+    } finally {
+      clearTimeout(leaveTimer);
+    }
+    return timedOut;
+  }
+
+  /** A snapshot of the consumer and every runner. */
+  health(): ConsumerHealth {
+    const consumer = this.#consumer;
+    return {
+      joined: consumer.joined,
+      assignment: consumer.assignment,
+      agents: this.#runners.map(
+        (r): AgentHealth => ({
+          name: r.name,
+          source: r.source,
+          inFlight: r.inFlight,
+          oldestInFlightMs: r.oldestInFlightMs(),
+          deadLetterTopic: r.deadLetterTopic,
+          exactlyOnce: r.exactlyOnce,
+        }),
+      ),
+      buffered: consumer.buffered(),
+      lag: consumer.lag(),
+      commitAgeMs: consumer.commitAgeMs,
+    };
+  }
+}
