@@ -48,5 +48,6 @@ export {
   type ServiceConfig,
   type ServiceEnvironment,
 } from './service-config.js';
+export { connectRedis, type RedisClass, type RedisConnectionOptions, type RedisLike } from './redis-connection.js';
 export { Batcher, type BatcherOptions } from './batcher.js';
 export { untilAborted } from './abort.js';
