@@ -102,6 +102,15 @@ describe('the environment every service shares', () => {
     expect(problemOf(() => loadServiceConfig('x', none, {}))).toMatch(/KAFKA_BROKERS: required: comma-separated host:port list/);
   });
 
+  it('names the variables that only go together in the same error as the rest', () => {
+    const message = problemOf(() =>
+      loadServiceConfig('x', z.object({ REDIS_URL: z.url() }), { KAFKA_BROKERS: 'nohost', KAFKA_TLS_CA_FILE: path.join(dir, 'gone.pem'), KAFKA_TLS_CERT_FILE: cert, KAFKA_SASL_PASSWORD: 'pw' }),
+    );
+    for (const name of ['KAFKA_BROKERS', 'KAFKA_TLS_CA_FILE: cannot read', 'KAFKA_TLS_KEY_FILE: required', 'KAFKA_SASL_MECHANISM: required', 'KAFKA_SASL_USERNAME: required', 'REDIS_URL']) {
+      expect(message).toContain(name);
+    }
+  });
+
   it('never echoes the SASL password', () => {
     const password = 'never-print-me';
     const incomplete = problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_SASL_PASSWORD: password }));

@@ -62,46 +62,49 @@ const secret = z.string().min(1, 'must not be empty when set').optional();
  * whole configuration is one object of `NAME: value` and its error names the variable to fix.
  */
 function serviceEnvironmentSchema(id: string) {
-  return z
-    .object({
-      KAFKA_BROKERS: brokers,
-      /** Client id sent to the brokers; default the service id. */
-      KAFKA_CLIENT_ID: z.string().min(1, 'must not be empty when set').optional(),
-      KAFKA_GROUP_ID: z.string().min(1).default(id),
-      /** TLS to the brokers; on by default once a TLS file is given. */
-      KAFKA_TLS: onOff,
-      KAFKA_TLS_CA_FILE: pemFile,
-      KAFKA_TLS_CERT_FILE: pemFile,
-      KAFKA_TLS_KEY_FILE: pemFile,
-      KAFKA_SASL_MECHANISM: z.enum(SASL_MECHANISMS, { error: `expected one of ${SASL_MECHANISMS.join(', ')}` }).optional(),
-      KAFKA_SASL_USERNAME: secret,
-      /** Never logged, never echoed in errors. */
-      KAFKA_SASL_PASSWORD: secret,
-      OPS_PORT: port(9464),
-      /** Address the ops server binds; unset keeps the ops server's own default (all interfaces). */
-      OPS_HOST: z.string().min(1, 'must not be empty when set').optional(),
-      LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
-    })
-    .superRefine((c, ctx) => {
-      const files = c.KAFKA_TLS_CA_FILE ?? c.KAFKA_TLS_CERT_FILE ?? c.KAFKA_TLS_KEY_FILE;
-      if (c.KAFKA_TLS === false && files !== undefined) {
-        for (const name of ['KAFKA_TLS_CA_FILE', 'KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_KEY_FILE'] as const) {
-          if (c[name] !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: 'set while KAFKA_TLS is off' });
-        }
-      }
-      if ((c.KAFKA_TLS_CERT_FILE === undefined) !== (c.KAFKA_TLS_KEY_FILE === undefined)) {
-        const missing = c.KAFKA_TLS_CERT_FILE === undefined ? 'KAFKA_TLS_CERT_FILE' : 'KAFKA_TLS_KEY_FILE';
-        const other = missing === 'KAFKA_TLS_CERT_FILE' ? 'KAFKA_TLS_KEY_FILE' : 'KAFKA_TLS_CERT_FILE';
-        ctx.addIssue({ code: 'custom', path: [missing], message: `required when ${other} is set (a client certificate needs its key)` });
-      }
-      const sasl = { KAFKA_SASL_MECHANISM: c.KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME: c.KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD: c.KAFKA_SASL_PASSWORD };
-      const given = Object.entries(sasl).filter(([, value]) => value !== undefined);
-      if (given.length > 0 && given.length < 3) {
-        for (const [name, value] of Object.entries(sasl)) {
-          if (value === undefined) ctx.addIssue({ code: 'custom', path: [name], message: 'required with SASL (mechanism, username and password go together)' });
-        }
-      }
-    });
+  return z.object({
+    KAFKA_BROKERS: brokers,
+    /** Client id sent to the brokers; default the service id. */
+    KAFKA_CLIENT_ID: z.string().min(1, 'must not be empty when set').optional(),
+    KAFKA_GROUP_ID: z.string().min(1).default(id),
+    /** TLS to the brokers; on by default once a TLS file is given. */
+    KAFKA_TLS: onOff,
+    KAFKA_TLS_CA_FILE: pemFile,
+    KAFKA_TLS_CERT_FILE: pemFile,
+    KAFKA_TLS_KEY_FILE: pemFile,
+    KAFKA_SASL_MECHANISM: z.enum(SASL_MECHANISMS, { error: `expected one of ${SASL_MECHANISMS.join(', ')}` }).optional(),
+    KAFKA_SASL_USERNAME: secret,
+    /** Never logged, never echoed in errors. */
+    KAFKA_SASL_PASSWORD: secret,
+    OPS_PORT: port(9464),
+    /** Address the ops server binds; unset keeps the ops server's own default (all interfaces). */
+    OPS_HOST: z.string().min(1, 'must not be empty when set').optional(),
+    LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  });
+}
+
+/** Whether a variable is set (an empty value counts: the schema names it as empty). */
+const isSet = (env: Environment, name: string): boolean => env[name] !== undefined;
+
+/**
+ * The variables that only make sense together. Checked on the raw environment, next to the schema rather than in
+ * it, so they are named in the same error as every other bad variable (a zod refinement would wait for the rest).
+ */
+function pairingProblems(env: Environment): string[] {
+  const problems: string[] = [];
+  const tlsFiles = ['KAFKA_TLS_CA_FILE', 'KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_KEY_FILE'] as const;
+  if (onOff.safeParse(env.KAFKA_TLS).data === false) {
+    for (const name of tlsFiles) if (isSet(env, name)) problems.push(`${name}: set while KAFKA_TLS is off`);
+  }
+  if (isSet(env, 'KAFKA_TLS_CERT_FILE') !== isSet(env, 'KAFKA_TLS_KEY_FILE')) {
+    const [missing, other] = isSet(env, 'KAFKA_TLS_CERT_FILE') ? ['KAFKA_TLS_KEY_FILE', 'KAFKA_TLS_CERT_FILE'] : ['KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_KEY_FILE'];
+    problems.push(`${missing}: required when ${other} is set (a client certificate needs its key)`);
+  }
+  const sasl = ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const;
+  if (sasl.some((name) => isSet(env, name))) {
+    for (const name of sasl) if (!isSet(env, name)) problems.push(`${name}: required with SASL (mechanism, username and password go together)`);
+  }
+  return problems;
 }
 
 /** The shared part of every service's configuration, as {@link loadServiceConfig} returns it. */
@@ -124,7 +127,7 @@ export type ServiceConfig<S extends StandardSchemaV1 = StandardSchemaV1<Environm
 export function loadServiceConfig<S extends StandardSchemaV1>(id: string, schema: S, env: Environment = process.env): ServiceConfig<S> {
   const shared = configIssues(serviceEnvironmentSchema(id), env);
   const own = configIssues(schema, env);
-  const problems = [...shared.problems, ...own.problems];
+  const problems = [...shared.problems, ...pairingProblems(env), ...own.problems];
   if (problems.length > 0) throw invalidConfiguration(problems);
   return Object.freeze({ ...(own.value as object), ...(shared.value as ServiceEnvironment) }) as ServiceConfig<S>;
 }
