@@ -14,7 +14,8 @@
 //   http <method> <url> [json-body]             one request; prints the body, fails on a non-2xx status
 //   compose-env <service>                       the service's `environment:` in docker/compose.yaml (${VAR:-x}
 //                                               interpolated), as NUL-separated VAR=value; fails when it has
-//                                               none or names a variable its src/config.ts does not know
+//                                               none or names a variable neither its src/config.ts nor
+//                                               core's src/service-config.ts knows
 //   dev-deps <app-dir>                          fails listing the dev-only packages (devDependencies of the
 //                                               root, of the package and of the workspace packages deployed
 //                                               with it, that none of them depends on) found in
@@ -208,9 +209,12 @@ const commands = {
     const env = composeEnvironment(`${repo}docker/compose.yaml`, service);
     const names = Object.keys(env);
     if (names.length === 0) throw new Error(`docker/compose.yaml has no environment for service ${service}`);
-    const config = readFileSync(`${repo}services/${service}/src/config.ts`, 'utf8');
+    // A service reads its own variables (src/config.ts) and those every service shares (core's service shell).
+    const config = readFileSync(`${repo}services/${service}/src/config.ts`, 'utf8') + readFileSync(`${repo}packages/core/src/service-config.ts`, 'utf8');
     const unknown = names.filter((name) => !new RegExp(`\\b${name}\\b`).test(config));
-    if (unknown.length > 0) throw new Error(`docker/compose.yaml sets ${unknown.join(', ')} for ${service}, which services/${service}/src/config.ts does not read`);
+    if (unknown.length > 0) {
+      throw new Error(`docker/compose.yaml sets ${unknown.join(', ')} for ${service}, which neither services/${service}/src/config.ts nor packages/core/src/service-config.ts reads`);
+    }
     process.stdout.write(names.map((name) => `${name}=${env[name]}\0`).join(''));
   },
 

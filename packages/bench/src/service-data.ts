@@ -5,7 +5,7 @@
  * below, which are the contracts extended by those two fields.
  */
 import { FeedActivity, Order, SearchQuery } from '@stream/contracts';
-import { corpusDocument } from '@stream/search-enricher/corpus';
+import { corpusDocument } from '@stream/search-enricher';
 import { z } from 'zod';
 import type { DatasetSpec, PendingRecord } from './data.js';
 

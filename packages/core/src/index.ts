@@ -31,6 +31,24 @@ export type * from './transport/transport.js';
 export { loadConfig } from './config.js';
 export { RuntimeMetrics } from './ops/metrics.js';
 export { startOpsServer, type OpsServer, type OpsServerOptions, type ReadinessCheck } from './ops/server.js';
-export { createService, type Service, type ServiceOptions } from './service.js';
+export {
+  createService,
+  defineService,
+  type Service,
+  type ServiceDefinition,
+  type ServiceOptions,
+  type ServiceShellOptions,
+  type ServiceWiring,
+} from './service.js';
+export {
+  loadServiceConfig,
+  kafkaConnection,
+  type Environment,
+  type KafkaConnection,
+  type PemFile,
+  type ServiceConfig,
+  type ServiceEnvironment,
+} from './service-config.js';
+export { connectRedis, type RedisClass, type RedisConnectionOptions, type RedisLike } from './redis-connection.js';
 export { Batcher, type BatcherOptions } from './batcher.js';
 export { untilAborted } from './abort.js';

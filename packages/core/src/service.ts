@@ -1,13 +1,20 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { App, type AppOptions } from './app.js';
 import { toError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { RuntimeMetrics } from './ops/metrics.js';
 import { startOpsServer, type ReadinessCheck } from './ops/server.js';
+import { kafkaConnection, loadServiceConfig, type Environment, type ServiceConfig } from './service-config.js';
+import { KafkaTransport } from './transport/kafka.js';
 
 /** Options of {@link createService}: an app, plus its ops endpoints and logging. */
 export interface ServiceOptions extends Omit<AppOptions, 'instrumentation' | 'logger'> {
   /** Port of `/healthz`, `/readyz` and `/metrics`; 0 picks a free one; null turns the ops server off. */
   readonly opsPort: number | null;
+  /** Address the ops server binds; default the ops server's own (all interfaces). */
+  readonly opsHost?: string;
+  /** Client id sent to the brokers; default the app id. */
+  readonly clientId?: string;
   readonly logLevel?: string;
   readonly logger?: Logger;
 }
@@ -27,6 +34,7 @@ export interface Service {
 
 /**
  * Builds the app of a service with everything production needs, so a service's `main.ts` stays wiring only.
+ * {@link defineService} calls it with what the environment says; call it yourself to pick every option in code.
  *
  * @example
  * const service = createService({ id: 'feed-cache', brokers: config.KAFKA_BROKERS, opsPort: config.OPS_PORT });
@@ -37,7 +45,13 @@ export interface Service {
 export function createService(options: ServiceOptions): Service {
   const log = options.logger ?? createLogger({ name: options.id, ...(options.logLevel ? { level: options.logLevel } : {}) });
   const metrics = new RuntimeMetrics();
-  const app = new App({ ...options, logger: log, instrumentation: metrics });
+  // The app names its kafkajs client after its id; a different client id needs the transport built here.
+  const transport =
+    options.transport ??
+    (options.clientId !== undefined && options.clientId !== options.id && options.brokers && options.brokers.length > 0
+      ? new KafkaTransport({ ...options.kafka, brokers: [...options.brokers], clientId: options.clientId, logger: log.child({ component: 'kafkajs' }) })
+      : undefined);
+  const app = new App({ ...options, ...(transport ? { transport } : {}), logger: log, instrumentation: metrics });
   metrics.attach(app);
   const checks: Record<string, ReadinessCheck> = {};
   let opsPort: number | undefined;
@@ -54,7 +68,7 @@ export function createService(options: ServiceOptions): Service {
     async run() {
       if (options.opsPort !== null) {
         try {
-          const ops = await startOpsServer({ app, metrics, port: options.opsPort, readiness: checks });
+          const ops = await startOpsServer({ app, metrics, port: options.opsPort, ...(options.opsHost ? { host: options.opsHost } : {}), readiness: checks });
           app.onStop(() => ops.close());
           opsPort = ops.port;
           log.info({ port: ops.port }, 'ops server listening');
@@ -68,4 +82,74 @@ export function createService(options: ServiceOptions): Service {
       await app.run();
     },
   };
+}
+
+/** App options a service sets in code; brokers, group, client id, TLS, SASL, ops port and log level come from the environment. */
+export type ServiceShellOptions = Omit<ServiceOptions, 'id' | 'brokers' | 'transport' | 'groupId' | 'clientId' | 'opsPort' | 'opsHost' | 'logLevel'> & {
+  /** Where the configuration is read from; default `process.env`. */
+  readonly env?: Environment;
+};
+
+/** Wires a service's clients and agents into its {@link Service}, once its configuration is read. */
+export type ServiceWiring<S extends StandardSchemaV1> = (config: ServiceConfig<S>, service: Service) => void | Promise<void>;
+
+/** A service: its id and the schema of its own variables, ready to read its configuration and run. */
+export interface ServiceDefinition<S extends StandardSchemaV1> {
+  readonly id: string;
+  /** The service's own variables; the shared ones (KAFKA_*, OPS_*, LOG_LEVEL) come with every service. */
+  readonly schema: S;
+  /** Reads the shared and the service's own variables; throws one `CONFIG_INVALID` error naming every bad one. */
+  readConfig(env?: Environment): ServiceConfig<S>;
+  /** Builds the {@link Service} a configuration describes (brokers, TLS, SASL, group, ops server, log level). */
+  create(config: ServiceConfig<S>, options?: ServiceShellOptions): Service;
+  /**
+   * Reads the configuration, builds the service, lets `wire` add clients, readiness checks and agents, and runs
+   * until SIGTERM/SIGINT. A bad environment prints `<id>: <message>` to stderr and exits 1.
+   */
+  run(wire: ServiceWiring<S>): Promise<void>;
+  run(options: ServiceShellOptions, wire: ServiceWiring<S>): Promise<void>;
+}
+
+/**
+ * Defines a service by its id and the zod (or any Standard Schema) object of its own variables, so its
+ * `main.ts` is wiring only.
+ *
+ * @example
+ * export const feedCache = defineService('feed-cache', z.object({ REDIS_URL: z.url() }));
+ * await feedCache.run((config, service) => {
+ *   service.app.agent(feedActivities, handler);
+ * });
+ */
+export function defineService<S extends StandardSchemaV1>(id: string, schema: S): ServiceDefinition<S> {
+  const readConfig = (env: Environment = process.env): ServiceConfig<S> => loadServiceConfig(id, schema, env);
+  const create = (config: ServiceConfig<S>, options: ServiceShellOptions = {}): Service => {
+    const { env: _env, ...appOptions } = options;
+    const kafka = kafkaConnection(id, config);
+    return createService({
+      ...appOptions,
+      id,
+      brokers: kafka.brokers,
+      groupId: kafka.groupId,
+      clientId: kafka.clientId,
+      kafka: { ...appOptions.kafka, ...(kafka.ssl === undefined ? {} : { ssl: kafka.ssl }), ...(kafka.sasl === undefined ? {} : { sasl: kafka.sasl }) },
+      opsPort: config.OPS_PORT,
+      ...(config.OPS_HOST === undefined ? {} : { opsHost: config.OPS_HOST }),
+      logLevel: config.LOG_LEVEL,
+    });
+  };
+  async function run(optionsOrWire: ServiceShellOptions | ServiceWiring<S>, maybeWire?: ServiceWiring<S>): Promise<void> {
+    const [options, wire] = typeof optionsOrWire === 'function' ? [{}, optionsOrWire] : [optionsOrWire, maybeWire];
+    if (!wire) throw new TypeError(`${id}: run() needs a wiring function`);
+    let config: ServiceConfig<S>;
+    try {
+      config = readConfig(options.env);
+    } catch (error) {
+      process.stderr.write(`${id}: ${toError(error).message}\n`);
+      process.exit(1);
+    }
+    const service = create(config, options);
+    await wire(config, service);
+    await service.run();
+  }
+  return { id, schema, readConfig, create, run };
 }

@@ -1,4 +1,4 @@
-import { generateMarketData, type MarketDataSpec } from '@stream/execution-quality/market-data';
+import { generateMarketData, type MarketDataSpec } from '@stream/execution-quality';
 import { SYMBOLS } from './producer.js';
 
 /** The demo's market: one price per second per symbol for the hour before `end`. */

@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp, createLogger, KafkaTransport, loadConfig } from '@stream/core';
-import { seedMarketData } from '@stream/execution-quality/market-data';
+import { seedMarketData } from '@stream/execution-quality';
 import { z } from 'zod';
 import { marketWindow } from './market.js';
 import { DemoProducer } from './producer.js';

@@ -1,11 +1,6 @@
-import { loadConfig } from '@stream/core';
+import { defineService } from '@stream/core';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
-
-const brokers = z
-  .string({ error: 'required: comma-separated host:port list' })
-  .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
-  .refine((list) => list.length > 0 && list.every((b) => /^[^:\s]+:\d+$/.test(b)), 'expected host:port[,host:port…]');
 
 /** A duration such as `5m`, `30s`, `1h`, `250ms` or `1h30m`, in milliseconds, within [min, max]. */
 const duration = (fallback: string, min: number, max: number) =>
@@ -21,10 +16,8 @@ const duration = (fallback: string, min: number, max: number) =>
       return ms;
     });
 
-/** execution-quality's environment. */
+/** execution-quality's own environment; KAFKA_*, OPS_* and LOG_LEVEL come with every service (see `defineService`). */
 export const ExecutionQualityConfig = z.object({
-  KAFKA_BROKERS: brokers,
-  KAFKA_GROUP_ID: z.string().min(1).default('execution-quality'),
   INFLUX_URL: z.url({ protocol: /^https?$/, error: 'expected http(s)://host:port' }),
   /** `user:password` on InfluxDB 1.8 with auth on (any non-empty value with auth off), an API token on 2.x. */
   INFLUX_TOKEN: z.string({ error: 'required' }).min(1, 'required'),
@@ -38,12 +31,13 @@ export const ExecutionQualityConfig = z.object({
   /** Widest span of execution times one batched query covers (splits a batch whose orders lie further apart). */
   LOOKUP_MAX_SPAN: duration('15m', 1, 7 * 86_400_000),
   EXECUTION_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(64),
-  OPS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
-export type ExecutionQualityConfig = z.output<typeof ExecutionQualityConfig>;
+
+/** The execution-quality service: its id and its own variables. */
+export const executionQualityService = defineService('execution-quality', ExecutionQualityConfig);
+export type ExecutionQualityConfig = ReturnType<typeof executionQualityService.readConfig>;
 
 /** Reads and checks the environment once; throws naming every bad variable (never echoing values). */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ExecutionQualityConfig {
-  return loadConfig(ExecutionQualityConfig, env);
+  return executionQualityService.readConfig(env);
 }

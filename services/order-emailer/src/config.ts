@@ -1,16 +1,9 @@
-import { loadConfig } from '@stream/core';
+import { defineService } from '@stream/core';
 import { z } from 'zod';
 
-const brokers = z
-  .string({ error: 'required: comma-separated host:port list' })
-  .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
-  .refine((list) => list.length > 0 && list.every((b) => /^[^:\s]+:\d+$/.test(b)), 'expected host:port[,host:port…]');
-
-/** order-emailer's environment. */
+/** order-emailer's own environment; KAFKA_*, OPS_* and LOG_LEVEL come with every service (see `defineService`). */
 export const OrderEmailerConfig = z
   .object({
-    KAFKA_BROKERS: brokers,
-    KAFKA_GROUP_ID: z.string().min(1).default('order-emailer'),
     /** The email API endpoint that confirmations are POSTed to. */
     EMAILER_URL: z.url({ protocol: /^https?$/, error: 'expected http(s)://host[:port]/path' }),
     /** Bearer token of the email API. Never logged, never echoed in errors. */
@@ -30,17 +23,18 @@ export const OrderEmailerConfig = z
      */
     DEDUPE_LEASE_MS: z.coerce.number().int().min(100).optional(),
     DEDUPE_KEY_PREFIX: z.string().min(1).default('emailer:order:'),
-    OPS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   })
   .transform(({ DEDUPE_LEASE_MS, ...rest }) => ({ ...rest, DEDUPE_LEASE_MS: DEDUPE_LEASE_MS ?? rest.EMAILER_TIMEOUT_MS + 10_000 }))
   .refine((c) => c.DEDUPE_LEASE_MS > c.EMAILER_TIMEOUT_MS, {
     path: ['DEDUPE_LEASE_MS'],
     message: 'must be greater than EMAILER_TIMEOUT_MS (a claim must outlive the request it guards)',
   });
-export type OrderEmailerConfig = z.output<typeof OrderEmailerConfig>;
+
+/** The order-emailer service: its id and its own variables. */
+export const orderEmailerService = defineService('order-emailer', OrderEmailerConfig);
+export type OrderEmailerConfig = ReturnType<typeof orderEmailerService.readConfig>;
 
 /** Reads and checks the environment once; throws naming every bad variable (values, the token included, are never echoed). */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): OrderEmailerConfig {
-  return loadConfig(OrderEmailerConfig, env);
+  return orderEmailerService.readConfig(env);
 }

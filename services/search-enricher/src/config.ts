@@ -1,11 +1,6 @@
-import { loadConfig } from '@stream/core';
+import { defineService } from '@stream/core';
 import { z } from 'zod';
 import { parseFields } from './query.js';
-
-const brokers = z
-  .string({ error: 'required: comma-separated host:port list' })
-  .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
-  .refine((list) => list.length > 0 && list.every((b) => /^[^:\s]+:\d+$/.test(b)), 'expected host:port[,host:port…]');
 
 /** An index name, alias or wildcard pattern (lower case; no commas, spaces or remote-cluster prefixes). */
 const indexName = z
@@ -26,11 +21,12 @@ const fields = z
 
 const secret = z.string().min(1, 'must not be empty when set').optional();
 
-/** search-enricher's environment. Credentials are optional and never logged (loadConfig never echoes values). */
+/**
+ * search-enricher's own environment; KAFKA_*, OPS_* and LOG_LEVEL come with every service (see `defineService`).
+ * Credentials are optional and never logged (configuration errors never echo values).
+ */
 export const SearchEnricherConfig = z
   .object({
-    KAFKA_BROKERS: brokers,
-    KAFKA_GROUP_ID: z.string().min(1).default('search-enricher'),
     ELASTICSEARCH_URL: z.url({ protocol: /^https?$/, error: 'expected http(s)://host:port' }),
     ELASTICSEARCH_API_KEY: secret,
     ELASTICSEARCH_USERNAME: secret,
@@ -47,8 +43,6 @@ export const SearchEnricherConfig = z
     SEARCH_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(64),
     /** How long the first search of a batch waits for others to join it. */
     SEARCH_BATCH_WAIT_MS: z.coerce.number().int().min(0).max(1000).default(2),
-    OPS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   })
   .superRefine((c, ctx) => {
     const basic = c.ELASTICSEARCH_USERNAME !== undefined || c.ELASTICSEARCH_PASSWORD !== undefined;
@@ -62,9 +56,12 @@ export const SearchEnricherConfig = z
       ctx.addIssue({ code: 'custom', path: ['ELASTICSEARCH_API_KEY'], message: 'give either an API key or a username and password, not both' });
     }
   });
-export type SearchEnricherConfig = z.output<typeof SearchEnricherConfig>;
+
+/** The search-enricher service: its id and its own variables. */
+export const searchEnricherService = defineService('search-enricher', SearchEnricherConfig);
+export type SearchEnricherConfig = ReturnType<typeof searchEnricherService.readConfig>;
 
 /** Reads and checks the environment once; throws naming every bad variable (never its value). */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): SearchEnricherConfig {
-  return loadConfig(SearchEnricherConfig, env);
+  return searchEnricherService.readConfig(env);
 }

@@ -7,9 +7,7 @@
  * time (one producer, one transaction at a time); a batch's queries run in parallel.
  */
 import { ExecutionQuality } from '@stream/contracts';
-import { planQueries, quoteAt, type MarketQuote } from '@stream/execution-quality/prices';
-import { executionReport } from '@stream/execution-quality/report';
-import { dateToNanos } from '@stream/execution-quality/time';
+import { planQueries, quoteAt, type MarketQuote, executionReport, dateToNanos } from '@stream/execution-quality';
 import { BenchOrder } from '../service-data.js';
 import { count, runConsumer } from './harness.js';
 import { priceSource } from './price-source.js';

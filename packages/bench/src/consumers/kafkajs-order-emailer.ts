@@ -4,7 +4,7 @@
  * with got (same body and headers as the service), `SET key sent EX`. At most `concurrency` orders are in
  * flight across partitions; a batch's offsets are committed once all its orders are done.
  */
-import { confirmationEmail } from '@stream/order-emailer/emailer';
+import { confirmationEmail } from '@stream/order-emailer';
 import { got } from 'got';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';

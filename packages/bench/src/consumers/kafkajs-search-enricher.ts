@@ -6,8 +6,7 @@
  * at a time (one producer, one transaction at a time).
  */
 import { TopResult } from '@stream/contracts';
-import { createElasticsearchClient } from '@stream/search-enricher/elasticsearch';
-import { msearchTopHits } from '@stream/search-enricher/searcher';
+import { createElasticsearchClient, msearchTopHits } from '@stream/search-enricher';
 import { BenchSearchQuery } from '../service-data.js';
 import { runConsumer } from './harness.js';
 import { baselineConsumer, baselineKafka, baselineTransactionalProducer, commitInTransaction, runBatches } from './kafkajs-baseline.js';

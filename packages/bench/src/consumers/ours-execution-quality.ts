@@ -5,8 +5,7 @@
  */
 import { ExecutionQuality } from '@stream/contracts';
 import { defineTopic } from '@stream/core';
-import { executionQualityAgent } from '@stream/execution-quality/agent';
-import { MarketPrices } from '@stream/execution-quality/prices';
+import { executionQualityAgent, MarketPrices } from '@stream/execution-quality';
 import { z } from 'zod';
 import { BenchOrder } from '../service-data.js';
 import { count, runConsumer } from './harness.js';

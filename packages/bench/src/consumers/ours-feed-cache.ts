@@ -5,8 +5,7 @@
  */
 import type { FeedActivity } from '@stream/contracts';
 import { defineTopic } from '@stream/core';
-import { feedAgent } from '@stream/feed-cache/agent';
-import { FeedStore } from '@stream/feed-cache/feed-store';
+import { feedAgent, FeedStore } from '@stream/feed-cache';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { BenchFeedActivity, stampOf } from '../service-data.js';

@@ -3,9 +3,7 @@
  * service's got-based `EmailClient`, Redis `sent` record) on the real Redis and the runner's email sink.
  */
 import { defineTopic } from '@stream/core';
-import { emailerAgent, OrderConfirmer } from '@stream/order-emailer/agent';
-import { DedupeStore } from '@stream/order-emailer/dedupe';
-import { EmailClient } from '@stream/order-emailer/emailer';
+import { emailerAgent, OrderConfirmer, DedupeStore, EmailClient } from '@stream/order-emailer';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { BenchOrder } from '../service-data.js';

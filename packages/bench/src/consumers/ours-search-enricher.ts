@@ -5,9 +5,7 @@
  */
 import { TopResult } from '@stream/contracts';
 import { defineTopic } from '@stream/core';
-import { searchEnricherAgent } from '@stream/search-enricher/agent';
-import { createElasticsearchClient } from '@stream/search-enricher/elasticsearch';
-import { batchedSearcher, singleSearcher } from '@stream/search-enricher/searcher';
+import { searchEnricherAgent, createElasticsearchClient, batchedSearcher, singleSearcher } from '@stream/search-enricher';
 import { z } from 'zod';
 import { BenchSearchQuery } from '../service-data.js';
 import { runConsumer } from './harness.js';

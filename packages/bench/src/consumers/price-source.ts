@@ -1,5 +1,5 @@
 /** The InfluxDB price source both execution-quality consumers use: the run's bucket and lookback. */
-import { InfluxPriceSource } from '@stream/execution-quality/price-source';
+import { InfluxPriceSource } from '@stream/execution-quality';
 import type { ConsumerConfig } from '../protocol.js';
 import { param } from './service-app.js';
 

@@ -1,5 +1,5 @@
 /** The search settings both search-enricher consumers use (the service's defaults, on the run's index). */
-import type { SearcherOptions } from '@stream/search-enricher/searcher';
+import type { SearcherOptions } from '@stream/search-enricher';
 import type { ConsumerConfig } from '../protocol.js';
 import { param } from './service-app.js';
 

@@ -10,8 +10,8 @@
  * The ratio is ours / baseline records per second: what the framework costs (or gains) over hand-written code.
  */
 import { Client } from '@elastic/elasticsearch';
-import { seedMarketData } from '@stream/execution-quality/seed-market-data';
-import { corpusDocument, createCorpusIndex, indexDocuments } from '@stream/search-enricher/corpus';
+import { seedMarketData } from '@stream/execution-quality';
+import { corpusDocument, createCorpusIndex, indexDocuments } from '@stream/search-enricher';
 import { createInfluxBucket, dropInfluxBucket, localServers, requireServers, uniqueName, type ServerName } from '@stream/testkit';
 import { Redis } from 'ioredis';
 import { generate, type DatasetSpec } from '../data.js';

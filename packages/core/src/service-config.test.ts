@@ -1,0 +1,158 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { StreamError } from './errors.js';
+import { defineService } from './service.js';
+import { kafkaConnection, loadServiceConfig } from './service-config.js';
+import { KafkaTransport } from './transport/kafka.js';
+
+const none = z.object({});
+const base = { KAFKA_BROKERS: '127.0.0.1:9092' };
+
+const dir = mkdtempSync(path.join(tmpdir(), 'service-config-'));
+const pem = (name: string, text: string): string => {
+  const file = path.join(dir, name);
+  writeFileSync(file, text);
+  return file;
+};
+const ca = pem('ca.pem', 'CA PEM');
+const cert = pem('cert.pem', 'CERT PEM');
+const key = pem('key.pem', 'KEY PEM');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The message of the error `read` throws (empty when it does not throw). */
+function problemOf(read: () => unknown): string {
+  try {
+    read();
+  } catch (error) {
+    expect(error).toBeInstanceOf(StreamError);
+    expect((error as StreamError).code).toBe('CONFIG_INVALID');
+    return (error as Error).message;
+  }
+  return '';
+}
+
+describe('the environment every service shares', () => {
+  it('applies the defaults: group and client id are the service id, ops on 9464 (bind left to the ops server), info logs', () => {
+    const config = loadServiceConfig('feed-cache', none, base);
+    expect(config).toEqual({ KAFKA_BROKERS: ['127.0.0.1:9092'], KAFKA_GROUP_ID: 'feed-cache', OPS_PORT: 9464, LOG_LEVEL: 'info' });
+    expect(config.OPS_HOST).toBeUndefined();
+    expect(kafkaConnection('feed-cache', config)).toEqual({ brokers: ['127.0.0.1:9092'], clientId: 'feed-cache', groupId: 'feed-cache' });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('reads every variable', () => {
+    const config = loadServiceConfig('order-emailer', none, {
+      KAFKA_BROKERS: ' 10.0.0.1:9092, 10.0.0.2:9093 ',
+      KAFKA_CLIENT_ID: 'emailer-7',
+      KAFKA_GROUP_ID: 'emailer-blue',
+      KAFKA_TLS: 'on',
+      KAFKA_TLS_CA_FILE: ca,
+      KAFKA_TLS_CERT_FILE: cert,
+      KAFKA_TLS_KEY_FILE: key,
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_SASL_USERNAME: 'svc',
+      KAFKA_SASL_PASSWORD: 'pa55word',
+      OPS_PORT: '0',
+      OPS_HOST: '127.0.0.1',
+      LOG_LEVEL: 'debug',
+    });
+    expect(config).toMatchObject({ KAFKA_CLIENT_ID: 'emailer-7', KAFKA_GROUP_ID: 'emailer-blue', KAFKA_TLS: true, OPS_PORT: 0, OPS_HOST: '127.0.0.1', LOG_LEVEL: 'debug' });
+    expect(kafkaConnection('order-emailer', config)).toEqual({
+      brokers: ['10.0.0.1:9092', '10.0.0.2:9093'],
+      clientId: 'emailer-7',
+      groupId: 'emailer-blue',
+      ssl: { ca: Buffer.from('CA PEM'), cert: Buffer.from('CERT PEM'), key: Buffer.from('KEY PEM') },
+      sasl: { mechanism: 'scram-sha-512', username: 'svc', password: 'pa55word' },
+    });
+    for (const mechanism of ['plain', 'scram-sha-256'] as const) {
+      const sasl = kafkaConnection('x', loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: mechanism, KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' })).sasl;
+      expect(sasl?.mechanism).toBe(mechanism);
+    }
+  });
+
+  it('turns TLS on with the system CAs, off, or on by a TLS file alone', () => {
+    const ssl = (env: Record<string, string>) => kafkaConnection('x', loadServiceConfig('x', none, { ...base, ...env })).ssl;
+    expect(ssl({ KAFKA_TLS: 'on' })).toBe(true);
+    expect(ssl({ KAFKA_TLS: 'true' })).toBe(true);
+    expect(ssl({ KAFKA_TLS: 'off' })).toBeUndefined();
+    expect(ssl({ KAFKA_TLS: '0' })).toBeUndefined();
+    expect(ssl({ KAFKA_TLS_CA_FILE: ca })).toEqual({ ca: Buffer.from('CA PEM') });
+  });
+
+  it('names every bad variable at once, the shared ones before the service’s own', () => {
+    const message = problemOf(() =>
+      loadServiceConfig('x', z.object({ REDIS_URL: z.url() }), {
+        KAFKA_BROKERS: 'nohost',
+        KAFKA_CLIENT_ID: '',
+        KAFKA_TLS: 'maybe',
+        KAFKA_SASL_MECHANISM: 'md5',
+        KAFKA_SASL_USERNAME: 'u',
+        KAFKA_SASL_PASSWORD: 'p',
+        OPS_PORT: '70000',
+        LOG_LEVEL: 'loud',
+      }),
+    );
+    expect(message).toMatch(/^invalid configuration: KAFKA_BROKERS: expected host:port/);
+    for (const name of ['KAFKA_CLIENT_ID', 'KAFKA_TLS', 'KAFKA_SASL_MECHANISM: expected one of plain, scram-sha-256, scram-sha-512', 'OPS_PORT', 'LOG_LEVEL']) expect(message).toContain(name);
+    expect(message.indexOf('LOG_LEVEL')).toBeLessThan(message.indexOf('REDIS_URL'));
+    for (const value of ['nohost', 'maybe', 'md5', '70000', 'loud']) expect(message).not.toContain(value);
+    expect(problemOf(() => loadServiceConfig('x', none, {}))).toMatch(/KAFKA_BROKERS: required: comma-separated host:port list/);
+  });
+
+  it('names the variables that only go together in the same error as the rest', () => {
+    const message = problemOf(() =>
+      loadServiceConfig('x', z.object({ REDIS_URL: z.url() }), { KAFKA_BROKERS: 'nohost', KAFKA_TLS_CA_FILE: path.join(dir, 'gone.pem'), KAFKA_TLS_CERT_FILE: cert, KAFKA_SASL_PASSWORD: 'pw' }),
+    );
+    for (const name of ['KAFKA_BROKERS', 'KAFKA_TLS_CA_FILE: cannot read', 'KAFKA_TLS_KEY_FILE: required', 'KAFKA_SASL_MECHANISM: required', 'KAFKA_SASL_USERNAME: required', 'REDIS_URL']) {
+      expect(message).toContain(name);
+    }
+  });
+
+  it('never echoes the SASL password', () => {
+    const password = 'never-print-me';
+    const incomplete = problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_SASL_PASSWORD: password }));
+    expect(incomplete).toMatch(/KAFKA_SASL_MECHANISM: required with SASL/);
+    expect(incomplete).toMatch(/KAFKA_SASL_USERNAME: required with SASL/);
+    const badMechanism = problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: password }));
+    expect(badMechanism).toMatch(/KAFKA_SASL_MECHANISM/);
+    for (const message of [incomplete, badMechanism]) expect(message).not.toContain(password);
+    expect(problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: '' }))).toMatch(
+      /KAFKA_SASL_PASSWORD: must not be empty/,
+    );
+  });
+
+  it('reads TLS files at start: a missing one is a clear error naming the variable, not the path', () => {
+    const missing = path.join(dir, 'no-such-ca.pem');
+    const message = problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_TLS: 'on', KAFKA_TLS_CA_FILE: missing }));
+    expect(message).toMatch(/KAFKA_TLS_CA_FILE: cannot read the file \(ENOENT: no such file\)/);
+    expect(message).not.toContain(missing);
+    expect(problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_TLS_CERT_FILE: cert }))).toMatch(/KAFKA_TLS_KEY_FILE: required when KAFKA_TLS_CERT_FILE is set/);
+    expect(problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_TLS: 'off', KAFKA_TLS_CA_FILE: ca }))).toMatch(/KAFKA_TLS_CA_FILE: set while KAFKA_TLS is off/);
+  });
+});
+
+describe('defineService', () => {
+  const definition = defineService('search-enricher', z.object({ SEARCH_INDEX: z.string() }));
+
+  it('reads the shared and the service’s own variables into one object', () => {
+    expect(definition.readConfig({ ...base, SEARCH_INDEX: 'products' })).toEqual({
+      KAFKA_BROKERS: ['127.0.0.1:9092'],
+      KAFKA_GROUP_ID: 'search-enricher',
+      OPS_PORT: 9464,
+      LOG_LEVEL: 'info',
+      SEARCH_INDEX: 'products',
+    });
+    expect(problemOf(() => definition.readConfig({}))).toMatch(/KAFKA_BROKERS: .*SEARCH_INDEX: /);
+  });
+
+  it('builds the app the configuration describes, without connecting', () => {
+    const service = definition.create(definition.readConfig({ ...base, SEARCH_INDEX: 'p', KAFKA_CLIENT_ID: 'enricher-1', LOG_LEVEL: 'warn' }));
+    expect(service.app.id).toBe('search-enricher');
+    expect(service.app.transport).toBeInstanceOf(KafkaTransport);
+    expect(service.log.level).toBe('warn');
+    expect(service.opsPort).toBeUndefined();
+  });
+});

@@ -1,0 +1,168 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { z } from 'zod';
+import { configIssues, invalidConfiguration } from './config.js';
+import type { OutputOf } from './schema.js';
+import type { KafkaSaslOptions } from './transport/kafka.js';
+
+/** The environment a service is read from: `process.env`, or a plain object in tests. */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+const brokers = z
+  .string({ error: 'required: comma-separated host:port list' })
+  .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+  .refine((list) => list.length > 0 && list.every((b) => /^[^:\s]+:\d+$/.test(b)), 'expected host:port[,host:port…]');
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);
+
+/** `on`/`off` (also `true`/`false`, `1`/`0`, `yes`/`no`), so a container's `KAFKA_TLS=1` reads as it looks. */
+const onOff = z
+  .string()
+  .transform((text, ctx) => {
+    const value = text.trim().toLowerCase();
+    if (['on', 'true', '1', 'yes'].includes(value)) return true;
+    if (['off', 'false', '0', 'no'].includes(value)) return false;
+    ctx.addIssue({ code: 'custom', message: 'expected on or off' });
+    return z.NEVER;
+  })
+  .optional();
+
+/** A PEM file named by a variable, read once at start. */
+export interface PemFile {
+  readonly path: string;
+  readonly contents: Buffer;
+}
+
+/**
+ * A file path read at start: a missing or unreadable file is a configuration error naming the variable and the
+ * reason (e.g. ENOENT); the path itself is not echoed, like any other value.
+ */
+const pemFile = z
+  .string()
+  .min(1, 'must not be empty when set')
+  .transform((path, ctx): PemFile => {
+    try {
+      return { path, contents: readFileSync(path) };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+      ctx.addIssue({ code: 'custom', message: `cannot read the file (${code}${code === 'ENOENT' ? ': no such file' : ''})` });
+      return z.NEVER;
+    }
+  })
+  .optional();
+
+const secret = z.string().min(1, 'must not be empty when set').optional();
+
+/**
+ * The variables every service reads, whatever it does. Kept flat and named like the variables so a service's
+ * whole configuration is one object of `NAME: value` and its error names the variable to fix.
+ */
+function serviceEnvironmentSchema(id: string) {
+  return z.object({
+    KAFKA_BROKERS: brokers,
+    /** Client id sent to the brokers; default the service id. */
+    KAFKA_CLIENT_ID: z.string().min(1, 'must not be empty when set').optional(),
+    KAFKA_GROUP_ID: z.string().min(1).default(id),
+    /** TLS to the brokers; on by default once a TLS file is given. */
+    KAFKA_TLS: onOff,
+    KAFKA_TLS_CA_FILE: pemFile,
+    KAFKA_TLS_CERT_FILE: pemFile,
+    KAFKA_TLS_KEY_FILE: pemFile,
+    KAFKA_SASL_MECHANISM: z.enum(SASL_MECHANISMS, { error: `expected one of ${SASL_MECHANISMS.join(', ')}` }).optional(),
+    KAFKA_SASL_USERNAME: secret,
+    /** Never logged, never echoed in errors. */
+    KAFKA_SASL_PASSWORD: secret,
+    OPS_PORT: port(9464),
+    /** Address the ops server binds; unset keeps the ops server's own default (all interfaces). */
+    OPS_HOST: z.string().min(1, 'must not be empty when set').optional(),
+    LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  });
+}
+
+/** Whether a variable is set (an empty value counts: the schema names it as empty). */
+const isSet = (env: Environment, name: string): boolean => env[name] !== undefined;
+
+/**
+ * The variables that only make sense together. Checked on the raw environment, next to the schema rather than in
+ * it, so they are named in the same error as every other bad variable (a zod refinement would wait for the rest).
+ */
+function pairingProblems(env: Environment): string[] {
+  const problems: string[] = [];
+  const tlsFiles = ['KAFKA_TLS_CA_FILE', 'KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_KEY_FILE'] as const;
+  if (onOff.safeParse(env.KAFKA_TLS).data === false) {
+    for (const name of tlsFiles) if (isSet(env, name)) problems.push(`${name}: set while KAFKA_TLS is off`);
+  }
+  if (isSet(env, 'KAFKA_TLS_CERT_FILE') !== isSet(env, 'KAFKA_TLS_KEY_FILE')) {
+    const [missing, other] = isSet(env, 'KAFKA_TLS_CERT_FILE') ? ['KAFKA_TLS_KEY_FILE', 'KAFKA_TLS_CERT_FILE'] : ['KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_KEY_FILE'];
+    problems.push(`${missing}: required when ${other} is set (a client certificate needs its key)`);
+  }
+  const sasl = ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const;
+  if (sasl.some((name) => isSet(env, name))) {
+    for (const name of sasl) if (!isSet(env, name)) problems.push(`${name}: required with SASL (mechanism, username and password go together)`);
+  }
+  return problems;
+}
+
+/** The shared part of every service's configuration, as {@link loadServiceConfig} returns it. */
+export type ServiceEnvironment = z.output<ReturnType<typeof serviceEnvironmentSchema>>;
+
+/** A service's whole configuration: the shared variables plus those of its own schema. */
+export type ServiceConfig<S extends StandardSchemaV1 = StandardSchemaV1<Environment, object>> = Readonly<ServiceEnvironment & OutputOf<S>>;
+
+/**
+ * Reads a service's configuration, once, into a frozen object: the variables every service shares
+ * ({@link ServiceEnvironment}: KAFKA_*, OPS_*, LOG_LEVEL) and those of the service's own `schema`. A bad
+ * environment throws one {@link StreamError} (`CONFIG_INVALID`) naming every bad variable, the shared ones
+ * first; values (passwords, tokens, file paths) are never echoed. TLS files are read here, so a missing file
+ * fails the start rather than the first connection.
+ *
+ * @example
+ * const config = loadServiceConfig('feed-cache', z.object({ REDIS_URL: z.url() }));
+ * config.KAFKA_BROKERS; // ['127.0.0.1:9092']
+ */
+export function loadServiceConfig<S extends StandardSchemaV1>(id: string, schema: S, env: Environment = process.env): ServiceConfig<S> {
+  const shared = configIssues(serviceEnvironmentSchema(id), env);
+  const own = configIssues(schema, env);
+  const problems = [...shared.problems, ...pairingProblems(env), ...own.problems];
+  if (problems.length > 0) throw invalidConfiguration(problems);
+  return Object.freeze({ ...(own.value as object), ...(shared.value as ServiceEnvironment) }) as ServiceConfig<S>;
+}
+
+/** How a service connects to Kafka, from its {@link ServiceEnvironment}. */
+export interface KafkaConnection {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly groupId: string;
+  readonly ssl?: boolean | ConnectionOptions;
+  readonly sasl?: KafkaSaslOptions;
+}
+
+/** The Kafka part of a service's configuration in the shape the transport takes (TLS files already read). */
+export function kafkaConnection(id: string, env: ServiceEnvironment): KafkaConnection {
+  const files = env.KAFKA_TLS_CA_FILE ?? env.KAFKA_TLS_CERT_FILE ?? env.KAFKA_TLS_KEY_FILE;
+  const tls = env.KAFKA_TLS ?? files !== undefined;
+  const ssl: boolean | ConnectionOptions | undefined = !tls
+    ? undefined
+    : files === undefined
+      ? true
+      : {
+          ...(env.KAFKA_TLS_CA_FILE ? { ca: env.KAFKA_TLS_CA_FILE.contents } : {}),
+          ...(env.KAFKA_TLS_CERT_FILE ? { cert: env.KAFKA_TLS_CERT_FILE.contents } : {}),
+          ...(env.KAFKA_TLS_KEY_FILE ? { key: env.KAFKA_TLS_KEY_FILE.contents } : {}),
+        };
+  const sasl =
+    env.KAFKA_SASL_MECHANISM && env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD
+      ? { mechanism: env.KAFKA_SASL_MECHANISM, username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD }
+      : undefined;
+  return {
+    brokers: env.KAFKA_BROKERS,
+    clientId: env.KAFKA_CLIENT_ID ?? id,
+    groupId: env.KAFKA_GROUP_ID,
+    ...(ssl === undefined ? {} : { ssl }),
+    ...(sasl === undefined ? {} : { sasl }),
+  };
+}

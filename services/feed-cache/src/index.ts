@@ -1,0 +1,8 @@
+/**
+ * feed-cache's public face: what the bench, the demo and the fault suite build their own feed-cache consumers
+ * from. The service itself starts from `dist/main.js`.
+ */
+export { feedAgent } from './agent.js';
+export { FeedStore, memberOf, type FeedItem, type FeedStoreOptions } from './feed-store.js';
+export { createFeedServer } from './http.js';
+export { FeedCacheConfig, feedCacheService, readConfig } from './config.js';
