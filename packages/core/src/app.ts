@@ -23,6 +23,8 @@ export interface AppOptions {
   readonly id: string;
   /** Kafka bootstrap brokers (ignored when `transport` is given). */
   readonly brokers?: readonly string[];
+  /** Client id sent to the brokers; default the app id. */
+  readonly clientId?: string;
   /** TLS, SASL and timeouts for the kafkajs transport. */
   readonly kafka?: KafkaConnectionOptions;
   /** Another transport, e.g. `new MemoryTransport()` in tests. */

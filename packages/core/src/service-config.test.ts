@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { StreamError } from './errors.js';
 import { defineService } from './service.js';
 import { kafkaConnection, loadServiceConfig } from './service-config.js';
-import { KafkaTransport } from './transport/kafka.js';
+import { KafkaTransport } from './transport/kafka/index.js';
 
 const none = z.object({});
 const base = { KAFKA_BROKERS: '127.0.0.1:9092' };

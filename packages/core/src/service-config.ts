@@ -4,7 +4,7 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { z } from 'zod';
 import { configIssues, invalidConfiguration } from './config.js';
 import type { OutputOf } from './schema.js';
-import type { KafkaSaslOptions } from './transport/kafka.js';
+import type { KafkaSaslOptions } from './transport/kafka/index.js';
 
 /** The environment a service is read from: `process.env`, or a plain object in tests. */
 export type Environment = Readonly<Record<string, string | undefined>>;

@@ -5,7 +5,6 @@ import { createLogger, type Logger } from './logger.js';
 import { RuntimeMetrics } from './ops/metrics.js';
 import { startOpsServer, type ReadinessCheck } from './ops/server.js';
 import { kafkaConnection, loadServiceConfig, type Environment, type ServiceConfig } from './service-config.js';
-import { KafkaTransport } from './transport/kafka.js';
 
 /** Options of {@link createService}: an app, plus its ops endpoints and logging. */
 export interface ServiceOptions extends Omit<AppOptions, 'instrumentation' | 'logger'> {
@@ -13,8 +12,6 @@ export interface ServiceOptions extends Omit<AppOptions, 'instrumentation' | 'lo
   readonly opsPort: number | null;
   /** Address the ops server binds; default the ops server's own (all interfaces). */
   readonly opsHost?: string;
-  /** Client id sent to the brokers; default the app id. */
-  readonly clientId?: string;
   readonly logLevel?: string;
   readonly logger?: Logger;
 }
@@ -45,13 +42,7 @@ export interface Service {
 export function createService(options: ServiceOptions): Service {
   const log = options.logger ?? createLogger({ name: options.id, ...(options.logLevel ? { level: options.logLevel } : {}) });
   const metrics = new RuntimeMetrics();
-  // The app names its kafkajs client after its id; a different client id needs the transport built here.
-  const transport =
-    options.transport ??
-    (options.clientId !== undefined && options.clientId !== options.id && options.brokers && options.brokers.length > 0
-      ? new KafkaTransport({ ...options.kafka, brokers: [...options.brokers], clientId: options.clientId, logger: log.child({ component: 'kafkajs' }) })
-      : undefined);
-  const app = new App({ ...options, ...(transport ? { transport } : {}), logger: log, instrumentation: metrics });
+  const app = new App({ ...options, logger: log, instrumentation: metrics });
   metrics.attach(app);
   const checks: Record<string, ReadinessCheck> = {};
   let opsPort: number | undefined;

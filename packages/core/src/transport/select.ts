@@ -10,6 +10,8 @@ export type KafkaConnectionOptions = Omit<KafkaTransportOptions, 'brokers' | 'cl
 export interface TransportSelection {
   /** The app's id: the kafkajs client id, and named in the error when no broker is given. */
   readonly id: string;
+  /** The kafkajs client id; default `id`. */
+  readonly clientId?: string;
   readonly brokers?: readonly string[];
   readonly kafka?: KafkaConnectionOptions;
   readonly transport?: Transport;
@@ -24,5 +26,5 @@ export function selectTransport(selection: TransportSelection, log: Logger): Tra
   if (!selection.brokers || selection.brokers.length === 0) {
     throw new StreamError('CONFIG_INVALID', `app ${selection.id}: give \`brokers\` (e.g. KAFKA_BROKERS=127.0.0.1:9092) or a \`transport\``);
   }
-  return new KafkaTransport({ ...selection.kafka, brokers: [...selection.brokers], clientId: selection.id, logger: log.child({ component: 'kafkajs' }) });
+  return new KafkaTransport({ ...selection.kafka, brokers: [...selection.brokers], clientId: selection.clientId ?? selection.id, logger: log.child({ component: 'kafkajs' }) });
 }
