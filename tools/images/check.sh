@@ -193,12 +193,12 @@ check_feed_cache() {
   check_stop feed-cache "$logfile"
 }
 
-# The email sink as compose's `email-sink` runs it: @stream/testkit's dist/email-sink-main.js from the demo
+# The email sink as compose's `email-sink` runs it: @stream/local-stack's dist/email-sink-main.js from the demo
 # image, under its tini. <port> <token> <log>; sets SINK_CTR and SINK_PID (stop_email_sink ends it).
 start_email_sink() {
   SINK_CTR="$(buildah from --pull=never --name "images-check-email-sink-$RUN_ID" "$(image_name demo)")"
   buildah run --isolation chroot --env "PORT=$1" --env HOST=127.0.0.1 --env "EMAIL_SINK_TOKEN=$2" --env TINI_SUBREAPER=1 "$SINK_CTR" -- \
-    /usr/bin/tini -- node node_modules/@stream/testkit/dist/email-sink-main.js > "$3" 2>&1 &
+    /usr/bin/tini -- node node_modules/@stream/local-stack/dist/email-sink-main.js > "$3" 2>&1 &
   SINK_PID=$!
 }
 
@@ -226,7 +226,7 @@ check_order_emailer() {
   trap 'if [ -n "${RUN_PID:-}" ]; then stop_container; fi; stop_email_sink; probe redis "$REDIS_URL" DEL "$prefix$order" >/dev/null || true; probe delete-groups "$group" || true' EXIT
   start_email_sink "$sink_port" "$token" "$LOG_DIR/email-sink.log"
   probe wait-http "http://127.0.0.1:$sink_port/healthz" 10000 >/dev/null || fail "email sink (demo image, dist/email-sink-main.js) did not start (log: $LOG_DIR/email-sink.log)"
-  pass "email sink: @stream/testkit's dist/email-sink-main.js from the demo image answers /healthz"
+  pass "email sink: @stream/local-stack's dist/email-sink-main.js from the demo image answers /healthz"
   start_at_end "$group" orders
   start_container "$(image_name order-emailer)" "images-check-order-emailer-$RUN_ID" "$logfile" \
     "KAFKA_BROKERS=$KAFKA_BROKERS" "REDIS_URL=$REDIS_URL" "KAFKA_GROUP_ID=$group" \
@@ -379,7 +379,7 @@ main() {
   ensure_toolchain
   ensure_host_tools
   # probe.mjs uses the workspace's kafkajs and ioredis.
-  if [ ! -d "$REPO_ROOT/packages/testkit/node_modules/kafkajs" ] || [ ! -d "$REPO_ROOT/packages/testkit/node_modules/ioredis" ]; then
+  if [ ! -d "$REPO_ROOT/packages/local-stack/node_modules/kafkajs" ] || [ ! -d "$REPO_ROOT/packages/local-stack/node_modules/ioredis" ]; then
     log "installing the workspace's dependencies (pnpm install)"
     (cd "$REPO_ROOT" && pnpm install --frozen-lockfile --prefer-offline >/dev/null) || die "pnpm install failed"
   fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Small client-side steps of tools/images/check.sh, against the local servers. kafkajs and ioredis are
-// the workspace's own (resolved through @stream/testkit's dependencies; `pnpm install` provides them).
+// the workspace's own (resolved through @stream/local-stack's dependencies; `pnpm install` provides them).
 //
 //   free-port                                   a free TCP port on 127.0.0.1
 //   wait-http <url> <timeout-ms> [status]       poll until the URL answers `status` (default 200)
@@ -26,7 +26,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-const require = createRequire(`${repo}packages/testkit/package.json`);
+const require = createRequire(`${repo}packages/local-stack/package.json`);
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
 function kafka() {

@@ -12,7 +12,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem, type as osType } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { localServers, requireServers, uniqueName } from '@stream/testkit';
+import { localServers, requireServers, uniqueName } from '@stream/local-stack';
 import type { DatasetSpec } from './data.js';
 import { datasetFile } from './dataset-file.js';
 import { compileProducer, consumerPerfTest, locateKafkaLib, produceWithJava, type PerfTestResult } from './java.js';

@@ -3,7 +3,7 @@
  * None of this is measured.
  */
 import { deadLetterTopicName } from '@stream/core';
-import { deleteTopics, testKafka, uniqueName, withAdmin } from '@stream/testkit';
+import { deleteTopics, testKafka, uniqueName, withAdmin } from '@stream/local-stack';
 import { Partitioners, logLevel, type Kafka, type Message } from 'kafkajs';
 import { generate, type DatasetSpec } from './data.js';
 import { seqOfId } from './service-data.js';

@@ -1,5 +1,5 @@
 import { DEAD_LETTER_HEADERS, KafkaTransport, defineTopic, silentLogger } from '@stream/core';
-import { deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/testkit';
+import { deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/local-stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTopicsCommand, dlqListCommand, dlqReplayCommand, sendCommand, tailCommand } from './commands.js';

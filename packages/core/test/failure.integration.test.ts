@@ -2,7 +2,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/testkit';
+import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/local-stack';
 import { createApp, createService, defineTopic, KafkaTransport, silentLogger, DEAD_LETTER_HEADERS, type Instrumentation } from '../src/index.js';
 
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));

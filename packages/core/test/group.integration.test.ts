@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/testkit';
+import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/local-stack';
 
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
 const brokers = localServers().kafkaBrokers.join(',');

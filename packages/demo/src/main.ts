@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { EmailSink, runScript, startService, stopService, waitReady, type RunningService } from '@stream/testkit';
+import { EmailSink, runScript, startService, stopService, waitReady, type RunningService } from '@stream/local-stack';
 import { marketWindow } from './market.js';
 import { DemoProducer, SYMBOLS } from './producer.js';
 

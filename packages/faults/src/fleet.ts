@@ -1,4 +1,4 @@
-import { killService, startService, stopService, waitReady, type RunningService } from '@stream/testkit';
+import { killService, startService, stopService, waitReady, type RunningService } from '@stream/local-stack';
 
 export const SERVICES = ['feed-cache', 'order-emailer', 'execution-quality', 'search-enricher'] as const;
 export type ServiceName = (typeof SERVICES)[number];

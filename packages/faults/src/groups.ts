@@ -1,4 +1,4 @@
-import { withAdmin } from '@stream/testkit';
+import { withAdmin } from '@stream/local-stack';
 
 /**
  * Commits, for a consumer group that has never run, the current end of each topic: the group starts with

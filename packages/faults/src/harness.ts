@@ -1,4 +1,4 @@
-import type { EmailSink, SinkStats } from '@stream/testkit';
+import type { EmailSink, SinkStats } from '@stream/local-stack';
 import { deadLetterTopicName } from '@stream/core';
 import { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';

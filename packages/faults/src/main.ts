@@ -1,6 +1,6 @@
 import { allTopics } from '@stream/contracts';
 import { deadLetterTopicName, toError } from '@stream/core';
-import { createTopics, EmailSink, runScript, testKafka } from '@stream/testkit';
+import { createTopics, EmailSink, runScript, testKafka } from '@stream/local-stack';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';

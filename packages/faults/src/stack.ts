@@ -1,4 +1,4 @@
-import { stackCommand } from '@stream/testkit';
+import { stackCommand } from '@stream/local-stack';
 import path from 'node:path';
 
 /** A server of the local stack the suite may stop and start. */

@@ -1,7 +1,7 @@
 import { InfluxDB, Point } from '@influxdata/influxdb-client';
 import { executionQuality, orders, type ExecutionQuality, type Order } from '@stream/contracts';
 import { createTestApp, type TestHarness } from '@stream/core/testing';
-import { createInfluxBucket, dropInfluxBucket, localServers, requireServers, uniqueName } from '@stream/testkit';
+import { createInfluxBucket, dropInfluxBucket, localServers, requireServers, uniqueName } from '@stream/local-stack';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { executionQualityAgent } from './agent.js';
 import { InfluxPriceSource, type PricePoint, type PriceSource } from './price-source.js';

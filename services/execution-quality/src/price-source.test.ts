@@ -1,4 +1,4 @@
-import { localServers, requireServers } from '@stream/testkit';
+import { localServers, requireServers } from '@stream/local-stack';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 import { InfluxDB, flux } from '@influxdata/influxdb-client';
-import { createInfluxBucket, dropInfluxBucket, localServers, requireServers, uniqueName } from '@stream/testkit';
+import { createInfluxBucket, dropInfluxBucket, localServers, requireServers, uniqueName } from '@stream/local-stack';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cli, generateMarketData, seedMarketData } from './seed-market-data.js';
 

@@ -1,6 +1,6 @@
 import { FeedActivity } from '@stream/contracts';
 import { createApp, defineTopic, silentLogger } from '@stream/core';
-import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/testkit';
+import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/local-stack';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';

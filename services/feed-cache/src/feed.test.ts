@@ -1,6 +1,6 @@
 import { feedActivities, type FeedActivity } from '@stream/contracts';
 import { createTestApp, type TestHarness } from '@stream/core/testing';
-import { localServers, requireServers, uniqueName } from '@stream/testkit';
+import { localServers, requireServers, uniqueName } from '@stream/local-stack';
 import { Redis } from 'ioredis';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

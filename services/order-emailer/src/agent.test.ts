@@ -1,7 +1,7 @@
 import { orders, type Order } from '@stream/contracts';
 import { createLogger, type Logger, type RetryOptions } from '@stream/core';
 import { createTestApp, MemoryBroker, type TestHarness } from '@stream/core/testing';
-import { EmailSink, localServers, requireServers, uniqueName, waitUntil } from '@stream/testkit';
+import { EmailSink, localServers, requireServers, uniqueName, waitUntil } from '@stream/local-stack';
 import { Redis } from 'ioredis';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-import { localServers, requireServers, uniqueName, waitUntil } from '@stream/testkit';
+import { localServers, requireServers, uniqueName, waitUntil } from '@stream/local-stack';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DedupeStore } from './dedupe.js';

@@ -2,7 +2,7 @@ import type { Order } from '@stream/contracts';
 import { NonRetryableError } from '@stream/core';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { EmailSink, waitUntil } from '@stream/testkit';
+import { EmailSink, waitUntil } from '@stream/local-stack';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BODY_EXCERPT_CHARS, confirmationEmail, EmailApiUnavailableError, EmailClient } from './emailer.js';
 

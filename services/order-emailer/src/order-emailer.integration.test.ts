@@ -7,7 +7,7 @@
  */
 import { Order } from '@stream/contracts';
 import { createApp, defineTopic, silentLogger, type App } from '@stream/core';
-import { deleteTopics, EmailSink, localServers, requireServers, testKafka, uniqueName, waitUntil, withAdmin } from '@stream/testkit';
+import { deleteTopics, EmailSink, localServers, requireServers, testKafka, uniqueName, waitUntil, withAdmin } from '@stream/local-stack';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';

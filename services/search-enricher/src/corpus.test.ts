@@ -1,4 +1,4 @@
-import { requireServers, uniqueName } from '@stream/testkit';
+import { requireServers, uniqueName } from '@stream/local-stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropIndex, testClient } from '../test/support.js';
 import { corpusDocument, generateCorpus } from './corpus.js';

@@ -13,7 +13,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import { SearchQuery, TopResult } from '@stream/contracts';
 import { createApp, defineTopic, silentLogger, type App } from '@stream/core';
-import { deleteTopics, localServers, requireServers, stopServer, startServer, testKafka, uniqueName } from '@stream/testkit';
+import { deleteTopics, localServers, requireServers, stopServer, startServer, testKafka, uniqueName } from '@stream/local-stack';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';

@@ -1,7 +1,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import { searchQueries, topResults, type TopResult } from '@stream/contracts';
 import { createTestApp, type TestHarness } from '@stream/core/testing';
-import { requireServers, uniqueName } from '@stream/testkit';
+import { requireServers, uniqueName } from '@stream/local-stack';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { corpusIndex, dropIndex, FlakyProxy, SPECIAL_DOCS, testClient, waitFor } from '../test/support.js';
 import { corpusDocument, createCorpusIndex, indexDocuments } from './corpus.js';

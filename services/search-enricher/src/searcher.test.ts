@@ -1,6 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
 import { isNonRetryable, NonRetryableError } from '@stream/core';
-import { requireServers, uniqueName } from '@stream/testkit';
+import { requireServers, uniqueName } from '@stream/local-stack';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { corpusIndex, dropIndex, FlakyProxy, SPECIAL_DOCS, testClient, waitFor } from '../test/support.js';
 import { corpusDocument } from './corpus.js';

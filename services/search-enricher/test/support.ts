@@ -1,5 +1,5 @@
 import type { Client } from '@elastic/elasticsearch';
-import { localServers, uniqueName } from '@stream/testkit';
+import { localServers, uniqueName } from '@stream/local-stack';
 import net from 'node:net';
 import { corpusDocument, createCorpusIndex, indexDocuments, type ProductDoc } from '../src/corpus.js';
 import { createElasticsearchClient } from '../src/elasticsearch.js';

@@ -12,10 +12,10 @@
 import { Client } from '@elastic/elasticsearch';
 import { seedMarketData } from '@stream/execution-quality';
 import { corpusDocument, createCorpusIndex, indexDocuments } from '@stream/search-enricher';
-import { createInfluxBucket, dropInfluxBucket, localServers, requireServers, uniqueName, type ServerName } from '@stream/testkit';
+import { createInfluxBucket, dropInfluxBucket, localServers, requireServers, uniqueName, type ServerName } from '@stream/local-stack';
 import { Redis } from 'ioredis';
 import { generate, type DatasetSpec } from '../data.js';
-import { EmailSink } from '@stream/testkit';
+import { EmailSink } from '@stream/local-stack';
 import { CORPUS_DOCS, MARKET, marketSymbols } from '../service-data.js';
 import { ratio } from '../stats.js';
 import { checkViolations, DEFAULT_SIDE_CONFIG, outputViolations, runPair, summarize, type RunSetup, type Side } from './pair.js';

@@ -2,7 +2,7 @@
  * The kafkajs transport against the local broker (`pnpm stack up`): fetch/accept/pause semantics,
  * commits, group assignments, transactions and fencing. Every test uses its own topics and group ids.
  */
-import { deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/testkit';
+import { deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/local-stack';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StreamError } from '../../errors.js';
 import { KafkaTransport, type KafkaLogEntry } from './index.js';
@@ -53,7 +53,7 @@ function transport(): KafkaTransport {
 }
 
 /**
- * Creates topics through the transport's own admin (testkit's createTopics uses kafkajs' waitForLeaders,
+ * Creates topics through the transport's own admin (local-stack's createTopics uses kafkajs' waitForLeaders,
  * which fails now and then on KRaft: see KafkaAdmin.createTopics) and deletes them after the test.
  */
 async function topics(...specs: { name: string; partitions: number }[]): Promise<string[]> {

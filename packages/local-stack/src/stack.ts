@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { ServerName } from './servers.js';
 
-/** `tools/stack/stack.sh` of this repository (testkit's `dist/` is three levels below the root). */
+/** `tools/stack/stack.sh` of this repository (local-stack's `dist/` is three levels below the root). */
 const STACK_SCRIPT = fileURLToPath(new URL('../../../tools/stack/stack.sh', import.meta.url));
 
 /** `up` waits until the server is healthy; Elasticsearch can take a while on a busy machine. */

@@ -4,7 +4,7 @@ import { localServers } from './servers.js';
 /** A kafkajs client for the local broker, quiet unless something is wrong. */
 export function testKafka(config: Partial<KafkaConfig> = {}): Kafka {
   return new Kafka({
-    clientId: 'stream-testkit',
+    clientId: 'stream-local-stack',
     brokers: [...localServers().kafkaBrokers],
     logLevel: logLevel.ERROR,
     retry: { retries: 5, initialRetryTime: 100 },

@@ -8,7 +8,7 @@
  * EMAIL_SINK_FAIL_RATE (0..1, default 0: that share of new emails is answered 503 with Retry-After: 1, to
  * watch the emailer's retries). It remembers the last 1000 emails.
  *
- * Imports only ./email-sink.js (node built-ins), so it runs without the testkit's dependencies installed.
+ * Imports only ./email-sink.js (node built-ins), so it runs without local-stack's dependencies installed.
  */
 import { EmailSink } from './email-sink.js';
 
