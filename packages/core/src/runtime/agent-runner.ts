@@ -226,8 +226,7 @@ export class AgentRunner {
    * are due later: one delay per topic). False when revoked or stopping meanwhile: not committed, it
    * waits again wherever it is consumed next.
    */
-  async #waitUntilDue(delivery: Delivery, origin: RetryOrigin | undefined, waitSignal: AbortSignal): Promise<boolean> {
-    if (!origin || origin.dueAt <= Date.now()) return true;
+  async #waitUntilDue(delivery: Delivery, origin: RetryOrigin, waitSignal: AbortSignal): Promise<boolean> {
     // Waiting to be due is not being stuck: /healthz must not count minutes of it.
     this.#startedAt.delete(delivery);
     try {
@@ -248,7 +247,8 @@ export class AgentRunner {
     const log = () => (child ??= this.#options.log.child({ partition: partition.partition, offset: message.offset }));
     // On a retry stage: where the record first came from, and its attempts so far.
     const origin: RetryOrigin | undefined = this.#options.stage > 0 ? retryOrigin(message) : undefined;
-    if (!(await this.#waitUntilDue(delivery, origin, waitSignal))) return;
+    // Only a record that is not due yet awaits: the others reach their handler without a microtask in between.
+    if (origin && origin.dueAt > Date.now() && !(await this.#waitUntilDue(delivery, origin, waitSignal))) return;
     const priorAttempts = origin?.attempts ?? 0;
     let firstFailureAt: Date | undefined = origin?.firstFailureAt;
     let decoded: Decoded<unknown, unknown> | undefined;
