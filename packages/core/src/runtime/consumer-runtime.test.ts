@@ -25,15 +25,15 @@ async function setup(handler: Handler, options: { exactlyOnce?: boolean; maxReco
   const producer: TransportProducer = transport.producer();
   await producer.connect();
   const exactlyOnce = options.exactlyOnce ?? false;
-  let runtime: ConsumerRuntime | undefined;
+  // The runner reports to the runtime, which is built from the runner: the closures run only once both exist.
   const host: AgentHost = {
     appId: GROUP,
     instrumentation: noInstrumentation,
     stopping: new AbortController().signal,
     deadline: new AbortController().signal,
     produce: (messages) => producer.send(messages),
-    dequeued: (delivery) => runtime?.dequeued(delivery),
-    finished: (delivery, outputs) => runtime?.finished(delivery, outputs),
+    dequeued: (delivery) => runtime.dequeued(delivery),
+    finished: (delivery, outputs) => runtime.finished(delivery, outputs),
   };
   const runner = new AgentRunner(
     {
@@ -51,7 +51,7 @@ async function setup(handler: Handler, options: { exactlyOnce?: boolean; maxReco
     },
     host,
   );
-  runtime = new ConsumerRuntime({
+  const runtime = new ConsumerRuntime({
     appId: GROUP,
     transport,
     runners: [runner],
