@@ -1,31 +1,24 @@
-import { randomBytes } from 'node:crypto';
-import type { AgentContext, AgentHandler, Ordering } from '../agent.js';
-import { StreamError, isNonRetryable, toError } from '../errors.js';
+import type { AgentHandler, Ordering } from '../agent.js';
+import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Headers, OutgoingRecord } from '../record.js';
-import type { AnyTopic, Decoded, Topic } from '../topic.js';
+import type { AnyTopic, Decoded } from '../topic.js';
 import type { OutgoingMessage } from '../transport/transport.js';
-import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
-import { deadLetterMessage } from './dead-letter.js';
-import type { AgentLabels, Instrumentation } from './instrumentation.js';
+import { sleep, type ResolvedRetry } from './backoff.js';
+import { FailurePolicy, type FailureHost } from './failure-policy.js';
+import { RecordContext } from './handler-context.js';
+import type { AgentLabels } from './instrumentation.js';
 import type { Delivery, PartitionState } from './partition.js';
 import { Queue } from './queue.js';
-import { retryMessage, retryOrigin, withoutRetryHeaders, type RetryOrigin, type RetryStage } from './retry-topics.js';
+import { retryOrigin, type RetryOrigin, type RetryStage } from './retry-topics.js';
 
-/** What an agent runner needs from its app. */
-export interface AgentHost {
-  readonly appId: string;
-  readonly instrumentation: Instrumentation;
+/** What an agent runner needs from its app: sending and finishing (see {@link FailureHost}) and the signals below. */
+export interface AgentHost extends FailureHost {
   /** Fires when shutdown starts: retry waits stop (the record stays uncommitted). */
   readonly stopping: AbortSignal;
   /** Fires when the shutdown deadline passes: handlers are told to give up. */
   readonly deadline: AbortSignal;
-  /** Sends right away (at-least-once path). */
-  produce(messages: readonly OutgoingMessage[]): Promise<void>;
   /** A delivery left the buffer. */
   dequeued(delivery: Delivery): void;
-  /** A delivery is finished for this agent; `outputs` are committed with it under exactly-once. */
-  finished(delivery: Delivery, outputs: readonly OutgoingMessage[]): void;
 }
 
 export interface AgentRunnerOptions {
@@ -56,21 +49,14 @@ interface Queued {
 const NO_OUTPUTS: OutgoingMessage[] = [];
 Object.freeze(NO_OUTPUTS);
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
-
-/** Continues the consumed record's W3C trace in what its handler sends: same trace id, new parent span. */
-function childTraceparent(consumed: Headers): string | undefined {
-  const parent = consumed.traceparent;
-  if (parent === undefined) return undefined;
-  const match = TRACEPARENT.exec(parent);
-  return match ? `00-${match[1]}-${randomBytes(8).toString('hex')}-${match[2]}` : undefined;
-}
-
 /**
  * Runs one agent's handler over the deliveries of its topic: at most `concurrency` at once, in the order
  * its `ordering` demands, with retries in place and dead letters. A record is reported finished only
  * when it was processed or dead-lettered; an aborted record (revoke, shutdown deadline) is never reported,
  * so its offset is never committed and the record is consumed again.
+ *
+ * This class schedules (ordering keys, concurrency, hold and resume); what a failure leads to is the
+ * {@link FailurePolicy}'s, and what the handler sees as `ctx` is a {@link RecordContext}.
  */
 export class AgentRunner {
   readonly name: string;
@@ -81,6 +67,7 @@ export class AgentRunner {
   readonly #options: AgentRunnerOptions;
   readonly #host: AgentHost;
   readonly #labels: AgentLabels;
+  readonly #failures: FailurePolicy;
   readonly #ready = new Queue<Queued>();
   readonly #waiting = new Map<string, Queue<Queued>>();
   readonly #busyKeys = new Set<string>();
@@ -100,6 +87,8 @@ export class AgentRunner {
     this.#options = options;
     this.#host = host;
     this.#labels = { agent: options.name, topic: this.source };
+    const { retry, deadLetterTopic, exactlyOnce, retryStages, stage } = options;
+    this.#failures = new FailurePolicy({ source: this.source, labels: this.#labels, retry, deadLetterTopic, exactlyOnce, retryStages, stage }, host);
   }
 
   get inFlight(): number {
@@ -221,37 +210,48 @@ export class AgentRunner {
     }
   }
 
-  async #attempts(delivery: Delivery): Promise<void> {
-    const { partition, message } = delivery;
+  /** The partition's handler signal (revoke or deadline) and wait signal (also shutdown). */
+  #signalsOf(partition: PartitionState): { signal: AbortSignal; waitSignal: AbortSignal } {
     let signals = this.#signals.get(partition);
     if (!signals) {
       const signal = AbortSignal.any([partition.signal, this.#host.deadline]);
       signals = { signal, waitSignal: AbortSignal.any([signal, this.#host.stopping]) };
       this.#signals.set(partition, signals);
     }
-    const { signal, waitSignal } = signals;
+    return signals;
+  }
+
+  /**
+   * On a retry stage a record waits until it is due; its partition's later records wait behind it (they
+   * are due later: one delay per topic). False when revoked or stopping meanwhile: not committed, it
+   * waits again wherever it is consumed next.
+   */
+  async #waitUntilDue(delivery: Delivery, origin: RetryOrigin, waitSignal: AbortSignal): Promise<boolean> {
+    // Waiting to be due is not being stuck: /healthz must not count minutes of it.
+    this.#startedAt.delete(delivery);
+    try {
+      await sleep(origin.dueAt - Date.now(), waitSignal);
+    } catch {
+      return false;
+    }
+    this.#startedAt.set(delivery, Date.now());
+    return true;
+  }
+
+  /** Attempts the handler until it succeeds, or the failure policy forwards, dead-letters or gives up the record. */
+  async #attempts(delivery: Delivery): Promise<void> {
+    const { partition, message } = delivery;
+    const { signal, waitSignal } = this.#signalsOf(partition);
     // A child logger per record is measurable on the hot path: built only when something logs.
     let child: Logger | undefined;
     const log = () => (child ??= this.#options.log.child({ partition: partition.partition, offset: message.offset }));
-    const retry = this.#options.retry;
-    const deadLetters = this.#options.deadLetterTopic !== null;
-    const { stage, retryStages } = this.#options;
-    let decoded: Decoded<unknown, unknown> | undefined;
-    // On a retry stage: where the record first came from, and its attempts so far. It waits until due;
-    // its partition's later records wait behind it (they are due later: one delay per topic).
-    const origin: RetryOrigin | undefined = stage > 0 ? retryOrigin(message) : undefined;
-    if (origin && origin.dueAt > Date.now()) {
-      // Waiting to be due is not being stuck: /healthz must not count minutes of it.
-      this.#startedAt.delete(delivery);
-      try {
-        await sleep(origin.dueAt - Date.now(), waitSignal);
-      } catch {
-        return; // revoked or stopping: not committed, it waits again wherever it is consumed next
-      }
-      this.#startedAt.set(delivery, Date.now());
-    }
+    // On a retry stage: where the record first came from, and its attempts so far.
+    const origin: RetryOrigin | undefined = this.#options.stage > 0 ? retryOrigin(message) : undefined;
+    // Only a record that is not due yet awaits: the others reach their handler without a microtask in between.
+    if (origin && origin.dueAt > Date.now() && !(await this.#waitUntilDue(delivery, origin, waitSignal))) return;
     const priorAttempts = origin?.attempts ?? 0;
     let firstFailureAt: Date | undefined = origin?.firstFailureAt;
+    let decoded: Decoded<unknown, unknown> | undefined;
 
     for (let attempt = 1; ; attempt += 1) {
       if (signal.aborted) return;
@@ -273,148 +273,10 @@ export class AgentRunner {
         return;
       } catch (thrown) {
         if (signal.aborted) return;
-        const error = toError(thrown);
         firstFailureAt ??= new Date();
-        this.#host.instrumentation.failed(this.#labels, error);
-        const permanent = isNonRetryable(error);
-        const exhausted = attempt >= retry.attempts;
-        const source = {
-          topic: origin?.topic ?? this.source,
-          partition: origin?.partition ?? partition.partition,
-          offset: origin?.offset ?? message.offset,
-          firstFailureAt,
-        };
-        const next = retryStages[stage];
-        if (exhausted && !permanent && next) {
-          log().warn({ err: error, attempt: priorAttempts + attempt, retryTopic: next.topic, retryInMs: next.delayMs }, 'retries exhausted: scheduling a delayed retry');
-          const later = retryMessage({ stage: next, message, origin: source, attempts: priorAttempts + attempt, error, now: Date.now() });
-          if (!(await this.#sendAside(later, waitSignal, log()))) return;
-          this.#host.instrumentation.retried(this.#labels);
-          this.#host.finished(delivery, this.#options.exactlyOnce ? [later] : []);
-          return;
-        }
-        if (deadLetters && (permanent || exhausted)) {
-          log().error({ err: error, attempt: priorAttempts + attempt }, permanent ? 'record cannot be processed: dead-lettering' : 'retries exhausted: dead-lettering');
-          const dead = deadLetterMessage({
-            appId: this.#host.appId,
-            deadLetterTopic: this.#options.deadLetterTopic,
-            sourceTopic: source.topic,
-            partition: source.partition,
-            // The record as it was on its source: its own headers and offset, not those of a retry stage.
-            message: origin ? { ...message, offset: source.offset, headers: withoutRetryHeaders(message.headers) } : message,
-            error,
-            attempts: priorAttempts + attempt,
-            firstFailureAt,
-          });
-          if (!(await this.#sendAside(dead, waitSignal, log()))) return;
-          this.#host.instrumentation.deadLettered(this.#labels);
-          this.#host.finished(delivery, this.#options.exactlyOnce ? [dead] : []);
-          return;
-        }
-        const delay = backoffDelay(retry, attempt);
-        log().warn({ err: error, attempt: priorAttempts + attempt, retryInMs: delay }, 'handler failed: retrying');
-        this.#host.instrumentation.retried(this.#labels);
-        try {
-          await sleep(delay, waitSignal);
-        } catch {
-          return;
-        }
+        const failure = { delivery, error: toError(thrown), attempt, priorAttempts, origin, firstFailureAt, waitSignal, log };
+        if ((await this.#failures.handle(failure)) === 'done') return;
       }
     }
-  }
-
-  /**
-   * A dead letter or a delayed retry: under exactly-once it joins the partition's transaction; otherwise
-   * it is sent now, retried until it is written, since committing past a record whose copy was lost would lose it.
-   */
-  async #sendAside(copy: OutgoingMessage, signal: AbortSignal, log: Logger): Promise<boolean> {
-    if (this.#options.exactlyOnce) return true;
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await this.#host.produce([copy]);
-        return true;
-      } catch (error) {
-        const delay = backoffDelay(this.#options.retry, attempt);
-        log.error({ err: toError(error), attempt, retryInMs: delay }, `cannot write to ${copy.topic}: retrying`);
-        try {
-          await sleep(delay, signal);
-        } catch {
-          return false;
-        }
-      }
-    }
-  }
-}
-
-/**
- * What a handler gets as `ctx`. A class rather than an object literal with closures: one is built per
- * record, so its fields live on one object and its methods on the prototype.
- */
-class RecordContext implements AgentContext<unknown> {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: string;
-  readonly key: unknown;
-  readonly headers: Headers;
-  readonly attempt: number;
-  readonly signal: AbortSignal;
-  readonly #timestamp: string;
-  readonly #log: () => Logger;
-  readonly #outputs: OutgoingMessage[];
-  /** Where sends go at once (at-least-once), or null when they join the partition's transaction. */
-  readonly #host: AgentHost | null;
-  readonly #traceparent: string | undefined;
-
-  constructor(
-    delivery: Delivery,
-    decoded: Decoded<unknown, unknown>,
-    attempt: number,
-    signal: AbortSignal,
-    log: () => Logger,
-    outputs: OutgoingMessage[],
-    host: AgentHost | null,
-  ) {
-    this.topic = delivery.partition.topic;
-    this.partition = delivery.partition.partition;
-    this.offset = delivery.message.offset;
-    this.key = decoded.key;
-    this.headers = decoded.headers;
-    this.attempt = attempt;
-    this.signal = signal;
-    this.#timestamp = delivery.message.timestamp;
-    this.#log = log;
-    this.#outputs = outputs;
-    this.#host = host;
-    this.#traceparent = childTraceparent(decoded.headers);
-  }
-
-  get timestamp(): Date {
-    return new Date(Number(this.#timestamp));
-  }
-
-  /** A child logger carrying partition and offset, built on first use. */
-  get log(): Logger {
-    return this.#log();
-  }
-
-  /** Not an async function: on the common path (synchronous schemas) a send costs one Promise, the producer's. */
-  send<KIn, KOut, VIn, VOut>(topic: Topic<KIn, KOut, VIn, VOut>, record: OutgoingRecord<KIn, VIn>): Promise<void> {
-    try {
-      const traceparent = this.#traceparent;
-      const withTrace: OutgoingRecord<KIn, VIn> =
-        traceparent && !record.headers?.traceparent ? { ...record, headers: { ...record.headers, traceparent } } : record;
-      const encoded = topic.encodeNow(withTrace);
-      if (encoded instanceof Promise) return encoded.then((m) => this.#emit(m));
-      return this.#emit(encoded);
-    } catch (error) {
-      return Promise.reject(toError(error));
-    }
-  }
-
-  #emit(encoded: OutgoingMessage): Promise<void> {
-    if (this.signal.aborted) throw new StreamError('ABORTED', `send to ${encoded.topic} after the record was aborted`, { cause: this.signal.reason });
-    if (this.#host) return this.#host.produce([encoded]);
-    this.#outputs.push(encoded);
-    return Promise.resolve();
   }
 }

@@ -1,4 +1,4 @@
-import { StreamError, toError } from '../errors.js';
+import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type {
   Assignment,
@@ -9,14 +9,12 @@ import type {
   PartitionOffset,
   TopicPartition,
   Transport,
-  TransportAdmin,
   TransportConsumer,
-  TransportProducer,
 } from '../transport/transport.js';
 import type { AgentRunner } from './agent-runner.js';
-import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
+import { TransactionalPartitions } from './exactly-once.js';
 import type { Instrumentation } from './instrumentation.js';
-import { PartitionState, type BufferLimits, type Delivery } from './partition.js';
+import { PartitionState, partitionKey as tpKey, type BufferLimits, type Delivery } from './partition.js';
 
 export interface ConsumerRuntimeOptions {
   readonly appId: string;
@@ -31,11 +29,6 @@ export interface ConsumerRuntimeOptions {
   readonly exactlyOnceTopics: ReadonlySet<string>;
 }
 
-const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
-
-/** Pauses between failed attempts to claim an exactly-once partition (broker or coordinator unavailable). */
-const CLAIM_RETRY: Omit<ResolvedRetry, 'attempts'> = { initialMs: 200, maxMs: 5000, multiplier: 2, jitter: 0 };
-
 /**
  * Owns the app's one consumer: turns fetched batches into deliveries for the agents, pauses partitions
  * whose buffer is full and resumes them when it drains, follows assignments, and commits.
@@ -44,15 +37,16 @@ const CLAIM_RETRY: Omit<ResolvedRetry, 'attempts'> = { initialMs: 200, maxMs: 50
  * the completed prefix. Offsets at or below what a partition state already tracked are redeliveries (the
  * transport refetches from the committed offset after a rebalance) and are skipped, since the state already
  * holds or finished them.
+ *
+ * Exactly-once topics are claimed, committed in transactions and re-claimed when fenced by
+ * {@link TransactionalPartitions}; this class only tells it when.
  */
 export class ConsumerRuntime implements ConsumerListener {
   readonly #options: ConsumerRuntimeOptions;
   readonly #runnersByTopic = new Map<string, AgentRunner[]>();
   readonly #partitions = new Map<string, PartitionState>();
-  readonly #transactional = new Map<string, TransportProducer>();
-  /** Every transactional producer created and not yet disconnected, also those of claims still running. */
-  readonly #openProducers = new Set<TransportProducer>();
-  #admin: Promise<TransportAdmin> | undefined;
+  /** Transactional producers, claims and transactions of the exactly-once topics. */
+  readonly #exactlyOnce: TransactionalPartitions;
   #consumer: TransportConsumer | undefined;
   #generation = -1;
   #timer: NodeJS.Timeout | undefined;
@@ -69,6 +63,16 @@ export class ConsumerRuntime implements ConsumerListener {
       list.push(runner);
       this.#runnersByTopic.set(runner.source, list);
     }
+    const { transport, consumer, log, instrumentation } = options;
+    this.#exactlyOnce = new TransactionalPartitions(
+      { transport, groupId: consumer.groupId, heartbeatIntervalMs: consumer.heartbeatIntervalMs, log, instrumentation },
+      {
+        consumer: () => this.#consumer,
+        isCurrent: (state) => this.#isCurrent(state),
+        renew: (state) => this.#newState(state.topic, state.partition),
+        crash: (error) => this.onCrash(error),
+      },
+    );
   }
 
   /** The current generation's partitions. */
@@ -110,9 +114,7 @@ export class ConsumerRuntime implements ConsumerListener {
       this.#options.instrumentation.revoked(state.topic, state.partition);
       // After the commit in progress (started when the rebalance began), which may still land: whoever
       // claims the partition next waits for it or aborts it.
-      const producer = this.#transactional.get(key);
-      this.#transactional.delete(key);
-      if (producer) void this.#committing.then(() => this.#disconnect(producer));
+      this.#exactlyOnce.revoked(state, this.#committing);
     }
     for (const tp of assignment.partitions) {
       const key = tpKey(tp.topic, tp.partition);
@@ -122,7 +124,7 @@ export class ConsumerRuntime implements ConsumerListener {
         continue;
       }
       const state = this.#newState(tp.topic, tp.partition);
-      if (this.#options.exactlyOnceTopics.has(tp.topic)) this.#claim(state, { delayMs: 0, rewindTo: undefined });
+      if (this.#options.exactlyOnceTopics.has(tp.topic)) this.#exactlyOnce.claim(state, { delayMs: 0, rewindTo: undefined });
     }
     this.#generation = assignment.generation;
     this.#options.log.info(
@@ -197,84 +199,6 @@ export class ConsumerRuntime implements ConsumerListener {
     return !state.revoked && !this.#stopping && this.#partitions.get(tpKey(state.topic, state.partition)) === state;
   }
 
-  /**
-   * Claims an exactly-once partition before anything of it is processed. kafkajs commits offsets inside
-   * transactions without the group generation (no KIP-447), so the previous owner's last transaction,
-   * offsets included, can still be in flight when the group hands the partition to us, and the committed
-   * offset we would start from is then about to move. So the partition stays paused while we
-   * 1. initialise its transactional producer (`<group>.<topic>.<partition>`): the coordinator first
-   *    completes or aborts the previous owner's open transaction and fences that producer for good;
-   * 2. read the group's committed offset for it now, which is final, and seek there (or to `rewindTo`
-   *    when nothing was ever committed);
-   * and only then fetch and process it. Failures are retried until the partition is no longer ours.
-   */
-  #claim(state: PartitionState, options: { delayMs: number; rewindTo: number | undefined }): void {
-    state.claiming = true;
-    const tp = { topic: state.topic, partition: state.partition };
-    this.#consumer?.pause([tp]);
-    void this.#runClaim(state, options).catch((error: unknown) => {
-      // #runClaim handles its own failures; this is a bug guard, never silent.
-      this.onCrash(new StreamError('STATE_INVALID', `claim of ${state.topic}/${state.partition} failed: ${toError(error).message}`, { cause: error }));
-    });
-  }
-
-  async #runClaim(state: PartitionState, options: { delayMs: number; rewindTo: number | undefined }): Promise<void> {
-    const key = tpKey(state.topic, state.partition);
-    const tp = { topic: state.topic, partition: state.partition };
-    const log = this.#options.log;
-    if (options.delayMs > 0) await sleep(options.delayMs);
-    for (let attempt = 1; this.#isCurrent(state); attempt++) {
-      let producer: TransportProducer | undefined;
-      try {
-        await this.#closeTransactional(key);
-        producer = this.#options.transport.producer({ transactionalId: this.#transactionalId(state) });
-        this.#openProducers.add(producer);
-        await producer.connect();
-        const admin = await this.#adminClient();
-        const committed = (await admin.committedOffsets(this.#options.consumer.groupId, state.topic)).find((o) => o.partition === state.partition);
-        if (!this.#isCurrent(state)) {
-          await this.#disconnect(producer);
-          return;
-        }
-        this.#transactional.set(key, producer);
-        const offset = committed?.offset ?? (options.rewindTo === undefined ? undefined : String(options.rewindTo));
-        if (offset !== undefined) this.#consumer?.seek({ ...tp, offset });
-        state.claiming = false;
-        if (!state.paused) this.#consumer?.resume([tp]);
-        log.debug({ topic: state.topic, partition: state.partition, offset, attempt }, 'exactly-once partition claimed');
-        return;
-      } catch (error) {
-        if (producer) await this.#disconnect(producer);
-        const delayMs = backoffDelay(CLAIM_RETRY, attempt);
-        log.warn({ err: toError(error), topic: state.topic, partition: state.partition, attempt, retryInMs: delayMs }, 'claiming an exactly-once partition failed: will retry');
-        await sleep(delayMs);
-      }
-    }
-  }
-
-  #transactionalId(state: PartitionState): string {
-    // Derived from the group, not the app id: two deployments of one app in different groups must not fence each other.
-    return `${this.#options.consumer.groupId}.${state.topic}.${state.partition}`;
-  }
-
-  #adminClient(): Promise<TransportAdmin> {
-    this.#admin ??= (async () => {
-      const admin = this.#options.transport.admin();
-      await admin.connect();
-      return admin;
-    })();
-    // A failed connect is not cached: the next claim attempt tries again.
-    return this.#admin.catch((error: unknown) => {
-      this.#admin = undefined;
-      throw error;
-    });
-  }
-
-  async #disconnect(producer: TransportProducer): Promise<void> {
-    this.#openProducers.delete(producer);
-    await producer.disconnect().catch(() => undefined);
-  }
-
   #pause(state: PartitionState): void {
     if (state.paused) return;
     state.paused = true;
@@ -300,7 +224,7 @@ export class ConsumerRuntime implements ConsumerListener {
       const offset = state.tracker.peekCommit();
       if (offset === undefined) continue;
       if (this.#options.exactlyOnceTopics.has(state.topic)) {
-        transactions.push(this.#commitTransaction(state, offset));
+        transactions.push(this.#exactlyOnce.commit(state, offset));
       } else {
         plain.push({ topic: state.topic, partition: state.partition, offset: String(offset) });
         states.push(state);
@@ -322,70 +246,6 @@ export class ConsumerRuntime implements ConsumerListener {
     if (plain.length > 0 || transactions.length > 0) this.#lastCommitAt = Date.now();
   }
 
-  /**
-   * Exactly-once: the outputs of the completed prefix and its offset commit in one transaction, from a
-   * producer whose transactional id is stable per partition, so a restarted or rebalanced instance
-   * fences the old one's unfinished transaction.
-   */
-  async #commitTransaction(state: PartitionState, offset: number): Promise<void> {
-    const key = tpKey(state.topic, state.partition);
-    const producer = this.#transactional.get(key);
-    if (!producer) return; // claimed states always have one; a revoked state's was closed
-    const outputs = state.outputsBefore(offset);
-    try {
-      const tx = await producer.transaction();
-      try {
-        if (outputs.length > 0) await tx.send(outputs);
-        await tx.sendOffsets(this.#options.consumer.groupId, [{ topic: state.topic, partition: state.partition, offset: String(offset) }]);
-        await tx.commit();
-      } catch (error) {
-        await tx.abort().catch(() => undefined);
-        throw error;
-      }
-    } catch (error) {
-      if (error instanceof StreamError && error.context.fenced === true) {
-        this.#fenced(state, producer);
-        return;
-      }
-      throw error;
-    }
-    state.dropOutputs(offset);
-    state.tracker.markCommitted(offset);
-    this.#options.instrumentation.committed(state.topic, state.partition, offset);
-  }
-
-  /**
-   * The partition's transactional producer was fenced while the group still gives us the partition. A
-   * member that lost it without noticing yet (a zombie) would learn so at its next heartbeat and see the
-   * partition go in the next assignment; a producer also gets fenced when the coordinator aborted its
-   * transaction (transaction timeout, coordinator restart). Either way nothing of this state can be
-   * committed any more: it is dropped (in-flight handlers aborted, their outputs discarded) and the
-   * partition claimed again from its committed offset, after a pause long enough for a rebalance to come
-   * first if one is due.
-   */
-  #fenced(state: PartitionState, producer: TransportProducer): void {
-    const key = tpKey(state.topic, state.partition);
-    if (this.#transactional.get(key) === producer) this.#transactional.delete(key);
-    void this.#disconnect(producer);
-    if (!this.#isCurrent(state)) return;
-    const delayMs = 2 * this.#options.consumer.heartbeatIntervalMs;
-    this.#options.log.warn(
-      { topic: state.topic, partition: state.partition, retryInMs: delayMs },
-      'transactional producer fenced while the partition is still assigned: dropping its uncommitted work and claiming it again from the committed offset',
-    );
-    state.revoke('transactional producer fenced');
-    this.#options.instrumentation.revoked(state.topic, state.partition);
-    const fresh = this.#newState(state.topic, state.partition);
-    this.#claim(fresh, { delayMs, rewindTo: state.firstOffset });
-  }
-
-  async #closeTransactional(key: string): Promise<void> {
-    const producer = this.#transactional.get(key);
-    if (!producer) return;
-    this.#transactional.delete(key);
-    await this.#disconnect(producer);
-  }
-
   /** Stops taking records: every partition is paused and agents start nothing new. */
   beginStop(): void {
     this.#stopping = true;
@@ -399,11 +259,7 @@ export class ConsumerRuntime implements ConsumerListener {
   async finishStop(): Promise<void> {
     await this.commit();
     await this.#consumer?.stop();
-    this.#transactional.clear();
-    await Promise.all([...this.#openProducers].map((producer) => this.#disconnect(producer)));
-    const admin = this.#admin;
-    this.#admin = undefined;
-    await admin?.then((a) => a.disconnect()).catch(() => undefined);
+    await this.#exactlyOnce.close();
   }
 
   /** Deliveries buffered (accepted, not started) across partitions: bounded by the buffer limits. */

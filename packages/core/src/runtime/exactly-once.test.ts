@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest';
+import { StreamError } from '../errors.js';
+import { silentLogger } from '../logger.js';
+import { MemoryBroker, MemoryTransport } from '../transport/memory.js';
+import type { PartitionOffset, TopicPartition, TransportConsumer } from '../transport/transport.js';
+import { noInstrumentation } from './instrumentation.js';
+import { TransactionalPartitions, type TransactionalHost } from './exactly-once.js';
+import { PartitionState } from './partition.js';
+
+const GROUP = 'shop';
+const TRANSACTIONAL_ID = `${GROUP}.orders.0`;
+const HEARTBEAT_MS = 10;
+
+/** Just the consumer calls a claim makes, recorded in order. */
+function fakeConsumer() {
+  const calls: string[] = [];
+  const name = (tps: readonly TopicPartition[]) => tps.map((tp) => `${tp.topic}/${tp.partition}`).join(',');
+  const consumer = {
+    pause: (tps: readonly TopicPartition[]) => void calls.push(`pause ${name(tps)}`),
+    resume: (tps: readonly TopicPartition[]) => void calls.push(`resume ${name(tps)}`),
+    seek: (p: PartitionOffset) => void calls.push(`seek ${p.topic}/${p.partition}@${p.offset}`),
+  } as unknown as TransportConsumer;
+  return { consumer, calls };
+}
+
+function setup() {
+  const broker = new MemoryBroker();
+  broker.createTopic('orders', 1);
+  broker.createTopic('receipts', 1);
+  const transport = new MemoryTransport(broker);
+  const { consumer, calls } = fakeConsumer();
+  let current = new PartitionState('orders', 0, 1);
+  const crashes: Error[] = [];
+  const host: TransactionalHost = {
+    consumer: () => consumer,
+    isCurrent: (state) => state === current && !state.revoked,
+    renew: () => (current = new PartitionState('orders', 0, 1)),
+    crash: (error) => void crashes.push(error),
+  };
+  const partitions = new TransactionalPartitions(
+    { transport, groupId: GROUP, heartbeatIntervalMs: HEARTBEAT_MS, log: silentLogger(), instrumentation: noInstrumentation },
+    host,
+  );
+  return { broker, transport, partitions, calls, crashes, current: () => current };
+}
+
+/** Resolves once `condition` holds, polling every millisecond (fails the test after a second). */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 1));
+  expect(condition()).toBe(true);
+}
+
+/** A finished record on `state` with one output to receipts. */
+function complete(state: PartitionState, offset: number): void {
+  const delivery = state.accept({ key: null, value: Buffer.from(`order-${offset}`), headers: {}, offset: String(offset), timestamp: '0' }, offset);
+  state.done(delivery, [{ topic: 'receipts', key: null, value: Buffer.from(`receipt-${offset}`), headers: {} }]);
+}
+
+describe('TransactionalPartitions', () => {
+  it('claims a partition by fencing the previous owner\'s producer, then seeks to the committed offset and resumes', async () => {
+    const t = setup();
+    const previous = t.transport.producer({ transactionalId: TRANSACTIONAL_ID });
+    await previous.connect();
+    const tx = await previous.transaction();
+    await tx.sendOffsets(GROUP, [{ topic: 'orders', partition: 0, offset: '5' }]);
+    await tx.commit();
+
+    const state = t.current();
+    t.partitions.claim(state);
+    expect(state.claiming).toBe(true);
+    expect(t.calls).toEqual(['pause orders/0']);
+    await until(() => !state.claiming);
+    expect(t.calls).toEqual(['pause orders/0', 'seek orders/0@5', 'resume orders/0']);
+    await expect(previous.transaction()).rejects.toMatchObject({ context: { fenced: true } });
+    await t.partitions.close();
+  });
+
+  it('without a committed offset seeks to `rewindTo`, or not at all, and keeps a paused partition paused', async () => {
+    const t = setup();
+    const state = t.current();
+    state.paused = true;
+    t.partitions.claim(state, { delayMs: 0, rewindTo: 3 });
+    await until(() => !state.claiming);
+    expect(t.calls).toEqual(['pause orders/0', 'seek orders/0@3']);
+
+    const other = setup();
+    other.partitions.claim(other.current());
+    await until(() => !other.current().claiming);
+    expect(other.calls).toEqual(['pause orders/0', 'resume orders/0']);
+    await Promise.all([t.partitions.close(), other.partitions.close()]);
+  });
+
+  it('gives up a claim once the partition is no longer ours, without seeking or resuming', async () => {
+    const t = setup();
+    const state = t.current();
+    t.partitions.claim(state);
+    state.revoke('rebalance');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(t.calls).toEqual(['pause orders/0']);
+    // Nothing is left to commit from: the claim's producer was closed.
+    await t.partitions.commit(state, 1);
+    expect(t.broker.committed(GROUP)).toEqual([]);
+  });
+
+  it('commits the completed prefix\'s outputs and offset in one transaction', async () => {
+    const t = setup();
+    const state = t.current();
+    t.partitions.claim(state);
+    await until(() => !state.claiming);
+    complete(state, 0);
+    complete(state, 1);
+    await t.partitions.commit(state, 2);
+    expect(t.broker.messages('receipts').map((m) => m.value?.toString())).toEqual(['receipt-0', 'receipt-1']);
+    expect(t.broker.committed(GROUP)).toEqual([{ topic: 'orders', partition: 0, offset: '2' }]);
+    expect(state.tracker.committed).toBe(2);
+    expect(state.outputsBefore(2)).toEqual([]);
+    await t.partitions.close();
+  });
+
+  it('when fenced while still assigned drops the state and claims the partition again from the committed offset', async () => {
+    const t = setup();
+    const state = t.current();
+    t.partitions.claim(state);
+    await until(() => !state.claiming);
+    complete(state, 0);
+    await t.partitions.commit(state, 1);
+    complete(state, 1);
+    // A newer producer with the same transactional id (another instance claiming the partition) fences ours.
+    const newer = t.transport.producer({ transactionalId: TRANSACTIONAL_ID });
+    await newer.connect();
+    t.calls.length = 0;
+
+    await t.partitions.commit(state, 2);
+    expect(state.revoked).toBe(true);
+    expect(t.broker.messages('receipts')).toHaveLength(1);
+    const fresh = t.current();
+    expect(fresh).not.toBe(state);
+    expect(fresh.claiming).toBe(true);
+    expect(t.calls).toEqual(['pause orders/0']);
+    await until(() => !fresh.claiming);
+    expect(t.calls).toEqual(['pause orders/0', 'seek orders/0@1', 'resume orders/0']);
+    // The re-claim fenced the newer producer in turn.
+    await expect(newer.transaction()).rejects.toBeInstanceOf(StreamError);
+    expect(t.crashes).toEqual([]);
+    await t.partitions.close();
+  });
+
+  it('retries a claim whose broker calls fail, until it succeeds', async () => {
+    const t = setup();
+    const admin = t.transport.admin();
+    let failures = 1;
+    const committedOffsets = admin.committedOffsets.bind(admin);
+    // The first attempt's offset read fails, as when the coordinator is moving.
+    (t.transport as { admin: () => typeof admin }).admin = () => ({
+      ...admin,
+      connect: () => admin.connect(),
+      disconnect: () => admin.disconnect(),
+      committedOffsets: (group: string, topic: string) => (failures-- > 0 ? Promise.reject(new Error('coordinator moving')) : committedOffsets(group, topic)),
+    });
+    const state = t.current();
+    t.partitions.claim(state);
+    await until(() => !state.claiming);
+    expect(failures).toBe(-1);
+    expect(t.calls).toEqual(['pause orders/0', 'resume orders/0']);
+    await t.partitions.close();
+  });
+});

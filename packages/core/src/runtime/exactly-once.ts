@@ -1,0 +1,218 @@
+import { StreamError, toError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Transport, TransportAdmin, TransportConsumer, TransportProducer } from '../transport/transport.js';
+import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
+import type { Instrumentation } from './instrumentation.js';
+import { partitionKey, type PartitionState } from './partition.js';
+
+/** Pauses between failed attempts to claim an exactly-once partition (broker or coordinator unavailable). */
+const CLAIM_RETRY: Omit<ResolvedRetry, 'attempts'> = { initialMs: 200, maxMs: 5000, multiplier: 2, jitter: 0 };
+
+/** How the exactly-once partitions of one consumer group are run. */
+export interface TransactionalPartitionsOptions {
+  readonly transport: Transport;
+  readonly groupId: string;
+  /** A fenced partition is claimed again after two heartbeats, so that a due rebalance comes first. */
+  readonly heartbeatIntervalMs: number;
+  readonly log: Logger;
+  readonly instrumentation: Instrumentation;
+}
+
+/** What the exactly-once machinery needs from the consumer runtime that owns the partition states. */
+export interface TransactionalHost {
+  /** The app's consumer, once started. */
+  consumer(): TransportConsumer | undefined;
+  /** True while `state` is the live state of its partition (not revoked, not stopping, not replaced). */
+  isCurrent(state: PartitionState): boolean;
+  /** Replaces the partition's state by a fresh, empty one and returns it. */
+  renew(state: PartitionState): PartitionState;
+  /** A bug surfaced: the consumer runtime crashes with it. */
+  crash(error: Error): void;
+}
+
+/** Where a claim starts: after `delayMs`, at the committed offset or else `rewindTo`. */
+export interface ClaimOptions {
+  readonly delayMs: number;
+  readonly rewindTo: number | undefined;
+}
+
+/**
+ * The exactly-once side of the consumer: one transactional producer per assigned partition, the claim
+ * that fences the previous owner before anything of a partition is processed, the transaction that
+ * commits a completed prefix's outputs with its offset, and the re-claim of a fenced partition.
+ */
+export class TransactionalPartitions {
+  readonly #options: TransactionalPartitionsOptions;
+  readonly #host: TransactionalHost;
+  readonly #transactional = new Map<string, TransportProducer>();
+  /** Every transactional producer created and not yet disconnected, also those of claims still running. */
+  readonly #openProducers = new Set<TransportProducer>();
+  #admin: Promise<TransportAdmin> | undefined;
+
+  constructor(options: TransactionalPartitionsOptions, host: TransactionalHost) {
+    this.#options = options;
+    this.#host = host;
+  }
+
+  /**
+   * Claims an exactly-once partition before anything of it is processed. kafkajs commits offsets inside
+   * transactions without the group generation (no KIP-447), so the previous owner's last transaction,
+   * offsets included, can still be in flight when the group hands the partition to us, and the committed
+   * offset we would start from is then about to move. So the partition stays paused while we
+   * 1. initialise its transactional producer (`<group>.<topic>.<partition>`): the coordinator first
+   *    completes or aborts the previous owner's open transaction and fences that producer for good;
+   * 2. read the group's committed offset for it now, which is final, and seek there (or to `rewindTo`
+   *    when nothing was ever committed);
+   * and only then fetch and process it. Failures are retried until the partition is no longer ours.
+   */
+  claim(state: PartitionState, options: ClaimOptions = { delayMs: 0, rewindTo: undefined }): void {
+    state.claiming = true;
+    const tp = { topic: state.topic, partition: state.partition };
+    this.#host.consumer()?.pause([tp]);
+    void this.#runClaim(state, options).catch((error: unknown) => {
+      // #runClaim handles its own failures; this is a bug guard, never silent.
+      this.#host.crash(new StreamError('STATE_INVALID', `claim of ${state.topic}/${state.partition} failed: ${toError(error).message}`, { cause: error }));
+    });
+  }
+
+  async #runClaim(state: PartitionState, options: ClaimOptions): Promise<void> {
+    const key = partitionKey(state.topic, state.partition);
+    const tp = { topic: state.topic, partition: state.partition };
+    const log = this.#options.log;
+    if (options.delayMs > 0) await sleep(options.delayMs);
+    for (let attempt = 1; this.#host.isCurrent(state); attempt++) {
+      let producer: TransportProducer | undefined;
+      try {
+        await this.#closeTransactional(key);
+        producer = this.#options.transport.producer({ transactionalId: this.#transactionalId(state) });
+        this.#openProducers.add(producer);
+        await producer.connect();
+        const admin = await this.#adminClient();
+        const committed = (await admin.committedOffsets(this.#options.groupId, state.topic)).find((o) => o.partition === state.partition);
+        if (!this.#host.isCurrent(state)) {
+          await this.#disconnect(producer);
+          return;
+        }
+        this.#transactional.set(key, producer);
+        const offset = committed?.offset ?? (options.rewindTo === undefined ? undefined : String(options.rewindTo));
+        if (offset !== undefined) this.#host.consumer()?.seek({ ...tp, offset });
+        state.claiming = false;
+        if (!state.paused) this.#host.consumer()?.resume([tp]);
+        log.debug({ topic: state.topic, partition: state.partition, offset, attempt }, 'exactly-once partition claimed');
+        return;
+      } catch (error) {
+        if (producer) await this.#disconnect(producer);
+        const delayMs = backoffDelay(CLAIM_RETRY, attempt);
+        log.warn({ err: toError(error), topic: state.topic, partition: state.partition, attempt, retryInMs: delayMs }, 'claiming an exactly-once partition failed: will retry');
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  #transactionalId(state: PartitionState): string {
+    // Derived from the group, not the app id: two deployments of one app in different groups must not fence each other.
+    return `${this.#options.groupId}.${state.topic}.${state.partition}`;
+  }
+
+  #adminClient(): Promise<TransportAdmin> {
+    this.#admin ??= (async () => {
+      const admin = this.#options.transport.admin();
+      await admin.connect();
+      return admin;
+    })();
+    // A failed connect is not cached: the next claim attempt tries again.
+    return this.#admin.catch((error: unknown) => {
+      this.#admin = undefined;
+      throw error;
+    });
+  }
+
+  async #disconnect(producer: TransportProducer): Promise<void> {
+    this.#openProducers.delete(producer);
+    await producer.disconnect().catch(() => undefined);
+  }
+
+  /**
+   * The partition was revoked: its producer is closed after `committing` (the commit in progress, started
+   * when the rebalance began), which may still land: whoever claims the partition next waits for it or aborts it.
+   */
+  revoked(state: PartitionState, committing: Promise<void>): void {
+    const key = partitionKey(state.topic, state.partition);
+    const producer = this.#transactional.get(key);
+    this.#transactional.delete(key);
+    if (producer) void committing.then(() => this.#disconnect(producer));
+  }
+
+  /**
+   * Exactly-once: the outputs of the completed prefix and its offset commit in one transaction, from a
+   * producer whose transactional id is stable per partition, so a restarted or rebalanced instance
+   * fences the old one's unfinished transaction.
+   */
+  async commit(state: PartitionState, offset: number): Promise<void> {
+    const key = partitionKey(state.topic, state.partition);
+    const producer = this.#transactional.get(key);
+    if (!producer) return; // claimed states always have one; a revoked state's was closed
+    const outputs = state.outputsBefore(offset);
+    try {
+      const tx = await producer.transaction();
+      try {
+        if (outputs.length > 0) await tx.send(outputs);
+        await tx.sendOffsets(this.#options.groupId, [{ topic: state.topic, partition: state.partition, offset: String(offset) }]);
+        await tx.commit();
+      } catch (error) {
+        await tx.abort().catch(() => undefined);
+        throw error;
+      }
+    } catch (error) {
+      if (error instanceof StreamError && error.context.fenced === true) {
+        this.#fenced(state, producer);
+        return;
+      }
+      throw error;
+    }
+    state.dropOutputs(offset);
+    state.tracker.markCommitted(offset);
+    this.#options.instrumentation.committed(state.topic, state.partition, offset);
+  }
+
+  /**
+   * The partition's transactional producer was fenced while the group still gives us the partition. A
+   * member that lost it without noticing yet (a zombie) would learn so at its next heartbeat and see the
+   * partition go in the next assignment; a producer also gets fenced when the coordinator aborted its
+   * transaction (transaction timeout, coordinator restart). Either way nothing of this state can be
+   * committed any more: it is dropped (in-flight handlers aborted, their outputs discarded) and the
+   * partition claimed again from its committed offset, after a pause long enough for a rebalance to come
+   * first if one is due.
+   */
+  #fenced(state: PartitionState, producer: TransportProducer): void {
+    const key = partitionKey(state.topic, state.partition);
+    if (this.#transactional.get(key) === producer) this.#transactional.delete(key);
+    void this.#disconnect(producer);
+    if (!this.#host.isCurrent(state)) return;
+    const delayMs = 2 * this.#options.heartbeatIntervalMs;
+    this.#options.log.warn(
+      { topic: state.topic, partition: state.partition, retryInMs: delayMs },
+      'transactional producer fenced while the partition is still assigned: dropping its uncommitted work and claiming it again from the committed offset',
+    );
+    state.revoke('transactional producer fenced');
+    this.#options.instrumentation.revoked(state.topic, state.partition);
+    const fresh = this.#host.renew(state);
+    this.claim(fresh, { delayMs, rewindTo: state.firstOffset });
+  }
+
+  async #closeTransactional(key: string): Promise<void> {
+    const producer = this.#transactional.get(key);
+    if (!producer) return;
+    this.#transactional.delete(key);
+    await this.#disconnect(producer);
+  }
+
+  /** Closes every transactional producer, also those of claims still running, and the admin client. */
+  async close(): Promise<void> {
+    this.#transactional.clear();
+    await Promise.all([...this.#openProducers].map((producer) => this.#disconnect(producer)));
+    const admin = this.#admin;
+    this.#admin = undefined;
+    await admin?.then((a) => a.disconnect()).catch(() => undefined);
+  }
+}

@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import type { AgentContext } from '../agent.js';
+import { StreamError, toError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Headers, OutgoingRecord } from '../record.js';
+import type { Decoded, Topic } from '../topic.js';
+import type { OutgoingMessage } from '../transport/transport.js';
+import type { Delivery } from './partition.js';
+
+/** Where a handler's sends go at once on the at-least-once path: the app's producer. */
+export interface ImmediateSend {
+  produce(messages: readonly OutgoingMessage[]): Promise<void>;
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
+
+/**
+ * Continues the consumed record's W3C trace in what its handler sends: same trace id, new parent span.
+ * Undefined when the record carries no `traceparent`, or one that is not version 00.
+ */
+export function childTraceparent(consumed: Headers): string | undefined {
+  const parent = consumed.traceparent;
+  if (parent === undefined) return undefined;
+  const match = TRACEPARENT.exec(parent);
+  return match ? `00-${match[1]}-${randomBytes(8).toString('hex')}-${match[2]}` : undefined;
+}
+
+/**
+ * What a handler gets as `ctx`. A class rather than an object literal with closures: one is built per
+ * record, so its fields live on one object and its methods on the prototype.
+ */
+export class RecordContext implements AgentContext<unknown> {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: unknown;
+  readonly headers: Headers;
+  readonly attempt: number;
+  readonly signal: AbortSignal;
+  readonly #timestamp: string;
+  readonly #log: () => Logger;
+  readonly #outputs: OutgoingMessage[];
+  /** Where sends go at once (at-least-once), or null when they join the partition's transaction. */
+  readonly #host: ImmediateSend | null;
+  readonly #traceparent: string | undefined;
+
+  /**
+   * @param attempt counted over every stage: 1 on the first attempt.
+   * @param log builds the record's child logger on first use.
+   * @param outputs collects what the handler sends when `host` is null (exactly-once).
+   * @param host sends at once, or null to collect into `outputs`.
+   */
+  constructor(
+    delivery: Delivery,
+    decoded: Decoded<unknown, unknown>,
+    attempt: number,
+    signal: AbortSignal,
+    log: () => Logger,
+    outputs: OutgoingMessage[],
+    host: ImmediateSend | null,
+  ) {
+    this.topic = delivery.partition.topic;
+    this.partition = delivery.partition.partition;
+    this.offset = delivery.message.offset;
+    this.key = decoded.key;
+    this.headers = decoded.headers;
+    this.attempt = attempt;
+    this.signal = signal;
+    this.#timestamp = delivery.message.timestamp;
+    this.#log = log;
+    this.#outputs = outputs;
+    this.#host = host;
+    this.#traceparent = childTraceparent(decoded.headers);
+  }
+
+  get timestamp(): Date {
+    return new Date(Number(this.#timestamp));
+  }
+
+  /** A child logger carrying partition and offset, built on first use. */
+  get log(): Logger {
+    return this.#log();
+  }
+
+  /** Not an async function: on the common path (synchronous schemas) a send costs one Promise, the producer's. */
+  send<KIn, KOut, VIn, VOut>(topic: Topic<KIn, KOut, VIn, VOut>, record: OutgoingRecord<KIn, VIn>): Promise<void> {
+    try {
+      const traceparent = this.#traceparent;
+      const withTrace: OutgoingRecord<KIn, VIn> =
+        traceparent && !record.headers?.traceparent ? { ...record, headers: { ...record.headers, traceparent } } : record;
+      const encoded = topic.encodeNow(withTrace);
+      if (encoded instanceof Promise) return encoded.then((m) => this.#emit(m));
+      return this.#emit(encoded);
+    } catch (error) {
+      return Promise.reject(toError(error));
+    }
+  }
+
+  #emit(encoded: OutgoingMessage): Promise<void> {
+    if (this.signal.aborted) throw new StreamError('ABORTED', `send to ${encoded.topic} after the record was aborted`, { cause: this.signal.reason });
+    if (this.#host) return this.#host.produce([encoded]);
+    this.#outputs.push(encoded);
+    return Promise.resolve();
+  }
+}
