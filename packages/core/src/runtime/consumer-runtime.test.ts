@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AgentContext } from '../agent.js';
 import { silentLogger } from '../logger.js';
 import { defineTopic } from '../topic.js';
-import { MemoryBroker, MemoryTransport } from '../transport/memory.js';
+import { MemoryBroker, MemoryTransport } from '../transport/memory/index.js';
 import type { OutgoingMessage, TransportProducer } from '../transport/transport.js';
 import { AgentRunner, type AgentHost } from './agent-runner.js';
 import { resolveRetry } from './backoff.js';

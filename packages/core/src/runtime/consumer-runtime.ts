@@ -14,7 +14,8 @@ import type {
 import type { AgentRunner } from './agent-runner.js';
 import { TransactionalPartitions } from './exactly-once.js';
 import type { Instrumentation } from './instrumentation.js';
-import { PartitionState, partitionKey as tpKey, type BufferLimits, type Delivery } from './partition.js';
+import { tpKey } from '../transport/shared.js';
+import { PartitionState, type BufferLimits, type Delivery } from './partition.js';
 
 export interface ConsumerRuntimeOptions {
   readonly appId: string;

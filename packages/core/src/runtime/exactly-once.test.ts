@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { StreamError } from '../errors.js';
 import { silentLogger } from '../logger.js';
-import { MemoryBroker, MemoryTransport } from '../transport/memory.js';
+import { MemoryBroker, MemoryTransport } from '../transport/memory/index.js';
 import type { PartitionOffset, TopicPartition, TransportConsumer } from '../transport/transport.js';
 import { noInstrumentation } from './instrumentation.js';
 import { TransactionalPartitions, type TransactionalHost } from './exactly-once.js';

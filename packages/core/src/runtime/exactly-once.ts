@@ -3,7 +3,8 @@ import type { Logger } from '../logger.js';
 import type { Transport, TransportAdmin, TransportConsumer, TransportProducer } from '../transport/transport.js';
 import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
 import type { Instrumentation } from './instrumentation.js';
-import { partitionKey, type PartitionState } from './partition.js';
+import { tpKey } from '../transport/shared.js';
+import type { PartitionState } from './partition.js';
 
 /** Pauses between failed attempts to claim an exactly-once partition (broker or coordinator unavailable). */
 const CLAIM_RETRY: Omit<ResolvedRetry, 'attempts'> = { initialMs: 200, maxMs: 5000, multiplier: 2, jitter: 0 };
@@ -76,7 +77,7 @@ export class TransactionalPartitions {
   }
 
   async #runClaim(state: PartitionState, options: ClaimOptions): Promise<void> {
-    const key = partitionKey(state.topic, state.partition);
+    const key = tpKey(state.topic, state.partition);
     const tp = { topic: state.topic, partition: state.partition };
     const log = this.#options.log;
     if (options.delayMs > 0) await sleep(options.delayMs);
@@ -137,7 +138,7 @@ export class TransactionalPartitions {
    * when the rebalance began), which may still land: whoever claims the partition next waits for it or aborts it.
    */
   revoked(state: PartitionState, committing: Promise<void>): void {
-    const key = partitionKey(state.topic, state.partition);
+    const key = tpKey(state.topic, state.partition);
     const producer = this.#transactional.get(key);
     this.#transactional.delete(key);
     if (producer) void committing.then(() => this.#disconnect(producer));
@@ -149,7 +150,7 @@ export class TransactionalPartitions {
    * fences the old one's unfinished transaction.
    */
   async commit(state: PartitionState, offset: number): Promise<void> {
-    const key = partitionKey(state.topic, state.partition);
+    const key = tpKey(state.topic, state.partition);
     const producer = this.#transactional.get(key);
     if (!producer) return; // claimed states always have one; a revoked state's was closed
     const outputs = state.outputsBefore(offset);
@@ -185,7 +186,7 @@ export class TransactionalPartitions {
    * first if one is due.
    */
   #fenced(state: PartitionState, producer: TransportProducer): void {
-    const key = partitionKey(state.topic, state.partition);
+    const key = tpKey(state.topic, state.partition);
     if (this.#transactional.get(key) === producer) this.#transactional.delete(key);
     void this.#disconnect(producer);
     if (!this.#host.isCurrent(state)) return;

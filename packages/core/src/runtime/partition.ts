@@ -10,8 +10,6 @@ export interface Delivery {
   readonly bytes: number;
 }
 
-/** A map key for one partition of one topic (NUL cannot occur in a topic name). */
-export const partitionKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
 /** Limits of what one partition may hold in memory before it is paused. */
 export interface BufferLimits {

@@ -1,6 +1,6 @@
 /**
- * Topic-partition helpers both transports need (and the consumer runtime keeps its own copy of
- * {@link tpKey}): one definition, so a partition is keyed, named and ordered the same everywhere.
+ * Topic-partition helpers both transports and the runtime need: one definition, so a partition is keyed,
+ * named and ordered the same everywhere.
  */
 import type { TopicPartition } from './transport.js';
 
