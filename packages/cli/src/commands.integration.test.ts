@@ -1,4 +1,4 @@
-import { DEAD_LETTER_HEADERS, KafkaTransport, defineTopic, silentLogger } from '@stream/core';
+import { DEAD_LETTER_HEADERS, deadLetterTopicName, KafkaTransport, defineTopic, silentLogger } from '@stream/core';
 import { deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/local-stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -10,7 +10,7 @@ const topic = defineTopic({ name, key: z.string(), value: z.object({ id: z.strin
 
 describe('the stream CLI on the real Kafka', () => {
   beforeAll(() => requireServers('kafka'));
-  afterAll(() => deleteTopics([name, `${name}.dlq`]));
+  afterAll(() => deleteTopics([name, deadLetterTopicName(name)]));
 
   it('topics create makes each topic and its dead-letter topic, and is idempotent', async () => {
     const first: string[] = [];
@@ -50,7 +50,7 @@ describe('the stream CLI on the real Kafka', () => {
         [DEAD_LETTER_HEADERS.attempts]: '3',
       },
     });
-    await producer.send({ topic: `${name}.dlq`, messages: [letter('d-1', 'email API 503'), letter('d-2', 'bad address 400')] });
+    await producer.send({ topic: deadLetterTopicName(name), messages: [letter('d-1', 'email API 503'), letter('d-2', 'bad address 400')] });
     await producer.disconnect();
 
     const listed: string[] = [];

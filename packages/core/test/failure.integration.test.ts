@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/local-stack';
-import { createApp, createService, defineTopic, KafkaTransport, silentLogger, DEAD_LETTER_HEADERS, type Instrumentation } from '../src/index.js';
+import { createApp, createService, deadLetterTopicName, defineTopic, KafkaTransport, retryTopicName, silentLogger, DEAD_LETTER_HEADERS, type Instrumentation } from '../src/index.js';
 
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
 const brokers = [...localServers().kafkaBrokers];
@@ -163,7 +163,7 @@ describe('failure policy and exactly-once on the real Kafka', () => {
 
   it('a poison record lands in the dead-letter topic exactly once with its headers; the records after it are processed', async () => {
     const name = uniqueName('poison');
-    topics.push(name, `${name}.dlq`);
+    topics.push(name, deadLetterTopicName(name));
     const topic = defineTopic({ name, key: z.string(), value: Item, partitions: 1 });
     await createTopics([{ name, partitions: 1 }]);
     await produce(name, 10);
@@ -179,7 +179,7 @@ describe('failure policy and exactly-once on the real Kafka', () => {
     const dlq: { headers: Record<string, string>; value: string }[] = [];
     const reader = testKafka().consumer({ groupId: uniqueName('dlq-reader') });
     await reader.connect();
-    await reader.subscribe({ topic: `${name}.dlq`, fromBeginning: true });
+    await reader.subscribe({ topic: deadLetterTopicName(name), fromBeginning: true });
     await reader.run({
       eachMessage: async ({ message }) => {
         dlq.push({ value: message.value!.toString(), headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])) });
@@ -203,7 +203,7 @@ describe('failure policy and exactly-once on the real Kafka', () => {
 
   it('delayed retry topics: a failing record waits on <topic>.retry.1s while the partition moves on, then succeeds or is dead-lettered', async () => {
     const name = uniqueName('delayed');
-    topics.push(name, `${name}.dlq`, `${name}.retry.1s`);
+    topics.push(name, deadLetterTopicName(name), retryTopicName(name, 1000));
     await createTopics([{ name, partitions: 2 }]);
     const topic = defineTopic({ name, key: z.string(), value: Item, partitions: 2 });
     await produce(name, 20);
@@ -221,15 +221,15 @@ describe('failure policy and exactly-once on the real Kafka', () => {
     await app.start();
     try {
       await until(() => done.size === 19, 30_000, 'the 19 records that can succeed');
-      expect(done.get(3)).toMatchObject({ topic: `${name}.retry.1s`, attempt: 2 });
+      expect(done.get(3)).toMatchObject({ topic: retryTopicName(name, 1000), attempt: 2 });
       expect(done.get(3)!.at - firstFailure.get(3)!).toBeGreaterThanOrEqual(950);
       // The rest did not wait for it.
       expect(Math.max(...[...done].filter(([n]) => n !== 3).map(([, d]) => d.at))).toBeLessThan(done.get(3)!.at);
       const admin = new KafkaTransport({ brokers, clientId: 'delayed-check' }).admin();
       await admin.connect();
       try {
-        expect(await admin.endOffsets(`${name}.retry.1s`)).toHaveLength(2);
-        await until(async () => (await admin.endOffsets(`${name}.dlq`)).reduce((sum, o) => sum + Number(o.offset), 0) === 1, 20_000, 'the dead letter of n=7');
+        expect(await admin.endOffsets(retryTopicName(name, 1000))).toHaveLength(2);
+        await until(async () => (await admin.endOffsets(deadLetterTopicName(name))).reduce((sum, o) => sum + Number(o.offset), 0) === 1, 20_000, 'the dead letter of n=7');
       } finally {
         await admin.disconnect();
       }
@@ -239,7 +239,7 @@ describe('failure policy and exactly-once on the real Kafka', () => {
     const dlq: Record<string, string>[] = [];
     const reader = testKafka().consumer({ groupId: uniqueName('delayed-dlq') });
     await reader.connect();
-    await reader.subscribe({ topic: `${name}.dlq`, fromBeginning: true });
+    await reader.subscribe({ topic: deadLetterTopicName(name), fromBeginning: true });
     await reader.run({ eachMessage: async ({ message }) => void dlq.push(Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]))) });
     await until(() => dlq.length === 1, 20_000, 'reading the dead letter');
     await reader.disconnect();
@@ -248,7 +248,7 @@ describe('failure policy and exactly-once on the real Kafka', () => {
 
   it('a handler that waits far past the session timeout does not get the consumer evicted', async () => {
     const name = uniqueName('slow');
-    topics.push(name, `${name}.dlq`);
+    topics.push(name, deadLetterTopicName(name));
     await createTopics([{ name, partitions: 2 }]);
     const topic = defineTopic({ name, key: z.string(), value: Item, partitions: 2 });
     let revocations = 0;
@@ -271,7 +271,7 @@ describe('failure policy and exactly-once on the real Kafka', () => {
 
   it('the ops server reports the counts the test produced, readiness and health', async () => {
     const name = uniqueName('metrics');
-    topics.push(name, `${name}.dlq`);
+    topics.push(name, deadLetterTopicName(name));
     await createTopics([{ name, partitions: 2 }]);
     const topic = defineTopic({ name, key: z.string(), value: Item, partitions: 2 });
     const service = createService({ id: uniqueName('metrics-app'), brokers, opsPort: 0, logger: silentLogger(), commitIntervalMs: 100 });
@@ -301,7 +301,7 @@ describe('failure policy and exactly-once on the real Kafka', () => {
   it('talks SASL/SCRAM to a secured listener, and a wrong password fails the start with a clear error', async () => {
     const { kafkaSaslBrokers, kafkaScram } = localServers();
     const name = uniqueName('scram');
-    topics.push(name, `${name}.dlq`);
+    topics.push(name, deadLetterTopicName(name));
     await createTopics([{ name, partitions: 1 }]);
     const topic = defineTopic({ name, key: z.string(), value: Item, partitions: 1 });
     const seen: number[] = [];

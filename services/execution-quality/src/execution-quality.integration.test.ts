@@ -1,5 +1,5 @@
 import { ExecutionQuality, Order } from '@stream/contracts';
-import { createApp, defineTopic, silentLogger, type App } from '@stream/core';
+import { createApp, deadLetterTopicName, defineTopic, silentLogger, type App } from '@stream/core';
 import { createInfluxBucket, deleteTopics, dropInfluxBucket, localServers, requireServers, testKafka, uniqueName, withServerStopped } from '@stream/local-stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -61,7 +61,7 @@ async function scenario(name: string) {
 
   const input = defineTopic({ name: uniqueName(`${name}-orders`), key: z.string().min(1), value: Order, partitions: 6 });
   const output = defineTopic({ name: uniqueName(`${name}-execution-quality`), key: z.string().min(1), value: ExecutionQuality, partitions: 6 });
-  topics.push(input.name, output.name, `${input.name}.dlq`);
+  topics.push(input.name, output.name, deadLetterTopicName(input.name));
   const source = new InfluxPriceSource({ ...target, lookbackMs: LOOKBACK_MS, timeoutMs: 3000 });
   const prices = new MarketPrices(source);
   const app: App = createApp({

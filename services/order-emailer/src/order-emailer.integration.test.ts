@@ -6,7 +6,7 @@
  * unique to each test.
  */
 import { Order } from '@stream/contracts';
-import { createApp, defineTopic, silentLogger, type App } from '@stream/core';
+import { createApp, deadLetterTopicName, defineTopic, silentLogger, type App } from '@stream/core';
 import { deleteTopics, EmailSink, localServers, requireServers, testKafka, uniqueName, waitUntil, withAdmin } from '@stream/local-stack';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,7 +82,7 @@ describe('order-emailer on Kafka and Redis', () => {
       if (keys.length) await redis.del(...keys);
       await redis.quit();
     }
-    await deleteTopics([topic.name, `${topic.name}.dlq`]);
+    await deleteTopics([topic.name, deadLetterTopicName(topic.name)]);
   });
 
   async function startApp(): Promise<App> {
@@ -127,7 +127,7 @@ describe('order-emailer on Kafka and Redis', () => {
     expect(failedFirst).toBe(N / 20);
     expect(sink.requests).toHaveLength(N + failedFirst);
     expect(sink.requests.every((r) => r.headers.authorization === `Bearer ${TOKEN}`)).toBe(true);
-    const dlqEnds = await withAdmin((admin) => admin.fetchTopicOffsets(`${topic.name}.dlq`));
+    const dlqEnds = await withAdmin((admin) => admin.fetchTopicOffsets(deadLetterTopicName(topic.name)));
     expect(dlqEnds.every((p) => p.high === '0')).toBe(true);
   });
 });
@@ -154,7 +154,7 @@ describe(`order-emailer throughput: ${THROUGHPUT_N.toLocaleString('en-US')} orde
       for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
       await redis.quit();
     }
-    await deleteTopics([topic.name, `${topic.name}.dlq`]);
+    await deleteTopics([topic.name, deadLetterTopicName(topic.name)]);
   });
 
   it(`sends exactly one successful POST per order and reports orders/s end to end`, async () => {
@@ -187,7 +187,7 @@ describe(`order-emailer throughput: ${THROUGHPUT_N.toLocaleString('en-US')} orde
     // No failures scripted: one POST per order, every one answered 200.
     expect(sink.requests).toHaveLength(THROUGHPUT_N);
     expect(sink.requests.every((r) => r.status === 200 && r.outcome === 'answered')).toBe(true);
-    const dlqEnds = await withAdmin((admin) => admin.fetchTopicOffsets(`${topic.name}.dlq`));
+    const dlqEnds = await withAdmin((admin) => admin.fetchTopicOffsets(deadLetterTopicName(topic.name)));
     expect(dlqEnds.every((p) => p.high === '0')).toBe(true);
   }, 300_000);
 });

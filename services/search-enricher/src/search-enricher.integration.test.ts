@@ -12,7 +12,7 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 import { SearchQuery, TopResult } from '@stream/contracts';
-import { createApp, defineTopic, silentLogger, type App } from '@stream/core';
+import { createApp, deadLetterTopicName, defineTopic, silentLogger, type App } from '@stream/core';
 import { deleteTopics, localServers, requireServers, stopServer, startServer, testKafka, uniqueName } from '@stream/local-stack';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,7 +85,7 @@ describe('search-enricher on Kafka and Elasticsearch', () => {
   function ioTopics(name: string) {
     const input = defineTopic({ name: uniqueName(`${name}-queries`), key: z.string().min(1), value: SearchQuery, partitions: 3 });
     const output = defineTopic({ name: uniqueName(`${name}-results`), key: z.string().min(1), value: TopResult, partitions: 3 });
-    topics.push(input.name, output.name, `${input.name}.dlq`);
+    topics.push(input.name, output.name, deadLetterTopicName(input.name));
     return { input, output };
   }
 
