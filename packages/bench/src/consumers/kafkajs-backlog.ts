@@ -16,9 +16,6 @@ await runConsumer(async (config, recorder) => {
       recorder.handled(trade.seq, trade.producedAt);
       payload.resolveOffset(message.offset);
     }
-    payload.resolveOffset(batch.lastOffset());
-    await payload.commitOffsetsIfNecessary();
-    await payload.heartbeat();
   });
   return async () => {
     await consumer.disconnect();

@@ -25,7 +25,8 @@ export function baselineTransactionalProducer(kafka: Kafka, config: ConsumerConf
  * Subscribes to the input from the beginning and runs `handle` on every live fetched batch, counted as
  * fetched. `auto`: kafkajs commits resolved offsets (at-least-once), partitions as concurrent as the
  * scenario says. `transaction`: the handler commits each batch in a transaction, one partition at a time,
- * and empty batches (transaction markers only) are skipped.
+ * and empty batches (transaction markers only) are skipped. After `handle`, the batch's last offset is
+ * resolved (and, `auto`, committed if due) and the group heartbeated, the same tail for every baseline.
  */
 export async function runBatches(
   consumer: Consumer,
@@ -46,6 +47,9 @@ export async function runBatches(
       recorder.begin();
       count(recorder, 'batchesFetched');
       await handle(payload);
+      payload.resolveOffset(payload.batch.lastOffset());
+      if (commits === 'auto') await payload.commitOffsetsIfNecessary();
+      await payload.heartbeat();
     },
   });
 }
@@ -64,4 +68,9 @@ export async function commitInTransaction(producer: Producer, groupId: string, b
     await transaction.abort().catch(() => undefined);
     throw error;
   }
+}
+
+/** The batch's non-empty values, each JSON-decoded and checked against `schema` (throws on the first bad one). */
+export function parseValues<T>(batch: Batch, schema: { parse(value: unknown): T }): T[] {
+  return batch.messages.filter((m) => m.value).map((m) => schema.parse(JSON.parse(m.value!.toString('utf8'))));
 }

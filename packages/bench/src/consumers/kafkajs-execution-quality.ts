@@ -11,7 +11,7 @@ import { planQueries, quoteAt, type MarketQuote, executionReport, dateToNanos } 
 import { BenchOrder } from '../service-data.js';
 import { count, runConsumer } from './harness.js';
 import { priceSource } from './price-source.js';
-import { baselineConsumer, baselineKafka, baselineTransactionalProducer, commitInTransaction, runBatches } from './kafkajs-baseline.js';
+import { baselineConsumer, baselineKafka, baselineTransactionalProducer, commitInTransaction, parseValues, runBatches } from './kafkajs-baseline.js';
 
 /** The service's default LOOKUP_MAX_SPAN. */
 const MAX_SPAN_NS = 15n * 60_000n * 1_000_000n;
@@ -26,7 +26,7 @@ await runConsumer(async (config, recorder) => {
   await producer.connect();
   await runBatches(consumer, config, recorder, 'transaction', async (payload) => {
     const { batch } = payload;
-    const orders = batch.messages.filter((m) => m.value).map((m) => BenchOrder.parse(JSON.parse(m.value!.toString('utf8'))));
+    const orders = parseValues(batch, BenchOrder);
     const lookups = orders.map((order, index) => ({ symbol: order.symbol, atNs: dateToNanos(order.executedAt), index }));
     const quotes = new Array<MarketQuote | null>(orders.length).fill(null);
     await Promise.all(
@@ -42,8 +42,6 @@ await runConsumer(async (config, recorder) => {
     const messages = orders.map((order, i) => ({ key: order.id, value: JSON.stringify(ExecutionQuality.parse(executionReport(order, quotes[i]!))) }));
     await commitInTransaction(producer, config.groupId, batch, output, messages);
     for (const order of orders) recorder.handled(order.seq, order.producedAt);
-    payload.resolveOffset(batch.lastOffset());
-    await payload.heartbeat();
   });
   return async () => {
     await consumer.disconnect();

@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import { BenchFeedActivity } from '../service-data.js';
 import { runConsumer } from './harness.js';
-import { baselineConsumer, baselineKafka, runBatches } from './kafkajs-baseline.js';
+import { baselineConsumer, baselineKafka, parseValues, runBatches } from './kafkajs-baseline.js';
 import { param } from './service-app.js';
 
 await runConsumer(async (config, recorder) => {
@@ -17,7 +17,7 @@ await runConsumer(async (config, recorder) => {
   const consumer = baselineConsumer(kafka, config);
   await runBatches(consumer, config, recorder, 'auto', async (payload) => {
     const { batch } = payload;
-    const activities = batch.messages.filter((m) => m.value).map((m) => BenchFeedActivity.parse(JSON.parse(m.value!.toString('utf8'))));
+    const activities = parseValues(batch, BenchFeedActivity);
     if (activities.length > 0) {
       const multi = redis.multi();
       const users = new Set<string>();
@@ -31,9 +31,6 @@ await runConsumer(async (config, recorder) => {
       if (!results || failed) throw new Error(`feed write failed: ${failed?.[0]?.message ?? 'transaction discarded'}`);
     }
     for (const a of activities) recorder.handled(a.seq, a.producedAt);
-    payload.resolveOffset(batch.lastOffset());
-    await payload.commitOffsetsIfNecessary();
-    await payload.heartbeat();
   });
   return async () => {
     await consumer.disconnect();

@@ -4,19 +4,13 @@
  * simulated I/O as ours.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel } from 'kafkajs';
 import { Trade } from '../data.js';
 import { runConsumer } from './harness.js';
+import { baselineConsumer, baselineKafka } from './kafkajs-baseline.js';
 
 await runConsumer(async (config, recorder) => {
-  const kafka = new Kafka({ clientId: 'bench-kafkajs', brokers: [...config.brokers], logLevel: logLevel.ERROR });
-  const consumer = kafka.consumer({
-    groupId: config.groupId,
-    readUncommitted: false,
-    maxBytesPerPartition: 1024 * 1024,
-    maxWaitTimeInMs: 100,
-    allowAutoTopicCreation: false,
-  });
+  const kafka = baselineKafka(config);
+  const consumer = baselineConsumer(kafka, config);
   await consumer.connect();
   await consumer.subscribe({ topics: [config.input], fromBeginning: true });
   await consumer.run({

@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { BenchOrder } from '../service-data.js';
 import { runConsumer } from './harness.js';
-import { baselineConsumer, baselineKafka, runBatches } from './kafkajs-baseline.js';
+import { baselineConsumer, baselineKafka, parseValues, runBatches } from './kafkajs-baseline.js';
 import { Limiter } from './limiter.js';
 import { param } from './service-app.js';
 
@@ -42,7 +42,7 @@ await runConsumer(async (config, recorder) => {
 
   await runBatches(consumer, config, recorder, 'auto', async (payload) => {
     const { batch } = payload;
-    const orders = batch.messages.filter((m) => m.value).map((m) => BenchOrder.parse(JSON.parse(m.value!.toString('utf8'))));
+    const orders = parseValues(batch, BenchOrder);
     await Promise.all(
       orders.map((order) =>
         limiter.run(async () => {
@@ -51,9 +51,6 @@ await runConsumer(async (config, recorder) => {
         }),
       ),
     );
-    payload.resolveOffset(batch.lastOffset());
-    await payload.commitOffsetsIfNecessary();
-    await payload.heartbeat();
   });
   return async () => {
     await consumer.disconnect();

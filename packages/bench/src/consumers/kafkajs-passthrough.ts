@@ -35,9 +35,6 @@ await runConsumer(async (config, recorder) => {
     }
     if (outputs.length > 0) await producer.sendBatch({ topicMessages: [{ topic: output, messages: outputs }], acks: -1 });
     for (const d of done) recorder.handled(d.seq, d.producedAt);
-    payload.resolveOffset(batch.lastOffset());
-    await payload.commitOffsetsIfNecessary();
-    await payload.heartbeat();
   });
   return async () => {
     await consumer.disconnect();

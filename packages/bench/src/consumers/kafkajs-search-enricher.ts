@@ -9,7 +9,7 @@ import { TopResult } from '@stream/contracts';
 import { createElasticsearchClient, msearchTopHits } from '@stream/search-enricher';
 import { BenchSearchQuery } from '../service-data.js';
 import { runConsumer } from './harness.js';
-import { baselineConsumer, baselineKafka, baselineTransactionalProducer, commitInTransaction, runBatches } from './kafkajs-baseline.js';
+import { baselineConsumer, baselineKafka, baselineTransactionalProducer, commitInTransaction, parseValues, runBatches } from './kafkajs-baseline.js';
 import { searchOptions } from './search-options.js';
 import { param } from './service-app.js';
 
@@ -24,7 +24,7 @@ await runConsumer(async (config, recorder) => {
   await producer.connect();
   await runBatches(consumer, config, recorder, 'transaction', async (payload) => {
     const { batch } = payload;
-    const queries = batch.messages.filter((m) => m.value).map((m) => BenchSearchQuery.parse(JSON.parse(m.value!.toString('utf8'))));
+    const queries = parseValues(batch, BenchSearchQuery);
     const messages: { key: string; value: string }[] = [];
     for (let start = 0; start < queries.length; start += config.take.size) {
       const chunk = queries.slice(start, start + config.take.size);
@@ -38,8 +38,6 @@ await runConsumer(async (config, recorder) => {
     }
     await commitInTransaction(producer, config.groupId, batch, output, messages);
     for (const query of queries) recorder.handled(query.seq, query.producedAt);
-    payload.resolveOffset(batch.lastOffset());
-    await payload.heartbeat();
   });
   return async () => {
     await consumer.disconnect();
