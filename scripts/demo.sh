@@ -4,8 +4,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib/toolchain.sh
-ensure_toolchain
-if [ -n "${CI-}" ]; then pnpm install --frozen-lockfile; else pnpm install --prefer-offline; fi
-bash tools/stack/stack.sh up
-pnpm turbo run build --output-logs=errors-only
+prepare_workspace
 exec node packages/demo/dist/main.js "$@"

@@ -4,10 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib/toolchain.sh
-ensure_toolchain
-if [ -n "${CI-}" ]; then pnpm install --frozen-lockfile; else pnpm install --prefer-offline; fi
-bash tools/stack/stack.sh up
-pnpm turbo run build --output-logs=errors-only
+prepare_workspace
 find packages services bench -path '*/.vitest/results.json' -delete 2>/dev/null || true
 status=0
 pnpm turbo run test --concurrency=1 --continue "$@" || status=$?

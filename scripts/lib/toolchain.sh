@@ -52,3 +52,12 @@ ensure_pnpm() {
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 
 ensure_toolchain() { ensure_node; ensure_pnpm; }
+
+# What both of the README's commands do first on a fresh clone: Node and pnpm, the dependencies (frozen in CI),
+# the local servers and a build. Safe to re-run: each step is a no-op when already done.
+prepare_workspace() {
+  ensure_toolchain
+  if [ -n "${CI-}" ]; then pnpm install --frozen-lockfile; else pnpm install --prefer-offline; fi
+  bash tools/stack/stack.sh up
+  pnpm turbo run build --output-logs=errors-only
+}

@@ -1,6 +1,6 @@
 import { DEAD_LETTER_HEADERS, deadLetterTopicName, decodeHeaders, StreamError, type AnyTopic, type Decoded, type Transport } from '@stream/core';
 import { randomBytes } from 'node:crypto';
-import { readToEnd } from './read.js';
+import { cliConsumerOptions, readToEnd } from './read.js';
 
 /** Where command output goes (stdout in the CLI, an array in tests). */
 export type Print = (line: string) => void;
@@ -63,16 +63,7 @@ export async function tailCommand(
   const topic = findTopic(topics, args.topic);
   let count = 0;
   const done = new AbortController();
-  const consumer = transport.consumer({
-    groupId: `stream-cli-tail-${randomBytes(4).toString('hex')}`,
-    topics: [topic.name],
-    fromBeginning: true,
-    sessionTimeoutMs: 10_000,
-    heartbeatIntervalMs: 1_000,
-    rebalanceTimeoutMs: 10_000,
-    readCommitted: true,
-    maxBytesPerPartition: 1024 * 1024,
-  });
+  const consumer = transport.consumer(cliConsumerOptions(`stream-cli-tail-${randomBytes(4).toString('hex')}`, topic.name));
   const pending: Promise<void>[] = [];
   await consumer.start({
     onAssignment: () => undefined,

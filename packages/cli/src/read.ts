@@ -1,4 +1,21 @@
-import type { FetchedBatch, RawMessage, Transport } from '@stream/core';
+import type { ConsumerOptions, FetchedBatch, RawMessage, Transport } from '@stream/core';
+
+/**
+ * How the CLI's short-lived consumers join: from the beginning, read committed, and with short session and
+ * rebalance timeouts so that a verb run by hand joins and leaves its group in seconds.
+ */
+export function cliConsumerOptions(groupId: string, topic: string): ConsumerOptions {
+  return {
+    groupId,
+    topics: [topic],
+    fromBeginning: true,
+    sessionTimeoutMs: 10_000,
+    heartbeatIntervalMs: 1_000,
+    rebalanceTimeoutMs: 10_000,
+    readCommitted: true,
+    maxBytesPerPartition: 1024 * 1024,
+  };
+}
 
 /** A message with the partition it came from. */
 export interface ReadMessage extends RawMessage {
@@ -22,16 +39,7 @@ export async function readToEnd(
   const remaining = new Set([...ends].filter(([p, end]) => end > (committed.get(p) ?? 0)).map(([p]) => p));
   if (remaining.size === 0) return 0;
 
-  const consumer = transport.consumer({
-    groupId: options.groupId,
-    topics: [topic],
-    fromBeginning: true,
-    sessionTimeoutMs: 10_000,
-    heartbeatIntervalMs: 1_000,
-    rebalanceTimeoutMs: 10_000,
-    readCommitted: true,
-    maxBytesPerPartition: 1024 * 1024,
-  });
+  const consumer = transport.consumer(cliConsumerOptions(options.groupId, topic));
   let count = 0;
   let failure: Error | undefined;
   const queue: FetchedBatch[] = [];

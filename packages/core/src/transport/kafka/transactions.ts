@@ -49,20 +49,19 @@ export class KafkaTransaction implements TransportTransaction {
 
   async commit(): Promise<void> {
     this.#requireOpen('commit');
-    try {
-      await this.#owner.run('commit failed', () => this.#tx.commit(), true);
-      this.#state = 'ended';
-    } catch (error) {
-      this.#state = 'failed';
-      throw error;
-    }
+    await this.#end('commit failed', () => this.#tx.commit());
   }
 
   async abort(): Promise<void> {
     if (this.#state === 'failed') return;
     this.#requireOpen('abort');
+    await this.#end('abort failed', () => this.#tx.abort());
+  }
+
+  /** Ends the transaction with `fn`: `ended` when it succeeds, else `failed` (a later abort is then a no-op). */
+  async #end(action: string, fn: () => Promise<void>): Promise<void> {
     try {
-      await this.#owner.run('abort failed', () => this.#tx.abort(), true);
+      await this.#owner.run(action, fn, true);
       this.#state = 'ended';
     } catch (error) {
       this.#state = 'failed';
