@@ -4,7 +4,10 @@ import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
-let passed = 0, failed = 0, skipped = 0, files = 0;
+let passed = 0,
+  failed = 0,
+  skipped = 0,
+  files = 0;
 const failures = [];
 for (const group of ['packages', 'services', 'bench']) {
   const dir = path.join(root, group);
@@ -21,12 +24,18 @@ for (const group of ['packages', 'services', 'bench']) {
       const file = path.relative(root, suite.name);
       const failedTests = (suite.assertionResults ?? []).filter((t) => t.status === 'failed');
       for (const t of failedTests) {
-        const first = String(t.failureMessages?.[0] ?? '').split('\n')[0].slice(0, 300);
+        const first = String(t.failureMessages?.[0] ?? '')
+          .split('\n')[0]
+          .slice(0, 300);
         failures.push(`  ✗ ${file} › ${t.fullName}\n      ${first}`);
       }
       // A file that failed before any test ran (import error, hook failure) has no failed assertion.
       if (suite.status === 'failed' && failedTests.length === 0) {
-        failures.push(`  ✗ ${file}\n      ${String(suite.message ?? '').split('\n')[0].slice(0, 300)}`);
+        failures.push(
+          `  ✗ ${file}\n      ${String(suite.message ?? '')
+            .split('\n')[0]
+            .slice(0, 300)}`,
+        );
       }
     }
   }

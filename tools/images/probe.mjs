@@ -49,8 +49,7 @@ async function withAdmin(fn) {
  * a mapping of VAR: value lines. Enough YAML for that file, not a general parser.
  */
 function composeEnvironment(file, service) {
-  const interpolate = (value) =>
-    value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g, (_, name, fallback) => process.env[name] || (fallback ?? ''));
+  const interpolate = (value) => value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g, (_, name, fallback) => process.env[name] || (fallback ?? ''));
   const unquote = (value) => (/^(["']).*\1$/.test(value) ? value.slice(1, -1) : value);
   const env = {};
   let inServices = false;
@@ -213,7 +212,9 @@ const commands = {
     const config = readFileSync(`${repo}services/${service}/src/config.ts`, 'utf8') + readFileSync(`${repo}packages/core/src/service-config.ts`, 'utf8');
     const unknown = names.filter((name) => !new RegExp(`\\b${name}\\b`).test(config));
     if (unknown.length > 0) {
-      throw new Error(`docker/compose.yaml sets ${unknown.join(', ')} for ${service}, which neither services/${service}/src/config.ts nor packages/core/src/service-config.ts reads`);
+      throw new Error(
+        `docker/compose.yaml sets ${unknown.join(', ')} for ${service}, which neither services/${service}/src/config.ts nor packages/core/src/service-config.ts reads`,
+      );
     }
     process.stdout.write(names.map((name) => `${name}=${env[name]}\0`).join(''));
   },

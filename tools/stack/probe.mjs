@@ -13,7 +13,10 @@ function tcpExchange(port, request, isComplete) {
     socket.on('connect', () => socket.write(request));
     socket.on('data', (chunk) => {
       buffer = Buffer.concat([buffer, chunk]);
-      if (isComplete(buffer)) { socket.end(); resolve(buffer); }
+      if (isComplete(buffer)) {
+        socket.end();
+        resolve(buffer);
+      }
     });
     socket.on('error', reject);
     socket.on('close', () => reject(new Error('connection closed before a full answer')));
@@ -31,19 +34,21 @@ const probes = {
   async kafka(port) {
     const clientId = Buffer.from('stream-stack-probe');
     const body = Buffer.alloc(2 + 2 + 4 + 2 + clientId.length);
-    body.writeInt16BE(18, 0); body.writeInt16BE(0, 2); body.writeInt32BE(7, 4);
-    body.writeInt16BE(clientId.length, 8); clientId.copy(body, 10);
-    const size = Buffer.alloc(4); size.writeInt32BE(body.length);
-    const answer = await tcpExchange(port, Buffer.concat([size, body]),
-      (b) => b.length >= 4 && b.length >= 4 + b.readInt32BE(0));
+    body.writeInt16BE(18, 0);
+    body.writeInt16BE(0, 2);
+    body.writeInt32BE(7, 4);
+    body.writeInt16BE(clientId.length, 8);
+    clientId.copy(body, 10);
+    const size = Buffer.alloc(4);
+    size.writeInt32BE(body.length);
+    const answer = await tcpExchange(port, Buffer.concat([size, body]), (b) => b.length >= 4 && b.length >= 4 + b.readInt32BE(0));
     const correlation = answer.readInt32BE(4);
     const errorCode = answer.readInt16BE(8);
     if (correlation !== 7 || errorCode !== 0) throw new Error(`ApiVersions error code ${errorCode}`);
     return process.env.STACK_KAFKA_VERSION ?? 'unknown';
   },
   async redis(port) {
-    const answer = (await tcpExchange(port, 'PING\r\nINFO server\r\n',
-      (b) => b.includes('+PONG') && /redis_version:[^\r]+\r\n/.test(b.toString()))).toString();
+    const answer = (await tcpExchange(port, 'PING\r\nINFO server\r\n', (b) => b.includes('+PONG') && /redis_version:[^\r]+\r\n/.test(b.toString()))).toString();
     return /redis_version:([^\r]+)/.exec(answer)[1];
   },
   async influxdb(port) {
@@ -51,7 +56,8 @@ const probes = {
     if (res.status !== 204) throw new Error(`/ping answered ${res.status}`);
     // Flux must answer too: the clients we use talk to /api/v2/query, not InfluxQL.
     const flux = await fetch(`http://127.0.0.1:${port}/api/v2/query`, {
-      method: 'POST', signal: AbortSignal.timeout(TIMEOUT_MS),
+      method: 'POST',
+      signal: AbortSignal.timeout(TIMEOUT_MS),
       headers: { 'content-type': 'application/vnd.flux', accept: 'application/csv' },
       body: 'buckets() |> limit(n: 1)',
     });

@@ -74,7 +74,12 @@ export function parseArgs(argv: readonly string[]): CliArgs {
         quick = true;
         break;
       case '--scenario':
-        names.push(...value().split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+        names.push(
+          ...value()
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s.length > 0),
+        );
         break;
       case '--rounds': {
         const n = Number(value());
@@ -183,7 +188,8 @@ async function main(): Promise<number> {
           await createFreshTopics([{ name: names.input, partitions: spec.partitions }]);
           await produce(names.input, spec);
           const runs: PerfTestResult[] = [];
-          for (let i = 0; i < (args.quick ? 1 : 3); i += 1) runs.push(await consumerPerfTest(lib, bootstrap, names.input, spec.records, `${names.groupId}-${i}`));
+          for (let i = 0; i < (args.quick ? 1 : 3); i += 1)
+            runs.push(await consumerPerfTest(lib, bootstrap, names.input, spec.records, `${names.groupId}-${i}`));
           const result = {
             tool: `kafka-consumer-perf-test (org.apache.kafka.tools.ConsumerPerformance, Kafka ${lib.version})`,
             recordsPerSec: median(runs.map((r) => r.fetchMsgPerSec)),
@@ -191,7 +197,9 @@ async function main(): Promise<number> {
             mbPerSec: median(runs.map((r) => r.fetchMbPerSec)),
             runs,
           };
-          log(`  ceiling: ${Math.round(result.recordsPerSec).toLocaleString('en-US')} rec/s (fetch phase), ${Math.round(result.recordsPerSecWithJoin).toLocaleString('en-US')} rec/s with join`);
+          log(
+            `  ceiling: ${Math.round(result.recordsPerSec).toLocaleString('en-US')} rec/s (fetch phase), ${Math.round(result.recordsPerSecWithJoin).toLocaleString('en-US')} rec/s with join`,
+          );
           return result;
         } finally {
           await cleanupRun(names);
@@ -203,11 +211,13 @@ async function main(): Promise<number> {
     return found;
   };
 
-  log(`stream bench (${args.quick ? 'quick' : 'full'}): ${selected.map((s) => s.name).join(', ')} on ${bootstrap}, Kafka ${lib.version}; child logs in ${logDir}`);
+  log(
+    `stream bench (${args.quick ? 'quick' : 'full'}): ${selected.map((s) => s.name).join(', ')} on ${bootstrap}, Kafka ${lib.version}; child logs in ${logDir}`,
+  );
   const results: ScenarioResult[] = [];
   const errors: { scenario: string; message: string }[] = [];
   for (const scenario of selected) {
-    const rounds = args.rounds ?? (args.quick ? scenario.defaultRounds?.quick ?? 1 : scenario.defaultRounds?.full ?? 3);
+    const rounds = args.rounds ?? (args.quick ? (scenario.defaultRounds?.quick ?? 1) : (scenario.defaultRounds?.full ?? 3));
     const context: ScenarioContext = { quick: args.quick, rounds, brokers, logDir, profileDir, log, produce, ceiling };
     log(`\n${scenario.name}: ${scenario.description} (${rounds} round${rounds === 1 ? '' : 's'})`);
     const t0 = performance.now();
@@ -230,7 +240,10 @@ async function main(): Promise<number> {
     generatedAt: new Date().toISOString(),
     mode: args.quick ? 'quick' : 'full',
     rounds: args.rounds ?? 'scenario default',
-    command: `pnpm bench ${process.argv.slice(2).filter((a) => a !== '--').join(' ')}`.trim(),
+    command: `pnpm bench ${process.argv
+      .slice(2)
+      .filter((a) => a !== '--')
+      .join(' ')}`.trim(),
     machine: machine(lib.version, loadAvgAtStart),
     git: { commitAtStart, commit: git(['rev-parse', 'HEAD']), uncommittedChangesInCore: git(['status', '--porcelain', '--', 'packages/core']).length > 0 },
     scenarios: results,
@@ -250,7 +263,13 @@ async function main(): Promise<number> {
     copyFileSync(`${base}.md`, dated);
     written.push(dated);
   }
-  log(`\n${renderMarkdown(report).split('\n').filter((l) => l.startsWith('|')).slice(0, 2 + results.length + errors.length).join('\n')}`);
+  log(
+    `\n${renderMarkdown(report)
+      .split('\n')
+      .filter((l) => l.startsWith('|'))
+      .slice(0, 2 + results.length + errors.length)
+      .join('\n')}`,
+  );
   log(`\nwrote ${written.map((f) => path.relative(cwd, f)).join(', ')} in ${report.durationSec.toFixed(0)} s`);
   const violations = results.flatMap((r) => r.violations.map((v) => `${r.scenario}: ${v}`));
   if (errors.length > 0 || violations.length > 0) {

@@ -48,7 +48,11 @@ function run(command: string, args: readonly string[], timeoutMs: number): Promi
   return new Promise((resolve, reject) => {
     execFile(command, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) {
-        const tail = stderr.split('\n').filter((l) => l.length > 0 && !l.startsWith('SLF4J')).slice(-10).join('\n');
+        const tail = stderr
+          .split('\n')
+          .filter((l) => l.length > 0 && !l.startsWith('SLF4J'))
+          .slice(-10)
+          .join('\n');
         reject(new Error(`${path.basename(command)} ${args.filter((a) => !a.includes('/')).join(' ')} failed: ${error.message}\n${tail}`));
       } else {
         resolve({ stdout, stderr });
@@ -75,7 +79,11 @@ export async function compileProducer(lib: KafkaLib): Promise<string> {
 /** Produces the lines of `file` (see BenchProducer.java) to `topic`. */
 export async function produceWithJava(lib: KafkaLib, classes: string, bootstrap: string, topic: string, file: string, records: number): Promise<void> {
   const timeoutMs = 60_000 + records / 5; // generous: ~100k records/s is typical
-  const { stdout } = await run(JAVA, ['-Xmx384m', '-XX:+UseSerialGC', '-cp', `${lib.dir}/*${path.delimiter}${classes}`, 'BenchProducer', bootstrap, topic, file], timeoutMs);
+  const { stdout } = await run(
+    JAVA,
+    ['-Xmx384m', '-XX:+UseSerialGC', '-cp', `${lib.dir}/*${path.delimiter}${classes}`, 'BenchProducer', bootstrap, topic, file],
+    timeoutMs,
+  );
   const match = /produced (\d+) of (\d+) records/.exec(stdout);
   if (!match || Number(match[1]) !== records) throw new Error(`BenchProducer wrote ${match?.[1] ?? '?'} of ${records} records to ${topic}: ${stdout.trim()}`);
 }
@@ -95,7 +103,10 @@ export interface PerfTestResult {
 
 /** Parses ConsumerPerformance's CSV-ish output: a header line and a value line. */
 export function parsePerfTest(stdout: string): PerfTestResult {
-  const lines = stdout.split('\n').map((l) => l.trim()).filter((l) => l.length > 0 && !l.startsWith('SLF4J') && !l.startsWith('WARNING'));
+  const lines = stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0 && !l.startsWith('SLF4J') && !l.startsWith('WARNING'));
   const headerAt = lines.findIndex((l) => l.startsWith('start.time'));
   const header = lines[headerAt]?.split(',').map((s) => s.trim());
   const values = lines[headerAt + 1]?.split(',').map((s) => s.trim());

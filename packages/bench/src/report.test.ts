@@ -26,14 +26,32 @@ const round: RoundMeasurement = {
   loadAvg1: 1,
   coreBuild: 'b1',
 };
-const side = (label: string, recordsPerSec: number): SideSummary => ({ label, recordsPerSec, p50Ms: 5, p99Ms: 9, peakRssMb: 100, cpuMsPer1kRecords: 5, rounds: [round] });
+const side = (label: string, recordsPerSec: number): SideSummary => ({
+  label,
+  recordsPerSec,
+  p50Ms: 5,
+  p99Ms: 9,
+  peakRssMb: 100,
+  cpuMsPer1kRecords: 5,
+  rounds: [round],
+});
 
 const report: BenchReport = {
   generatedAt: '2026-01-01T00:00:00.000Z',
   mode: 'quick',
   rounds: 1,
   command: 'pnpm bench --quick',
-  machine: { cpuModel: 'cpu', cpus: 2, totalMemoryMb: 1024, os: 'Linux', node: 'v24', kafka: '4.1.1', date: '2026-01-01', loadAvgAtStart: [1, 1, 1], loadAvgAtEnd: [1, 1, 1] },
+  machine: {
+    cpuModel: 'cpu',
+    cpus: 2,
+    totalMemoryMb: 1024,
+    os: 'Linux',
+    node: 'v24',
+    kafka: '4.1.1',
+    date: '2026-01-01',
+    loadAvgAtStart: [1, 1, 1],
+    loadAvgAtEnd: [1, 1, 1],
+  },
   git: { commitAtStart: 'abc', commit: 'abc', uncommittedChangesInCore: false },
   scenarios: [
     {

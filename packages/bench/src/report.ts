@@ -77,7 +77,7 @@ export function renderMarkdown(report: BenchReport): string {
 
   const ceilings = report.scenarios.filter((r) => r.ceiling);
   if (ceilings.length > 0) {
-    lines.push('## Ceiling: the broker\'s own consumer', '');
+    lines.push("## Ceiling: the broker's own consumer", '');
     lines.push(
       '| Scenario | Ours rec/s | Baseline rec/s | kafka-consumer-perf-test rec/s (fetch phase) | incl. group join | MB/s | Ours / ceiling | Baseline / ceiling |',
       '|---|---:|---:|---:|---:|---:|---:|---:|',
@@ -105,7 +105,10 @@ export function renderMarkdown(report: BenchReport): string {
       '| Side | Round | rec/s | p50 ms | p99 ms | peak RSS MB | RSS at 25/50/75/100 % MB | CPU ms / 1k rec | rec / fetched batch | setup ms | duplicates | load | core build |',
       '|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|',
     );
-    for (const [side, summary] of [['ours', r.ours], ['baseline', r.baseline]] as const) {
+    for (const [side, summary] of [
+      ['ours', r.ours],
+      ['baseline', r.baseline],
+    ] as const) {
       for (const round of summary.rounds) {
         lines.push(
           `| ${side} | ${round.round} | ${int(round.recordsPerSec)} | ${int(round.p50Ms)} | ${int(round.p99Ms)} | ${int(round.peakRssMb)} | ${round.rssAtProgressMb.map(int).join(' / ')} | ` +
@@ -151,11 +154,20 @@ export function renderSvg(report: BenchReport): string {
       caption: throughput ? `${ratioText(r)} records/s` : `${ratioText(r)} (peak ${int(r.ours.peakRssMb)} vs ${int(r.baseline.peakRssMb)} MB; lower is better)`,
     });
     if (r.ceiling) {
-      bars.push({ label: `${r.scenario} / ceiling`, value: r.ceiling.oursOverCeiling, target: undefined, met: undefined, caption: `${fixed(r.ceiling.oursOverCeiling, 3)}× of kafka-consumer-perf-test` });
+      bars.push({
+        label: `${r.scenario} / ceiling`,
+        value: r.ceiling.oursOverCeiling,
+        target: undefined,
+        met: undefined,
+        caption: `${fixed(r.ceiling.oursOverCeiling, 3)}× of kafka-consumer-perf-test`,
+      });
     }
   }
   for (const e of report.errors) bars.push({ label: e.scenario, value: Number.NaN, target: undefined, met: false, caption: 'error (see the Markdown report)' });
-  const finite = bars.map((b) => b.value).concat(bars.map((b) => b.target ?? 1)).filter((v) => Number.isFinite(v) && v > 0);
+  const finite = bars
+    .map((b) => b.value)
+    .concat(bars.map((b) => b.target ?? 1))
+    .filter((v) => Number.isFinite(v) && v > 0);
   const lo = Math.min(-1, Math.floor(Math.log10(Math.min(1, ...finite))));
   const hi = Math.max(1, Math.ceil(Math.log10(Math.max(1, ...finite))));
   const width = 900;
@@ -168,14 +180,22 @@ export function renderSvg(report: BenchReport): string {
   const x = (v: number) => left + ((Math.log10(v) - lo) / (hi - lo)) * plot;
   const one = x(1);
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(`<text x="${left}" y="22" font-size="15" font-weight="600">Ours / baseline (${escapeXml(report.mode)} run, ${escapeXml(report.generatedAt.slice(0, 10))}), log scale</text>`);
+  out.push(
+    `<text x="${left}" y="22" font-size="15" font-weight="600">Ours / baseline (${escapeXml(report.mode)} run, ${escapeXml(report.generatedAt.slice(0, 10))}), log scale</text>`,
+  );
   out.push(`<text x="${left}" y="40" fill="#555">green: target met · red: missed · grey: ours vs the broker's own consumer · | target</text>`);
   for (let d = lo; d <= hi; d += 1) {
     const gx = x(10 ** d);
-    out.push(`<line x1="${gx.toFixed(1)}" y1="${top - 6}" x2="${gx.toFixed(1)}" y2="${top + bars.length * row}" stroke="${d === 0 ? '#333' : '#ddd'}" stroke-width="${d === 0 ? 1.5 : 1}"/>`);
-    out.push(`<text x="${gx.toFixed(1)}" y="${top + bars.length * row + 16}" text-anchor="middle" fill="#555">${10 ** d >= 1 ? String(10 ** d) : (10 ** d).toFixed(-d)}×</text>`);
+    out.push(
+      `<line x1="${gx.toFixed(1)}" y1="${top - 6}" x2="${gx.toFixed(1)}" y2="${top + bars.length * row}" stroke="${d === 0 ? '#333' : '#ddd'}" stroke-width="${d === 0 ? 1.5 : 1}"/>`,
+    );
+    out.push(
+      `<text x="${gx.toFixed(1)}" y="${top + bars.length * row + 16}" text-anchor="middle" fill="#555">${10 ** d >= 1 ? String(10 ** d) : (10 ** d).toFixed(-d)}×</text>`,
+    );
   }
   bars.forEach((b, i) => {
     const y = top + i * row;
@@ -186,7 +206,9 @@ export function renderSvg(report: BenchReport): string {
     }
     const bx = x(Math.min(Math.max(b.value, 10 ** lo), 10 ** hi));
     const color = b.met === undefined ? '#9e9e9e' : b.met ? '#2e7d32' : '#c62828';
-    out.push(`<rect x="${Math.min(one, bx).toFixed(1)}" y="${y + 7}" width="${Math.max(1, Math.abs(bx - one)).toFixed(1)}" height="${row - 14}" fill="${color}" rx="2"/>`);
+    out.push(
+      `<rect x="${Math.min(one, bx).toFixed(1)}" y="${y + 7}" width="${Math.max(1, Math.abs(bx - one)).toFixed(1)}" height="${row - 14}" fill="${color}" rx="2"/>`,
+    );
     if (b.target !== undefined) {
       const tx = x(b.target);
       out.push(`<line x1="${tx.toFixed(1)}" y1="${y + 3}" x2="${tx.toFixed(1)}" y2="${y + row - 3}" stroke="#000" stroke-width="2"/>`);

@@ -97,7 +97,10 @@ export function* generateServiceRecords(spec: DatasetSpec, random: () => number)
       }
       case 'search': {
         const id = `q-${seq}`;
-        yield { key: id, value: { id, queryString: searchText(seq), userId: `u${Math.floor(random() * spec.keys)}`, timestamp: '2026-01-01T00:00:00.000Z', seq } };
+        yield {
+          key: id,
+          value: { id, queryString: searchText(seq), userId: `u${Math.floor(random() * spec.keys)}`, timestamp: '2026-01-01T00:00:00.000Z', seq },
+        };
         break;
       }
       default:

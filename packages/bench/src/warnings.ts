@@ -9,4 +9,3 @@ export function quietTimeoutWarnings(): void {
     if (warning.name !== 'TimeoutNegativeWarning') process.stderr.write(`${warning.name}: ${warning.message}\n`);
   });
 }
-

@@ -44,7 +44,10 @@ export async function createTopicsCommand(transport: Transport, topics: readonly
     const specs = topics.flatMap((t) => {
       const partitions = t.partitions ?? 1;
       const config = { ...t.config, ...(t.retentionMs === undefined ? {} : { 'retention.ms': String(t.retentionMs) }) };
-      return [{ name: t.name, partitions, config }, { name: deadLetterTopicName(t.name), partitions }];
+      return [
+        { name: t.name, partitions, config },
+        { name: deadLetterTopicName(t.name), partitions },
+      ];
     });
     const created = new Set(await admin.createTopics(specs));
     for (const spec of specs) print(`${created.has(spec.name) ? 'created' : 'exists '} ${spec.name} (${spec.partitions} partitions)`);
@@ -109,7 +112,9 @@ export async function dlqListCommand(transport: Transport, args: { topic: string
     onMessage: (m) => {
       const headers = decodeHeaders(m.headers);
       const failure = Object.fromEntries(Object.entries(headers).filter(([k]) => DLQ_HEADER_NAMES.has(k)));
-      print(JSON.stringify({ partition: m.partition, offset: m.offset, key: m.key?.toString('utf8') ?? null, failure, value: m.value?.toString('utf8') ?? null }));
+      print(
+        JSON.stringify({ partition: m.partition, offset: m.offset, key: m.key?.toString('utf8') ?? null, failure, value: m.value?.toString('utf8') ?? null }),
+      );
     },
   });
 }

@@ -30,7 +30,10 @@ error message matches REGEX.`,
 };
 
 function transportFrom(brokers: string | undefined): Transport {
-  const list = (brokers ?? process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean);
+  const list = (brokers ?? process.env.KAFKA_BROKERS ?? '127.0.0.1:9092')
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
   return new KafkaTransport({ brokers: list, clientId: 'stream-cli', logger: silentLogger() });
 }
 

@@ -36,7 +36,8 @@ describe('contracts', () => {
     const decoded = await orders.decode(asConsumed(encoded), { partition: 0 });
     expect(decoded.value.executedAt.toISOString()).toBe('2026-01-01T00:00:00.000Z');
     const withOffset = await feedActivities.encode({
-      key: 'u', value: { id: 'a', user: 'u', message: 'm', timestamp: '2026-01-01T02:00:00+02:00' },
+      key: 'u',
+      value: { id: 'a', user: 'u', message: 'm', timestamp: '2026-01-01T02:00:00+02:00' },
     });
     const activity = await feedActivities.decode(asConsumed(withOffset), { partition: 0 });
     expect(activity.value.timestamp.toISOString()).toBe('2026-01-01T00:00:00.000Z');

@@ -229,7 +229,14 @@ describe('agents on the memory transport', () => {
       expect(h.committed('delayed.retry.200ms').get(0)).toBe(1);
       const second = h.broker.messages('delayed.retry.200ms')[0]!;
       const headers = Object.fromEntries(Object.entries(second.headers).map(([k, v]) => [k, v.toString()]));
-      expect(headers).toMatchObject({ origin: 'test', 'retry.source.topic': 'delayed', 'retry.source.partition': '0', 'retry.source.offset': '0', 'retry.attempts': '4', 'retry.error.message': 'partner API down' });
+      expect(headers).toMatchObject({
+        origin: 'test',
+        'retry.source.topic': 'delayed',
+        'retry.source.partition': '0',
+        'retry.source.offset': '0',
+        'retry.attempts': '4',
+        'retry.error.message': 'partner API down',
+      });
       await h.stop();
     });
 
@@ -245,7 +252,13 @@ describe('agents on the memory transport', () => {
       const dead = h.deadLetters(topic);
       expect(dead).toHaveLength(1);
       const source = h.broker.messages('delayed-dead').find((m) => (JSON.parse(m.value!.toString()) as { id: string }).id === 'p-1')!;
-      expect(dead[0]).toMatchObject({ sourceTopic: 'delayed-dead', sourcePartition: source.partition, sourceOffset: String(source.offset), errorClass: 'TypeError', attempts: 9 });
+      expect(dead[0]).toMatchObject({
+        sourceTopic: 'delayed-dead',
+        sourcePartition: source.partition,
+        sourceOffset: String(source.offset),
+        errorClass: 'TypeError',
+        attempts: 9,
+      });
       expect(dead[0]!.headers.origin).toBe('test');
       expect(Object.keys(dead[0]!.headers).filter((k) => k.startsWith('retry.'))).toEqual([]);
       await h.stop();
@@ -541,7 +554,13 @@ describe('stream agents', () => {
     await h.send(input, ...Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
     await h.settle(10_000);
     const ids = (await h.produced(output)).map((r) => r.value.paymentId);
-    expect(new Set(ids)).toEqual(new Set(Array.from({ length: 100 }, (_, i) => i).filter((i) => (i % 100) + 1 > 50).map((i) => `p-${i}`)));
+    expect(new Set(ids)).toEqual(
+      new Set(
+        Array.from({ length: 100 }, (_, i) => i)
+          .filter((i) => (i % 100) + 1 > 50)
+          .map((i) => `p-${i}`),
+      ),
+    );
     expect(h.deadLetters(input)).toEqual([]);
     await h.stop();
   });

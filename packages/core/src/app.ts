@@ -113,7 +113,12 @@ export class App implements RecordSender {
   ): this {
     const [options, handler] = typeof optionsOrHandler === 'function' ? [{}, optionsOrHandler] : [optionsOrHandler, maybeHandler];
     if (!handler) throw new StreamError('CONFIG_INVALID', `agent on ${topic.name}: a handler is required`);
-    this.#addAgent({ topic, options, handler: handler as AgentHandler<unknown, unknown>, retryStages: retryStages(topic.name, options.retryTopics?.delaysMs ?? []) });
+    this.#addAgent({
+      topic,
+      options,
+      handler: handler as AgentHandler<unknown, unknown>,
+      retryStages: retryStages(topic.name, options.retryTopics?.delaysMs ?? []),
+    });
     return this;
   }
 
@@ -129,7 +134,10 @@ export class App implements RecordSender {
    */
   stream<T extends AnyTopic>(topic: T, options: AgentOptions & { readonly prefetch?: number }, fn: StreamAgentFunction<KeyOf<T>, ValueOf<T>>): this {
     if (options.retryTopics) {
-      throw new StreamError('CONFIG_INVALID', `stream agent on ${topic.name}: retryTopics is for app.agent (a stream's loop owns its order); use retry and the dead-letter topic`);
+      throw new StreamError(
+        'CONFIG_INVALID',
+        `stream agent on ${topic.name}: retryTopics is for app.agent (a stream's loop owns its order); use retry and the dead-letter topic`,
+      );
     }
     this.#addAgent({ topic, options, handler: async () => undefined, stream: fn as StreamAgentFunction<unknown, unknown>, retryStages: [] });
     return this;

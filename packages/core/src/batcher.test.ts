@@ -4,24 +4,33 @@ import { Batcher, Coalescer } from './batcher.js';
 describe('Batcher', () => {
   it('coalesces concurrent loads into batches of at most maxBatch, results in order', async () => {
     const calls: number[][] = [];
-    const b = new Batcher(async (xs: number[]) => {
-      calls.push(xs);
-      return xs.map((x) => x * 10);
-    }, { maxBatch: 4, maxWaitMs: 5 });
+    const b = new Batcher(
+      async (xs: number[]) => {
+        calls.push(xs);
+        return xs.map((x) => x * 10);
+      },
+      { maxBatch: 4, maxWaitMs: 5 },
+    );
     const results = await Promise.all([1, 2, 3, 4, 5, 6].map((x) => b.load(x)));
     expect(results).toEqual([10, 20, 30, 40, 50, 60]);
-    expect(calls).toEqual([[1, 2, 3, 4], [5, 6]]);
+    expect(calls).toEqual([
+      [1, 2, 3, 4],
+      [5, 6],
+    ]);
   });
 
   it('rejects every item of a failed batch, and only those', async () => {
     let first = true;
-    const b = new Batcher(async (xs: string[]) => {
-      if (first) {
-        first = false;
-        throw new Error('server down');
-      }
-      return xs;
-    }, { maxBatch: 2, maxWaitMs: 1 });
+    const b = new Batcher(
+      async (xs: string[]) => {
+        if (first) {
+          first = false;
+          throw new Error('server down');
+        }
+        return xs;
+      },
+      { maxBatch: 2, maxWaitMs: 1 },
+    );
     const outcomes = await Promise.allSettled(['a', 'b', 'c'].map((x) => b.load(x)));
     expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'fulfilled']);
   });
@@ -35,12 +44,18 @@ describe('Batcher', () => {
 describe('Coalescer', () => {
   it('sends concurrent items in batches of at most maxBatch; each batch settles its own items', async () => {
     const calls: number[][] = [];
-    const c = new Coalescer(async (xs: number[]) => {
-      calls.push(xs);
-      if (xs.includes(5)) throw new Error('batch with 5 failed');
-    }, { maxBatch: 4, maxWaitMs: 5 });
+    const c = new Coalescer(
+      async (xs: number[]) => {
+        calls.push(xs);
+        if (xs.includes(5)) throw new Error('batch with 5 failed');
+      },
+      { maxBatch: 4, maxWaitMs: 5 },
+    );
     const outcomes = await Promise.allSettled([1, 2, 3, 4, 5, 6].map((x) => c.add(x)));
-    expect(calls).toEqual([[1, 2, 3, 4], [5, 6]]);
+    expect(calls).toEqual([
+      [1, 2, 3, 4],
+      [5, 6],
+    ]);
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected']);
     expect(outcomes[4]).toMatchObject({ reason: new Error('batch with 5 failed') });
   });
@@ -54,9 +69,12 @@ describe('Coalescer', () => {
   });
 
   it('rejects when the batch function throws synchronously', async () => {
-    const c = new Coalescer((): Promise<void> => {
-      throw new Error('sync failure');
-    }, { maxBatch: 1 });
+    const c = new Coalescer(
+      (): Promise<void> => {
+        throw new Error('sync failure');
+      },
+      { maxBatch: 1 },
+    );
     await expect(c.add(1)).rejects.toThrow('sync failure');
   });
 });

@@ -2,7 +2,18 @@ export { App, createApp, type AppOptions, type AppState, type StopResult } from 
 export type { AppHealth, AgentHealth, ConsumerHealth, PartitionLag } from './health.js';
 export type { AgentContext, AgentHandler, AgentOptions, DeadLetterOptions, Ordering, RetryTopicsOptions } from './agent.js';
 export { AgentStream, type StreamAgentFunction } from './stream.js';
-export { defineTopic, decodeHeaders, encodeHeaders, Topic, type AnyTopic, type KeyOf, type ValueOf, type RecordSender, type TopicOptions, type Decoded } from './topic.js';
+export {
+  defineTopic,
+  decodeHeaders,
+  encodeHeaders,
+  Topic,
+  type AnyTopic,
+  type KeyOf,
+  type ValueOf,
+  type RecordSender,
+  type TopicOptions,
+  type Decoded,
+} from './topic.js';
 export type { Headers, OutgoingRecord, StreamRecord } from './record.js';
 export { jsonCodec, stringCodec, bytesCodec, type Codec } from './codec.js';
 export type { Schema, InputOf, OutputOf } from './schema.js';

@@ -19,7 +19,10 @@ describe('createLogger', () => {
     const log = createLogger({ name: 'test', level: 'info', destination });
     const secret = 's3cr3t-value';
     log.info({ password: secret, config: { token: secret, sasl: { password: secret } }, headers: { authorization: `Bearer ${secret}` } }, 'config');
-    log.error({ err: { message: 'HTTP 500', options: { headers: { authorization: `Bearer ${secret}`, Authorization: `Bearer ${secret}` } } } }, 'request failed');
+    log.error(
+      { err: { message: 'HTTP 500', options: { headers: { authorization: `Bearer ${secret}`, Authorization: `Bearer ${secret}` } } } },
+      'request failed',
+    );
     log.warn({ request: { config: { headers: { Authorization: `Bearer ${secret}` } } }, apiKey: secret }, 'retrying');
     expect(lines).toHaveLength(3);
     for (const line of lines) expect(line).not.toContain(secret);

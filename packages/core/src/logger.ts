@@ -8,16 +8,33 @@ export type Logger = PinoLogger;
  * that mentions a secret shows `[redacted]` instead.
  */
 export const REDACT_PATHS: readonly string[] = [
-  'password', '*.password', '*.*.password',
-  'token', '*.token', '*.*.token',
-  'apiKey', '*.apiKey', '*.*.apiKey',
-  'sasl', '*.sasl',
-  'authorization', '*.authorization', '*.*.authorization', 'headers.authorization', '*.headers.authorization',
-  'Authorization', '*.Authorization', '*.headers.Authorization',
+  'password',
+  '*.password',
+  '*.*.password',
+  'token',
+  '*.token',
+  '*.*.token',
+  'apiKey',
+  '*.apiKey',
+  '*.*.apiKey',
+  'sasl',
+  '*.sasl',
+  'authorization',
+  '*.authorization',
+  '*.*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'Authorization',
+  '*.Authorization',
+  '*.headers.Authorization',
   // HTTP clients' errors (got, fetch wrappers) carry their request options, headers included.
-  '*.options.headers.authorization', '*.options.headers.Authorization', '*.request.options.headers.authorization',
-  '*.config.headers.authorization', '*.config.headers.Authorization',
-  'secret', '*.secret',
+  '*.options.headers.authorization',
+  '*.options.headers.Authorization',
+  '*.request.options.headers.authorization',
+  '*.config.headers.authorization',
+  '*.config.headers.Authorization',
+  'secret',
+  '*.secret',
 ];
 
 const MAX_ITEMS = 5;

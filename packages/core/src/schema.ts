@@ -35,9 +35,7 @@ export function validate<S extends StandardSchemaV1>(
   part: 'key' | 'value',
   context: ErrorContext = {},
 ): OutputOf<S> | Promise<OutputOf<S>> {
-  const result = schema['~standard'].validate(value) as
-    | StandardSchemaV1.Result<OutputOf<S>>
-    | Promise<StandardSchemaV1.Result<OutputOf<S>>>;
+  const result = schema['~standard'].validate(value) as StandardSchemaV1.Result<OutputOf<S>> | Promise<StandardSchemaV1.Result<OutputOf<S>>>;
   if (result instanceof Promise) return result.then((r) => outcome(r, topic, part, context));
   return outcome(result, topic, part, context);
 }

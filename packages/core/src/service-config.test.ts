@@ -59,7 +59,14 @@ describe('the environment every service shares', () => {
       OPS_HOST: '127.0.0.1',
       LOG_LEVEL: 'debug',
     });
-    expect(config).toMatchObject({ KAFKA_CLIENT_ID: 'emailer-7', KAFKA_GROUP_ID: 'emailer-blue', KAFKA_TLS: true, OPS_PORT: 0, OPS_HOST: '127.0.0.1', LOG_LEVEL: 'debug' });
+    expect(config).toMatchObject({
+      KAFKA_CLIENT_ID: 'emailer-7',
+      KAFKA_GROUP_ID: 'emailer-blue',
+      KAFKA_TLS: true,
+      OPS_PORT: 0,
+      OPS_HOST: '127.0.0.1',
+      LOG_LEVEL: 'debug',
+    });
     expect(kafkaConnection('order-emailer', config)).toEqual({
       brokers: ['10.0.0.1:9092', '10.0.0.2:9093'],
       clientId: 'emailer-7',
@@ -68,7 +75,10 @@ describe('the environment every service shares', () => {
       sasl: { mechanism: 'scram-sha-512', username: 'svc', password: 'pa55word' },
     });
     for (const mechanism of ['plain', 'scram-sha-256'] as const) {
-      const sasl = kafkaConnection('x', loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: mechanism, KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' })).sasl;
+      const sasl = kafkaConnection(
+        'x',
+        loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: mechanism, KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }),
+      ).sasl;
       expect(sasl?.mechanism).toBe(mechanism);
     }
   });
@@ -96,7 +106,8 @@ describe('the environment every service shares', () => {
       }),
     );
     expect(message).toMatch(/^invalid configuration: KAFKA_BROKERS: expected host:port/);
-    for (const name of ['KAFKA_CLIENT_ID', 'KAFKA_TLS', 'KAFKA_SASL_MECHANISM: expected one of plain, scram-sha-256, scram-sha-512', 'OPS_PORT', 'LOG_LEVEL']) expect(message).toContain(name);
+    for (const name of ['KAFKA_CLIENT_ID', 'KAFKA_TLS', 'KAFKA_SASL_MECHANISM: expected one of plain, scram-sha-256, scram-sha-512', 'OPS_PORT', 'LOG_LEVEL'])
+      expect(message).toContain(name);
     expect(message.indexOf('LOG_LEVEL')).toBeLessThan(message.indexOf('REDIS_URL'));
     for (const value of ['nohost', 'maybe', 'md5', '70000', 'loud']) expect(message).not.toContain(value);
     expect(problemOf(() => loadServiceConfig('x', none, {}))).toMatch(/KAFKA_BROKERS: required: comma-separated host:port list/);
@@ -104,9 +115,21 @@ describe('the environment every service shares', () => {
 
   it('names the variables that only go together in the same error as the rest', () => {
     const message = problemOf(() =>
-      loadServiceConfig('x', z.object({ REDIS_URL: z.url() }), { KAFKA_BROKERS: 'nohost', KAFKA_TLS_CA_FILE: path.join(dir, 'gone.pem'), KAFKA_TLS_CERT_FILE: cert, KAFKA_SASL_PASSWORD: 'pw' }),
+      loadServiceConfig('x', z.object({ REDIS_URL: z.url() }), {
+        KAFKA_BROKERS: 'nohost',
+        KAFKA_TLS_CA_FILE: path.join(dir, 'gone.pem'),
+        KAFKA_TLS_CERT_FILE: cert,
+        KAFKA_SASL_PASSWORD: 'pw',
+      }),
     );
-    for (const name of ['KAFKA_BROKERS', 'KAFKA_TLS_CA_FILE: cannot read', 'KAFKA_TLS_KEY_FILE: required', 'KAFKA_SASL_MECHANISM: required', 'KAFKA_SASL_USERNAME: required', 'REDIS_URL']) {
+    for (const name of [
+      'KAFKA_BROKERS',
+      'KAFKA_TLS_CA_FILE: cannot read',
+      'KAFKA_TLS_KEY_FILE: required',
+      'KAFKA_SASL_MECHANISM: required',
+      'KAFKA_SASL_USERNAME: required',
+      'REDIS_URL',
+    ]) {
       expect(message).toContain(name);
     }
   });
@@ -116,12 +139,14 @@ describe('the environment every service shares', () => {
     const incomplete = problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_SASL_PASSWORD: password }));
     expect(incomplete).toMatch(/KAFKA_SASL_MECHANISM: required with SASL/);
     expect(incomplete).toMatch(/KAFKA_SASL_USERNAME: required with SASL/);
-    const badMechanism = problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: password }));
+    const badMechanism = problemOf(() =>
+      loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: password }),
+    );
     expect(badMechanism).toMatch(/KAFKA_SASL_MECHANISM/);
     for (const message of [incomplete, badMechanism]) expect(message).not.toContain(password);
-    expect(problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: '' }))).toMatch(
-      /KAFKA_SASL_PASSWORD: must not be empty/,
-    );
+    expect(
+      problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: '' })),
+    ).toMatch(/KAFKA_SASL_PASSWORD: must not be empty/);
   });
 
   it('reads TLS files at start: a missing one is a clear error naming the variable, not the path', () => {
@@ -129,8 +154,12 @@ describe('the environment every service shares', () => {
     const message = problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_TLS: 'on', KAFKA_TLS_CA_FILE: missing }));
     expect(message).toMatch(/KAFKA_TLS_CA_FILE: cannot read the file \(ENOENT: no such file\)/);
     expect(message).not.toContain(missing);
-    expect(problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_TLS_CERT_FILE: cert }))).toMatch(/KAFKA_TLS_KEY_FILE: required when KAFKA_TLS_CERT_FILE is set/);
-    expect(problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_TLS: 'off', KAFKA_TLS_CA_FILE: ca }))).toMatch(/KAFKA_TLS_CA_FILE: set while KAFKA_TLS is off/);
+    expect(problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_TLS_CERT_FILE: cert }))).toMatch(
+      /KAFKA_TLS_KEY_FILE: required when KAFKA_TLS_CERT_FILE is set/,
+    );
+    expect(problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_TLS: 'off', KAFKA_TLS_CA_FILE: ca }))).toMatch(
+      /KAFKA_TLS_CA_FILE: set while KAFKA_TLS is off/,
+    );
   });
 });
 

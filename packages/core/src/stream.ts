@@ -171,8 +171,7 @@ export class AgentStream<K, V> implements AsyncIterable<V> {
    */
   through<KIn, KOut, VOut>(
     topic: Topic<KIn, KOut, V, VOut>,
-    toRecord: (value: V, record: StreamRecord<K, unknown>) => OutgoingRecord<KIn, V> = (value, record) =>
-      ({ key: record.key as unknown as KIn, value }),
+    toRecord: (value: V, record: StreamRecord<K, unknown>) => OutgoingRecord<KIn, V> = (value, record) => ({ key: record.key as unknown as KIn, value }),
   ): AgentStream<K, V> {
     return new AgentStream(this.#channel, [
       ...this.#stages,
@@ -188,11 +187,7 @@ export class AgentStream<K, V> implements AsyncIterable<V> {
  * Bridges an agent runner to a stream function: the runner's handler pushes each record into the channel
  * and waits until the loop is done with it. The loop restarts after it throws or returns early.
  */
-export function createStreamAgent(
-  fn: StreamAgentFunction<unknown, unknown>,
-  stopping: AbortSignal,
-  log: Logger,
-): AgentHandler<unknown, unknown> {
+export function createStreamAgent(fn: StreamAgentFunction<unknown, unknown>, stopping: AbortSignal, log: Logger): AgentHandler<unknown, unknown> {
   const channel = new Channel();
   stopping.addEventListener('abort', () => channel.end(), { once: true });
 

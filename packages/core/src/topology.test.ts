@@ -113,6 +113,8 @@ describe('planTopology', () => {
     const topic = payments();
     expect(() =>
       plan([agent(topic, { name: 'x', retryTopics: { delaysMs: [1000] } }), agent(topic, { name: 'y', retryTopics: { delaysMs: [5000, 1000] } })]),
-    ).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: 'agents x and y would share the retry topic payments.retry.1s: give them different delays' }));
+    ).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', message: 'agents x and y would share the retry topic payments.retry.1s: give them different delays' }),
+    );
   });
 });

@@ -109,7 +109,8 @@ export function planTopology(agents: readonly AgentEntry[], options: TopologyOpt
     for (const stage of a.retryStages) {
       const name = entryName(a);
       const other = retryOwners.get(stage.topic);
-      if (other !== undefined) throw new StreamError('CONFIG_INVALID', `agents ${other} and ${name} would share the retry topic ${stage.topic}: give them different delays`);
+      if (other !== undefined)
+        throw new StreamError('CONFIG_INVALID', `agents ${other} and ${name} would share the retry topic ${stage.topic}: give them different delays`);
       retryOwners.set(stage.topic, name);
       if (a.options.exactlyOnce === true) exactlyOnceTopics.add(stage.topic);
     }

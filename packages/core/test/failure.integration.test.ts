@@ -3,7 +3,17 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/local-stack';
-import { createApp, createService, deadLetterTopicName, defineTopic, KafkaTransport, retryTopicName, silentLogger, DEAD_LETTER_HEADERS, type Instrumentation } from '../src/index.js';
+import {
+  createApp,
+  createService,
+  deadLetterTopicName,
+  defineTopic,
+  KafkaTransport,
+  retryTopicName,
+  silentLogger,
+  DEAD_LETTER_HEADERS,
+  type Instrumentation,
+} from '../src/index.js';
 
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
 const brokers = [...localServers().kafkaBrokers];
@@ -64,12 +74,20 @@ describe('failure policy and exactly-once on the real Kafka', () => {
     const input = uniqueName('eos-in');
     const output = uniqueName('eos-out');
     const groupId = uniqueName('eos');
-    topics.push(...(await createTopics([{ name: input, partitions: 3 }, { name: output, partitions: 3 }])));
+    topics.push(
+      ...(await createTopics([
+        { name: input, partitions: 3 },
+        { name: output, partitions: 3 },
+      ])),
+    );
     const total = 10_000;
     await produce(input, total);
     const { counts, reader } = await readCommittedCounts(output);
     const start = () => {
-      const child = fork(WORKER, [brokers.join(','), groupId, input, output, 'w'], { stdio: 'ignore', env: { ...process.env, EXACTLY_ONCE: '1', WORKER_DELAY_MS: '1' } });
+      const child = fork(WORKER, [brokers.join(','), groupId, input, output, 'w'], {
+        stdio: 'ignore',
+        env: { ...process.env, EXACTLY_ONCE: '1', WORKER_DELAY_MS: '1' },
+      });
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       return { child, exited };
     };
@@ -95,7 +113,12 @@ describe('failure policy and exactly-once on the real Kafka', () => {
     const input = uniqueName('eos-rb-in');
     const output = uniqueName('eos-rb-out');
     const groupId = uniqueName('eos-rb');
-    topics.push(...(await createTopics([{ name: input, partitions: 6 }, { name: output, partitions: 6 }])));
+    topics.push(
+      ...(await createTopics([
+        { name: input, partitions: 6 },
+        { name: output, partitions: 6 },
+      ])),
+    );
     const total = 20_000;
     await produce(input, total);
     const { counts, reader } = await readCommittedCounts(output);
@@ -145,14 +168,23 @@ describe('failure policy and exactly-once on the real Kafka', () => {
   it('run() exits with 0 after a clean stop even when a handle of someone else is left open', async () => {
     const input = uniqueName('leak-in');
     const output = uniqueName('leak-out');
-    topics.push(...(await createTopics([{ name: input, partitions: 1 }, { name: output, partitions: 1 }])));
+    topics.push(
+      ...(await createTopics([
+        { name: input, partitions: 1 },
+        { name: output, partitions: 1 },
+      ])),
+    );
     await produce(input, 10);
     const child = fork(WORKER, [brokers.join(','), uniqueName('leak'), input, output, 'w'], {
       stdio: ['ignore', 'pipe', 'ignore', 'ipc'],
       env: { ...process.env, WORKER_LEAK_HANDLE: '1' },
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    await within(new Promise<void>((resolve) => child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve())), 30_000, 'the worker to join');
+    await within(
+      new Promise<void>((resolve) => child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve())),
+      30_000,
+      'the worker to join',
+    );
     child.kill('SIGTERM');
     try {
       expect(await within(exited, 30_000, 'the worker to exit')).toBe(0);
@@ -229,7 +261,11 @@ describe('failure policy and exactly-once on the real Kafka', () => {
       await admin.connect();
       try {
         expect(await admin.endOffsets(retryTopicName(name, 1000))).toHaveLength(2);
-        await until(async () => (await admin.endOffsets(deadLetterTopicName(name))).reduce((sum, o) => sum + Number(o.offset), 0) === 1, 20_000, 'the dead letter of n=7');
+        await until(
+          async () => (await admin.endOffsets(deadLetterTopicName(name))).reduce((sum, o) => sum + Number(o.offset), 0) === 1,
+          20_000,
+          'the dead letter of n=7',
+        );
       } finally {
         await admin.disconnect();
       }
@@ -240,10 +276,16 @@ describe('failure policy and exactly-once on the real Kafka', () => {
     const reader = testKafka().consumer({ groupId: uniqueName('delayed-dlq') });
     await reader.connect();
     await reader.subscribe({ topic: deadLetterTopicName(name), fromBeginning: true });
-    await reader.run({ eachMessage: async ({ message }) => void dlq.push(Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]))) });
+    await reader.run({
+      eachMessage: async ({ message }) => void dlq.push(Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]))),
+    });
     await until(() => dlq.length === 1, 20_000, 'reading the dead letter');
     await reader.disconnect();
-    expect(dlq[0]).toMatchObject({ [DEAD_LETTER_HEADERS.sourceTopic]: name, [DEAD_LETTER_HEADERS.attempts]: '2', [DEAD_LETTER_HEADERS.errorMessage]: 'n=7 is not ready' });
+    expect(dlq[0]).toMatchObject({
+      [DEAD_LETTER_HEADERS.sourceTopic]: name,
+      [DEAD_LETTER_HEADERS.attempts]: '2',
+      [DEAD_LETTER_HEADERS.errorMessage]: 'n=7 is not ready',
+    });
   }, 90_000);
 
   it('a handler that waits far past the session timeout does not get the consumer evicted', async () => {
@@ -253,8 +295,14 @@ describe('failure policy and exactly-once on the real Kafka', () => {
     const topic = defineTopic({ name, key: z.string(), value: Item, partitions: 2 });
     let revocations = 0;
     const instrumentation: Instrumentation = {
-      processed: () => undefined, failed: () => undefined, retried: () => undefined, deadLettered: () => undefined,
-      inFlight: () => undefined, committed: () => undefined, fetched: () => undefined, revoked: () => void (revocations += 1),
+      processed: () => undefined,
+      failed: () => undefined,
+      retried: () => undefined,
+      deadLettered: () => undefined,
+      inFlight: () => undefined,
+      committed: () => undefined,
+      fetched: () => undefined,
+      revoked: () => void (revocations += 1),
     };
     const done: number[] = [];
     const app = createApp({ id: uniqueName('slow-app'), brokers, logger: silentLogger(), sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, instrumentation });
@@ -282,7 +330,11 @@ describe('failure policy and exactly-once on the real Kafka', () => {
     await until(() => service.opsPort !== undefined && service.app.ready, 30_000, 'the service to be ready');
     const base = `http://127.0.0.1:${service.opsPort}`;
     await produce(name, 50);
-    await until(async () => (await (await fetch(`${base}/metrics`)).text()).includes(`stream_records_dead_lettered_total{agent="counter",topic="${name}"} 5`), 30_000, 'metrics');
+    await until(
+      async () => (await (await fetch(`${base}/metrics`)).text()).includes(`stream_records_dead_lettered_total{agent="counter",topic="${name}"} 5`),
+      30_000,
+      'metrics',
+    );
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toContain(`stream_records_processed_total{agent="counter",topic="${name}"} 45`);
     expect(metrics).toContain(`stream_records_retried_total{agent="counter",topic="${name}"} 5`);
@@ -333,7 +385,10 @@ describe('failure policy and exactly-once on the real Kafka', () => {
       logger: silentLogger(),
     });
     bad.agent(topic, async () => undefined);
-    const failure = await bad.start().then(() => null, (e: unknown) => e as Error);
+    const failure = await bad.start().then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
     expect(failure?.message).toMatch(/SASL|authentication/i);
     expect(failure?.message).not.toContain('wrong-password');
   }, 60_000);

@@ -2,7 +2,15 @@ import { z } from 'zod';
 import { defineTopic } from '../src/index.js';
 
 /** Topics the runtime's own tests use. */
-export const Payment = z.object({ id: z.string(), account: z.string(), amount: z.number().positive(), at: z.iso.datetime().transform((s) => new Date(s)).or(z.date()) });
+export const Payment = z.object({
+  id: z.string(),
+  account: z.string(),
+  amount: z.number().positive(),
+  at: z.iso
+    .datetime()
+    .transform((s) => new Date(s))
+    .or(z.date()),
+});
 export const payments = (name = 'payments', partitions = 3) => defineTopic({ name, key: z.string(), value: Payment, partitions });
 export const receipts = (name = 'receipts', partitions = 3) =>
   defineTopic({ name, key: z.string(), value: z.object({ paymentId: z.string(), amount: z.number() }), partitions });

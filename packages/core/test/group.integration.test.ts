@@ -15,7 +15,9 @@ interface Worker {
 
 function startWorker(name: string, groupId: string, input: string, output: string, env: Record<string, string> = {}): Promise<Worker> {
   const child = fork(WORKER, [brokers, groupId, input, output, name], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env: { ...process.env, ...env } });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`worker ${name} did not join within 30 s`)), 30_000);
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -71,7 +73,12 @@ describe('a group of app instances on the real Kafka', () => {
     const input = uniqueName('group-in');
     const output = uniqueName('group-out');
     const groupId = uniqueName('group');
-    topics.push(...(await createTopics([{ name: input, partitions: 6 }, { name: output, partitions: 6 }])));
+    topics.push(
+      ...(await createTopics([
+        { name: input, partitions: 6 },
+        { name: output, partitions: 6 },
+      ])),
+    );
     const total = 50_000;
     await produce(input, total);
     const watch = await watchResults(output);
@@ -102,7 +109,9 @@ describe('a group of app instances on the real Kafka', () => {
       // (or done within the last commit interval) when its worker was killed or its partition moved.
       const pairs = new Map<string, number>();
       for (const [, workers] of duplicated) pairs.set(workers.join('→'), (pairs.get(workers.join('→')) ?? 0) + 1);
-      console.log(`group test: ${total} records, ${duplicated.length} processed twice (${[...pairs].map(([p, n]) => `${p}: ${n}`).join(', ')}), ${seenBeforeKill} done before the kill`);
+      console.log(
+        `group test: ${total} records, ${duplicated.length} processed twice (${[...pairs].map(([p, n]) => `${p}: ${n}`).join(', ')}), ${seenBeforeKill} done before the kill`,
+      );
       expect(duplicated.length).toBeLessThan(total * 0.05);
       // Only the kill may cost more than what was in flight: what the killed worker `a` finished since its last
       // commit runs again wherever its partitions go. A rebalance holds new work from the moment it starts
@@ -121,7 +130,12 @@ describe('a group of app instances on the real Kafka', () => {
     const input = uniqueName('term-in');
     const output = uniqueName('term-out');
     const groupId = uniqueName('term');
-    topics.push(...(await createTopics([{ name: input, partitions: 2 }, { name: output, partitions: 2 }])));
+    topics.push(
+      ...(await createTopics([
+        { name: input, partitions: 2 },
+        { name: output, partitions: 2 },
+      ])),
+    );
     await produce(input, 200);
     const watch = await watchResults(output);
     try {

@@ -97,7 +97,16 @@ async function main(): Promise<number> {
   const marketEnd = market.end;
   const priceAt = (symbol: string, at: Date) => market.priceAt(symbol, at);
   step(`loading market data for ${SYMBOLS.join(', ')} (last hour, one tick per second)`);
-  await runTool('services/execution-quality/dist/seed-market-data.js', ['--symbols', SYMBOLS.join(','), '--points', '3600', '--start', marketStart.toISOString(), '--step-ms', '1000']);
+  await runTool('services/execution-quality/dist/seed-market-data.js', [
+    '--symbols',
+    SYMBOLS.join(','),
+    '--points',
+    '3600',
+    '--start',
+    marketStart.toISOString(),
+    '--step-ms',
+    '1000',
+  ]);
   step(`loading the search corpus into ${SEARCH_INDEX}`);
   await runTool('services/search-enricher/dist/load-corpus.js', ['--index', SEARCH_INDEX, '--docs', '2000', '--recreate']);
 
@@ -165,17 +174,26 @@ async function main(): Promise<number> {
     await watch.app.stop();
 
     step('summary');
-    out(`  produced: ${c.activities} activities, ${c.orders} orders (+${c.duplicateOrders} redelivered on purpose), ${c.queries} search queries, ${c.malformedOrders + c.malformedActivities} malformed records`);
+    out(
+      `  produced: ${c.activities} activities, ${c.orders} orders (+${c.duplicateOrders} redelivered on purpose), ${c.queries} search queries, ${c.malformedOrders + c.malformedActivities} malformed records`,
+    );
     const feed = (await (await fetch('http://127.0.0.1:18080/feed/user-1?limit=3')).json()) as { items: { message: string; timestamp: string }[] };
     out(`  feed-cache: GET /feed/user-1?limit=3 →`);
     for (const item of feed.items) out(`      ${item.timestamp}  ${item.message}`);
     const s = sink.stats();
-    out(`  order-emailer: ${sink.emailed(producer.orderIds)} emails for ${c.orders} orders; ${c.duplicateOrders} redelivered orders sent no second email; requests ${s.requests}, repeated idempotency keys ${s.repeatedKeys}`);
+    out(
+      `  order-emailer: ${sink.emailed(producer.orderIds)} emails for ${c.orders} orders; ${c.duplicateOrders} redelivered orders sent no second email; requests ${s.requests}, repeated idempotency keys ${s.repeatedKeys}`,
+    );
     out(`  execution-quality: ${watch.seen.reports.length} reports`);
     for (const symbol of SYMBOLS) {
-      const bps = watch.seen.reports.filter((r) => r.symbol === symbol && r.slippageBps !== null).map((r) => r.slippageBps!).sort((a, b) => a - b);
+      const bps = watch.seen.reports
+        .filter((r) => r.symbol === symbol && r.slippageBps !== null)
+        .map((r) => r.slippageBps!)
+        .sort((a, b) => a - b);
       const none = watch.seen.reports.filter((r) => r.symbol === symbol && r.status === 'no_market_data').length;
-      out(`      ${symbol.padEnd(9)} n=${String(bps.length).padStart(5)}  slippage bps p10 ${percentile(bps, 10).toFixed(1).padStart(7)}  p50 ${percentile(bps, 50).toFixed(1).padStart(7)}  p90 ${percentile(bps, 90).toFixed(1).padStart(7)}${none ? `  no market data: ${none}` : ''}`);
+      out(
+        `      ${symbol.padEnd(9)} n=${String(bps.length).padStart(5)}  slippage bps p10 ${percentile(bps, 10).toFixed(1).padStart(7)}  p50 ${percentile(bps, 50).toFixed(1).padStart(7)}  p90 ${percentile(bps, 90).toFixed(1).padStart(7)}${none ? `  no market data: ${none}` : ''}`,
+      );
     }
     out(`  search-enricher: ${watch.seen.results} enriched queries, ${watch.seen.hits} with a top hit`);
     for (const sample of watch.seen.samples) out(`      "${sample.query}" → ${sample.top ?? 'no hit'}`);

@@ -18,7 +18,10 @@ import { marketWindow } from './market.js';
 import { DemoProducer } from './producer.js';
 
 const Env = z.object({
-  KAFKA_BROKERS: z.string().min(1).transform((s) => s.split(',').map((b) => b.trim())),
+  KAFKA_BROKERS: z
+    .string()
+    .min(1)
+    .transform((s) => s.split(',').map((b) => b.trim())),
   INFLUX_URL: z.url({ protocol: /^https?$/ }),
   INFLUX_TOKEN: z.string().min(1),
   INFLUX_ORG: z.string().min(1),
@@ -49,7 +52,13 @@ async function main(): Promise<void> {
   const transport = new KafkaTransport({ brokers: env.KAFKA_BROKERS, clientId: 'demo-producer-raw', logger: log });
   const raw = transport.producer();
   await raw.connect();
-  const producer = new DemoProducer(app, { seed, marketStart: market.start, marketEnd: market.end, priceAt: (s, at) => market.priceAt(s, at), queries: QUERIES });
+  const producer = new DemoProducer(app, {
+    seed,
+    marketStart: market.start,
+    marketEnd: market.end,
+    priceAt: (s, at) => market.priceAt(s, at),
+    queries: QUERIES,
+  });
 
   const stop = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort(new Error(signal)));

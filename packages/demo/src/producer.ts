@@ -41,7 +41,10 @@ export class DemoProducer {
 
   readonly #priceAt: (symbol: string, at: Date) => number;
 
-  constructor(app: App, options: { seed: number; marketStart: Date; marketEnd: Date; queries: readonly string[]; priceAt: (symbol: string, at: Date) => number }) {
+  constructor(
+    app: App,
+    options: { seed: number; marketStart: Date; marketEnd: Date; queries: readonly string[]; priceAt: (symbol: string, at: Date) => number },
+  ) {
     this.#priceAt = options.priceAt;
     this.#app = app;
     this.#rand = random(options.seed);

@@ -90,10 +90,13 @@ export class Fleet {
     const failures: string[] = [];
     await Promise.all(
       SERVICES.flatMap((name) =>
-        this.#instances.get(name)!.splice(0).map(async (instance) => {
-          const code = await stopService(instance, 45_000);
-          if (code !== 0) failures.push(`${name} exited with ${code} (log ${instance.logFile})`);
-        }),
+        this.#instances
+          .get(name)!
+          .splice(0)
+          .map(async (instance) => {
+            const code = await stopService(instance, 45_000);
+            if (code !== 0) failures.push(`${name} exited with ${code} (log ${instance.logFile})`);
+          }),
       ),
     );
     return failures;

@@ -81,7 +81,11 @@ export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ field: fc.nat(), value: wrongValue, drop: fc.boolean() }).map((m) => ({ kind: 'wrong-type' as const, ...m })),
   fc.record({ field: fc.nat(), asUnknownField: fc.boolean() }).map((m) => ({ kind: 'huge-value' as const, ...m })),
   fc
-    .dictionary(fc.string({ minLength: 1, maxLength: 12 }).map((k) => `x_${k}`), fc.jsonValue({ maxDepth: 3 }), { minKeys: 1, maxKeys: 5 })
+    .dictionary(
+      fc.string({ minLength: 1, maxLength: 12 }).map((k) => `x_${k}`),
+      fc.jsonValue({ maxDepth: 3 }),
+      { minKeys: 1, maxKeys: 5 },
+    )
     .map((extra) => ({ kind: 'unknown-fields' as const, extra })),
   fc.record({ field: fc.nat(), text: hostileText }).map((m) => ({ kind: 'hostile-string' as const, ...m })),
   fc.option(fc.uint8Array({ maxLength: 64 }), { nil: null }).map((key) => ({ kind: 'bad-key' as const, key })),

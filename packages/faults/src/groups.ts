@@ -10,7 +10,11 @@ export async function startGroupsAtEnd(groups: ReadonlyArray<{ groupId: string; 
     const ends = new Map<string, { partition: number; offset: string }[]>();
     for (const { topics } of groups) {
       for (const topic of topics) {
-        if (!ends.has(topic)) ends.set(topic, (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: p.high })));
+        if (!ends.has(topic))
+          ends.set(
+            topic,
+            (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: p.high })),
+          );
       }
     }
     for (const { groupId, topics } of groups) {

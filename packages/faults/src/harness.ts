@@ -192,7 +192,14 @@ interface Tally {
 }
 
 /** Compares what was produced with what is visible outside: feeds, emails, outputs, dead letters. */
-function tally(load: Load, observer: TopicObserver, sink: EmailSink, feed: { ids: Set<string> | null; count: number }, fuzz: boolean, before: SinkStats): Tally {
+function tally(
+  load: Load,
+  observer: TopicObserver,
+  sink: EmailSink,
+  feed: { ids: Set<string> | null; count: number },
+  fuzz: boolean,
+  before: SinkStats,
+): Tally {
   const t: Tally = { processed: 0, lost: 0, duplicates: 0, pending: 0, notes: [], problems: [] };
   const byService = { feed: [0, 0], email: [0, 0], report: [0, 0], result: [0, 0] };
   let notInTopic = 0;
@@ -271,7 +278,9 @@ function tally(load: Load, observer: TopicObserver, sink: EmailSink, feed: { ids
   );
   if (dead.length > 0 || fuzz) {
     const bad = [...load.records.values()].filter((x) => !x.good).length;
-    t.notes.push(`dead letters: ${dead.length} (${bad} bad records × their consumers), ${badMissing} missing, ${badRepeated} repeated, ${goodDead} good records dead-lettered, ${incomplete} without full reason headers`);
+    t.notes.push(
+      `dead letters: ${dead.length} (${bad} bad records × their consumers), ${badMissing} missing, ${badRepeated} repeated, ${goodDead} good records dead-lettered, ${incomplete} without full reason headers`,
+    );
   }
   if (notInTopic > 0) t.problems.push(`${notInTopic} acknowledged records not found in their input topic`);
   if (emailDuplicates > 0) t.problems.push(`${emailDuplicates} duplicate emails`);
@@ -288,12 +297,25 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
   const groupSuffix = `${spec.slug}-${started.toString(36)}`;
   const fleet = env.makeFleet(groupSuffix);
   const observerGroup = `faults-observer-${groupSuffix}`;
-  const serviceTopics: Readonly<Record<ServiceName, string>> = { 'feed-cache': 'feed_activities', 'order-emailer': 'orders', 'execution-quality': 'orders', 'search-enricher': 'search_queries' };
+  const serviceTopics: Readonly<Record<ServiceName, string>> = {
+    'feed-cache': 'feed_activities',
+    'order-emailer': 'orders',
+    'execution-quality': 'orders',
+    'search-enricher': 'search_queries',
+  };
   await startGroupsAtEnd([
     ...SERVICES.map((s) => ({ groupId: `${s}-${groupSuffix}`, topics: [serviceTopics[s]] })),
     { groupId: observerGroup, topics: [...INPUT_TOPICS, ...INPUT_TOPICS.map((t) => deadLetterTopicName(t)), 'execution_quality', 'top_results'] },
   ]);
-  const load = new Load(env.producer, { slug: groupSuffix, total: spec.records, rate: spec.rate, fuzzEvery: spec.fuzzEvery ?? 0, seed: env.seed, symbols: env.symbols, market: env.market });
+  const load = new Load(env.producer, {
+    slug: groupSuffix,
+    total: spec.records,
+    rate: spec.rate,
+    fuzzEvery: spec.fuzzEvery ?? 0,
+    seed: env.seed,
+    symbols: env.symbols,
+    market: env.market,
+  });
   const observer = new TopicObserver({ brokers: env.brokers, groupId: observerGroup });
   const progress = new Progress(env.redisUrl, load, env.sink, observer);
   const notes: string[] = [];

@@ -98,7 +98,11 @@ export class Load {
     const at = (fraction: number) => new Date(market.start.getTime() + 60_000 + fraction * (market.end.getTime() - market.start.getTime() - 60_000));
     switch (topic) {
       case 'feed_activities':
-        return { key: user, value: { id: `${slug}-a${n}`, user, message: `${user} liked item ${n}`, timestamp: new Date(Date.now() - (n % 1000)).toISOString() }, textFields: ['message', 'user'] };
+        return {
+          key: user,
+          value: { id: `${slug}-a${n}`, user, message: `${user} liked item ${n}`, timestamp: new Date(Date.now() - (n % 1000)).toISOString() },
+          textFields: ['message', 'user'],
+        };
       case 'orders': {
         const id = `${slug}-o${n}`;
         const value = {
@@ -114,7 +118,11 @@ export class Load {
       }
       case 'search_queries': {
         const id = `${slug}-q${n}`;
-        return { key: id, value: { id, userId: user, queryString: WORDS[n % WORDS.length]!, timestamp: new Date().toISOString() }, textFields: ['queryString', 'userId'] };
+        return {
+          key: id,
+          value: { id, userId: user, queryString: WORDS[n % WORDS.length]!, timestamp: new Date().toISOString() },
+          textFields: ['queryString', 'userId'],
+        };
       }
     }
   }
@@ -161,7 +169,7 @@ export class Load {
     const { total, rate } = this.#options;
     const tickMs = 100;
     const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
-    for (let n = 0; n < total && !signal.aborted; ) {
+    for (let n = 0; n < total && !signal.aborted;) {
       const tickStart = Date.now();
       const byTopic = new Map<string, Message[]>();
       const huge: { topic: string; messages: Message[] }[] = [];
@@ -173,7 +181,10 @@ export class Load {
         else (byTopic.get(record.topic) ?? byTopic.set(record.topic, []).get(record.topic)!).push(record.message);
       }
       const count = [...byTopic.values()].reduce((s, m) => s + m.length, 0) + huge.length;
-      await this.#send([...byTopic].map(([topic, messages]) => ({ topic, messages })), signal);
+      await this.#send(
+        [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+        signal,
+      );
       for (const one of huge) await this.#send([one], signal);
       this.#sent += count;
       this.#waiters = this.#waiters.filter((w) => (this.#sent >= w.n ? (w.resolve(), false) : true));

@@ -25,7 +25,8 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  process.stdout.write(`usage: pnpm test:faults [--quick] [--only|--skip kill,kafka,redis,influx,es,email,rebalance,fuzz,sigterm] [--keep-stack] [--reuse-stack] [--out FILE] [--seed N]
+  process.stdout
+    .write(`usage: pnpm test:faults [--quick] [--only|--skip kill,kafka,redis,influx,es,email,rebalance,fuzz,sigterm] [--keep-stack] [--reuse-stack] [--out FILE] [--seed N]
 Brings up its own stack (STREAM_STACK_DATA, default /tmp/stream-faults-stack; ports from STACK_*_PORT, default
 the usual ones + 10000), runs the four services as processes through each fault, checks from outside, prints
 one line per fault and a table, and exits non-zero on any loss, duplicate email or broken guarantee.
@@ -47,14 +48,27 @@ async function main(): Promise<number> {
   const only = args.only?.split(',').map((s) => s.trim());
   const skip = args.skip?.split(',').map((s) => s.trim()) ?? [];
   const specs = scenarios(sizes).filter((s) => (!only || only.includes(s.slug)) && !skip.includes(s.slug));
-  out(`▶ fault suite (${args.quick ? 'quick' : 'full'}): ${specs.map((s) => s.slug).join(', ')}; stack in ${stack.env.STREAM_STACK_DATA}, Kafka ${servers.KAFKA_BROKERS}`);
+  out(
+    `▶ fault suite (${args.quick ? 'quick' : 'full'}): ${specs.map((s) => s.slug).join(', ')}; stack in ${stack.env.STREAM_STACK_DATA}, Kafka ${servers.KAFKA_BROKERS}`,
+  );
   if (!args['reuse-stack']) await stack.up([], { fresh: true });
   else await stack.up();
   out(`  stack up after ${((Date.now() - began) / 1000).toFixed(0)} s`);
-  await createTopics(allTopics.flatMap((t) => [{ name: t.name, partitions: t.partitions ?? 1 }, { name: deadLetterTopicName(t.name), partitions: t.partitions ?? 1 }]));
+  await createTopics(
+    allTopics.flatMap((t) => [
+      { name: t.name, partitions: t.partitions ?? 1 },
+      { name: deadLetterTopicName(t.name), partitions: t.partitions ?? 1 },
+    ]),
+  );
   const marketEnd = new Date();
   const marketStart = new Date(marketEnd.getTime() - 30 * 60_000);
-  await runScript(repo, 'services/execution-quality/dist/seed-market-data.js', ['--symbols', SYMBOLS.join(','), '--points', '1800', '--start', marketStart.toISOString(), '--step-ms', '1000'], servers, 'ignore');
+  await runScript(
+    repo,
+    'services/execution-quality/dist/seed-market-data.js',
+    ['--symbols', SYMBOLS.join(','), '--points', '1800', '--start', marketStart.toISOString(), '--step-ms', '1000'],
+    servers,
+    'ignore',
+  );
   await runScript(repo, 'services/search-enricher/dist/load-corpus.js', ['--index', SEARCH_INDEX, '--docs', '500', '--recreate'], servers, 'ignore');
 
   const sink = new EmailSink({ token: EMAIL_TOKEN, latencyMs: 20 });
@@ -70,7 +84,16 @@ async function main(): Promise<number> {
     brokers: [servers.KAFKA_BROKERS!],
     redisUrl: servers.REDIS_URL!,
     makeFleet: (slug) => {
-      const fleet = new Fleet({ repo, serverEnv: servers, groupSuffix: slug, emailUrl: `http://127.0.0.1:${sinkPort}/`, emailToken: EMAIL_TOKEN, searchIndex: SEARCH_INDEX, logDir: path.join(logRoot, slug), portBase });
+      const fleet = new Fleet({
+        repo,
+        serverEnv: servers,
+        groupSuffix: slug,
+        emailUrl: `http://127.0.0.1:${sinkPort}/`,
+        emailToken: EMAIL_TOKEN,
+        searchIndex: SEARCH_INDEX,
+        logDir: path.join(logRoot, slug),
+        portBase,
+      });
       portBase += 200;
       return fleet;
     },
@@ -85,8 +108,16 @@ async function main(): Promise<number> {
   try {
     for (const spec of specs) {
       const result = await runFault(env, spec).catch((error: unknown): FaultResult => ({
-        title: spec.title, recordsIn: 0, processed: 0, lost: 0, duplicates: 0, deadLettered: 0, recoverMs: null, durationMs: 0,
-        problems: [`the fault could not run: ${toError(error).message}`], notes: [],
+        title: spec.title,
+        recordsIn: 0,
+        processed: 0,
+        lost: 0,
+        duplicates: 0,
+        deadLettered: 0,
+        recoverMs: null,
+        durationMs: 0,
+        problems: [`the fault could not run: ${toError(error).message}`],
+        notes: [],
       }));
       results.push(result);
       out(resultLine(result));
@@ -101,7 +132,11 @@ async function main(): Promise<number> {
   const table = resultTable(results);
   const total = `${((Date.now() - began) / 60_000).toFixed(1)} min`;
   out(`\n${table}\n\n${results.every((r) => r.problems.length === 0) ? '✓ every fault passed' : '✗ some faults failed'} (${total})`);
-  if (args.out) writeFileSync(args.out, `${table}\n\nRun: ${new Date().toISOString()}, ${args.quick ? 'quick' : 'full'}, ${total} in all.\n\n${results.map((r) => `- ${r.title}: ${[...r.notes, ...r.problems].join('; ')}`).join('\n')}\n`);
+  if (args.out)
+    writeFileSync(
+      args.out,
+      `${table}\n\nRun: ${new Date().toISOString()}, ${args.quick ? 'quick' : 'full'}, ${total} in all.\n\n${results.map((r) => `- ${r.title}: ${[...r.notes, ...r.problems].join('; ')}`).join('\n')}\n`,
+    );
   return results.every((r) => r.problems.length === 0) && results.length > 0 ? 0 : 1;
 }
 

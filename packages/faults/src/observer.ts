@@ -16,7 +16,14 @@ export interface DeadLetter {
 }
 
 const anyBytes = { '~standard': { version: 1 as const, vendor: 'faults', validate: (value: unknown) => ({ value }) } };
-const REQUIRED = [DEAD_LETTER_HEADERS.sourceTopic, DEAD_LETTER_HEADERS.partition, DEAD_LETTER_HEADERS.offset, DEAD_LETTER_HEADERS.errorClass, DEAD_LETTER_HEADERS.errorMessage, DEAD_LETTER_HEADERS.appId];
+const REQUIRED = [
+  DEAD_LETTER_HEADERS.sourceTopic,
+  DEAD_LETTER_HEADERS.partition,
+  DEAD_LETTER_HEADERS.offset,
+  DEAD_LETTER_HEADERS.errorClass,
+  DEAD_LETTER_HEADERS.errorMessage,
+  DEAD_LETTER_HEADERS.appId,
+];
 
 /** Adds `value` to the set of `key`, creating it. */
 function note(map: Map<string, Set<string>>, key: string, value: string): void {

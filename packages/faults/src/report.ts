@@ -11,7 +11,12 @@ export function resultLine(r: FaultResult): string {
 /** The final table, in Markdown (printed, and kept in docs/faults.md). */
 export function resultTable(results: readonly FaultResult[]): string {
   const rows = results.map(
-    (r) => `| ${r.title} | ${r.recordsIn} | ${r.processed} | ${r.lost} | ${r.duplicates} | ${r.deadLettered} | ${seconds(r.recoverMs)} | ${seconds(r.durationMs)} | ${r.problems.length === 0 ? 'pass' : 'FAIL'} |`,
+    (r) =>
+      `| ${r.title} | ${r.recordsIn} | ${r.processed} | ${r.lost} | ${r.duplicates} | ${r.deadLettered} | ${seconds(r.recoverMs)} | ${seconds(r.durationMs)} | ${r.problems.length === 0 ? 'pass' : 'FAIL'} |`,
   );
-  return ['| fault | records in | processed (unique) | lost | duplicate side effects | dead-lettered | time to recover | run time | result |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |', ...rows].join('\n');
+  return [
+    '| fault | records in | processed (unique) | lost | duplicate side effects | dead-lettered | time to recover | run time | result |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...rows,
+  ].join('\n');
 }

@@ -18,8 +18,26 @@ export interface Sizes {
   readonly termsPerService: number;
 }
 
-export const FULL: Sizes = { killRecords: 100_000, killsPerService: 5, killRate: 400, records: 20_000, rate: 1000, outageMs: 10_000, slowMs: 15_000, termsPerService: 2 };
-export const QUICK: Sizes = { killRecords: 3_000, killsPerService: 1, killRate: 100, records: 2_000, rate: 400, outageMs: 10_000, slowMs: 5_000, termsPerService: 1 };
+export const FULL: Sizes = {
+  killRecords: 100_000,
+  killsPerService: 5,
+  killRate: 400,
+  records: 20_000,
+  rate: 1000,
+  outageMs: 10_000,
+  slowMs: 15_000,
+  termsPerService: 2,
+};
+export const QUICK: Sizes = {
+  killRecords: 3_000,
+  killsPerService: 1,
+  killRate: 100,
+  records: 2_000,
+  rate: 400,
+  outageMs: 10_000,
+  slowMs: 5_000,
+  termsPerService: 1,
+};
 
 /** Moments (as record counts) spread at random over the middle of a run, in order. */
 function moments(ctx: FaultContext, count: number): number[] {
@@ -65,7 +83,10 @@ export function scenarios(sizes: Sizes): FaultSpec[] {
       records: sizes.killRecords,
       rate: sizes.killRate,
       async inject(ctx) {
-        const victims = shuffled(ctx, SERVICES.flatMap((s) => Array.from({ length: sizes.killsPerService }, () => s)));
+        const victims = shuffled(
+          ctx,
+          SERVICES.flatMap((s) => Array.from({ length: sizes.killsPerService }, () => s)),
+        );
         const at = moments(ctx, victims.length);
         // Each service's kills follow one another (a kill waits until the previous restart is ready); different
         // services' kills overlap, as independent crashes would.
@@ -105,7 +126,9 @@ export function scenarios(sizes: Sizes): FaultSpec[] {
         const restarting = Date.now();
         await ctx.stack.up(['kafka']);
         const up = Date.now();
-        ctx.note(`kafka down ${((restarting - down) / 1000).toFixed(1)} s, then ${((up - restarting) / 1000).toFixed(1)} s to start; producer sends retried ${ctx.load.retries}×`);
+        ctx.note(
+          `kafka down ${((restarting - down) / 1000).toFixed(1)} s, then ${((up - restarting) / 1000).toFixed(1)} s to start; producer sends retried ${ctx.load.retries}×`,
+        );
         ctx.expectRecovery(SERVICES, up);
       },
     },
@@ -136,18 +159,24 @@ export function scenarios(sizes: Sizes): FaultSpec[] {
       async inject(ctx) {
         await ctx.load.whenSent(Math.floor(ctx.records * 0.25));
         const joined = Date.now();
-        await Promise.all(SERVICES.map(async (s) => {
-          await ctx.fleet.start(s);
-          await ctx.fleet.start(s);
-        }));
+        await Promise.all(
+          SERVICES.map(async (s) => {
+            await ctx.fleet.start(s);
+            await ctx.fleet.start(s);
+          }),
+        );
         ctx.expectRecovery(SERVICES, joined);
         ctx.note(`3 instances of each service after ${((Date.now() - joined) / 1000).toFixed(1)} s`);
         await ctx.load.whenSent(Math.floor(ctx.records * 0.6));
         const leaving = Date.now();
-        const exits = await Promise.all(SERVICES.flatMap((s) => [ctx.fleet.terminate(s, 2), ctx.fleet.terminate(s, 1)].map(async (t) => ({ s, ...(await t) }))));
+        const exits = await Promise.all(
+          SERVICES.flatMap((s) => [ctx.fleet.terminate(s, 2), ctx.fleet.terminate(s, 1)].map(async (t) => ({ s, ...(await t) }))),
+        );
         for (const e of exits) if (e.code !== 0) ctx.problem(`${e.s} instance leaving exited with ${e.code}`);
         ctx.expectRecovery(SERVICES, leaving);
-        ctx.note(`8 instances left (SIGTERM) in ${((Date.now() - leaving) / 1000).toFixed(1)} s, exit codes ${[...new Set(exits.map((e) => e.code))].join(',')}`);
+        ctx.note(
+          `8 instances left (SIGTERM) in ${((Date.now() - leaving) / 1000).toFixed(1)} s, exit codes ${[...new Set(exits.map((e) => e.code))].join(',')}`,
+        );
       },
     },
     {
@@ -175,7 +204,10 @@ export function scenarios(sizes: Sizes): FaultSpec[] {
       records: sizes.records,
       rate: sizes.rate,
       async inject(ctx) {
-        const victims = shuffled(ctx, SERVICES.flatMap((s) => Array.from({ length: sizes.termsPerService }, () => s)));
+        const victims = shuffled(
+          ctx,
+          SERVICES.flatMap((s) => Array.from({ length: sizes.termsPerService }, () => s)),
+        );
         const at = moments(ctx, victims.length);
         const times: string[] = [];
         for (const [i, victim] of victims.entries()) {

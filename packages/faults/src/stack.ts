@@ -36,7 +36,9 @@ export class FaultStack {
       if (value !== undefined && value !== '') merged[name] = value;
     }
     if (path.resolve(merged.STREAM_STACK_DATA) === MAIN_STACK_DATA || merged.STACK_KAFKA_PORT === '9092') {
-      throw new Error(`the fault suite stops its servers: it refuses the main stack (${MAIN_STACK_DATA}, Kafka on 9092); set STREAM_STACK_DATA and STACK_*_PORT elsewhere`);
+      throw new Error(
+        `the fault suite stops its servers: it refuses the main stack (${MAIN_STACK_DATA}, Kafka on 9092); set STREAM_STACK_DATA and STACK_*_PORT elsewhere`,
+      );
     }
     this.env = merged;
   }

@@ -12,7 +12,8 @@
  */
 import { EmailSink } from './email-sink.js';
 
-const log = (fields: Readonly<Record<string, unknown>>) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), name: 'email-sink', ...fields })}\n`);
+const log = (fields: Readonly<Record<string, unknown>>) =>
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), name: 'email-sink', ...fields })}\n`);
 
 /** A number from the environment, or the default; anything else stops the start with the variable named. */
 function numberFromEnv(name: string, fallback: number): number {

@@ -13,7 +13,11 @@ const start = async (options: EmailSinkOptions = {}) => {
 };
 
 /** An order-emailer confirmation, as it POSTs one. */
-const confirmation = (orderId: string) => ({ user: 'u-1', subject: 'Order Confirmation', body: `Your buy order ${orderId} was executed: you bought 1 shares of ACME.` });
+const confirmation = (orderId: string) => ({
+  user: 'u-1',
+  subject: 'Order Confirmation',
+  body: `Your buy order ${orderId} was executed: you bought 1 shares of ACME.`,
+});
 
 async function post(key: string | undefined, email: unknown = confirmation(key ?? 'o-x'), token: string | null = TOKEN, signal?: AbortSignal) {
   const response = await fetch(sink.url, {

@@ -18,7 +18,10 @@ export interface LocalServers {
 }
 
 function list(value: string | undefined, fallback: string): string[] {
-  return (value ?? fallback).split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  return (value ?? fallback)
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 }
 
 /** Reads the server locations from the environment, falling back to the local stack's defaults. */
@@ -74,8 +77,14 @@ export async function requireServers(...names: ServerName[]): Promise<void> {
       const { host, port, shown, variable } = endpointOf(name, servers);
       const reachable = await new Promise<boolean>((resolve) => {
         const socket = net.connect({ host, port });
-        socket.setTimeout(1000, () => { socket.destroy(); resolve(false); });
-        socket.once('connect', () => { socket.end(); resolve(true); });
+        socket.setTimeout(1000, () => {
+          socket.destroy();
+          resolve(false);
+        });
+        socket.once('connect', () => {
+          socket.end();
+          resolve(true);
+        });
         socket.once('error', () => resolve(false));
       });
       if (!reachable) {

@@ -72,7 +72,13 @@ export async function killService(service: RunningService): Promise<void> {
  *
  * @example await runScript(repo, 'services/search-enricher/dist/load-corpus.js', ['--index', 'products'], env);
  */
-export function runScript(repo: string, script: string, args: readonly string[], env: Record<string, string> = {}, stdout: 'inherit' | 'ignore' = 'inherit'): Promise<void> {
+export function runScript(
+  repo: string,
+  script: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+  stdout: 'inherit' | 'ignore' = 'inherit',
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(repo, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'inherit'] });
     child.once('error', reject);

@@ -31,11 +31,20 @@ describe('configuration', () => {
   it('names every bad variable and never echoes a value', () => {
     let message = '';
     try {
-      readConfig({ ...env, KAFKA_BROKERS: 'nohost', INFLUX_URL: 'redis://x:1', INFLUX_TOKEN: '', INFLUX_BUCKET: undefined, MARKET_LOOKBACK: '5 minutes', EXECUTION_CONCURRENCY: '0' });
+      readConfig({
+        ...env,
+        KAFKA_BROKERS: 'nohost',
+        INFLUX_URL: 'redis://x:1',
+        INFLUX_TOKEN: '',
+        INFLUX_BUCKET: undefined,
+        MARKET_LOOKBACK: '5 minutes',
+        EXECUTION_CONCURRENCY: '0',
+      });
     } catch (error) {
       message = (error as Error).message;
     }
-    for (const name of ['KAFKA_BROKERS', 'INFLUX_URL', 'INFLUX_TOKEN', 'INFLUX_BUCKET', 'MARKET_LOOKBACK', 'EXECUTION_CONCURRENCY']) expect(message).toContain(name);
+    for (const name of ['KAFKA_BROKERS', 'INFLUX_URL', 'INFLUX_TOKEN', 'INFLUX_BUCKET', 'MARKET_LOOKBACK', 'EXECUTION_CONCURRENCY'])
+      expect(message).toContain(name);
     expect(message).not.toContain('5 minutes');
     expect(message).toMatch(/MARKET_LOOKBACK: expected a duration like/);
   });

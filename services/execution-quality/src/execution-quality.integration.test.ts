@@ -1,6 +1,15 @@
 import { ExecutionQuality, Order } from '@stream/contracts';
 import { createApp, deadLetterTopicName, defineTopic, silentLogger, type App } from '@stream/core';
-import { createInfluxBucket, deleteTopics, dropInfluxBucket, localServers, requireServers, testKafka, uniqueName, withServerStopped } from '@stream/local-stack';
+import {
+  createInfluxBucket,
+  deleteTopics,
+  dropInfluxBucket,
+  localServers,
+  requireServers,
+  testKafka,
+  uniqueName,
+  withServerStopped,
+} from '@stream/local-stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { executionQualityAgent } from './agent.js';

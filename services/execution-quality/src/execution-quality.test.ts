@@ -28,7 +28,12 @@ function source(lookbackMs = LOOKBACK_MS): InfluxPriceSource {
 async function write(points: ReadonlyArray<readonly [string, Date | bigint, number]>): Promise<void> {
   const writer = new InfluxDB({ url: influxUrl, token: influxToken }).getWriteApi(influxOrg, bucket, 'ns', { batchSize: 5000, flushInterval: 0 });
   for (const [symbol, time, price] of points) {
-    writer.writePoint(new Point('marketdata').tag('symbol', symbol).floatField('price', price).timestamp(typeof time === 'bigint' ? time.toString() : time));
+    writer.writePoint(
+      new Point('marketdata')
+        .tag('symbol', symbol)
+        .floatField('price', price)
+        .timestamp(typeof time === 'bigint' ? time.toString() : time),
+    );
   }
   await writer.close();
 }
@@ -146,7 +151,10 @@ describe('execution-quality on the memory transport with the real InfluxDB', () 
     const symbols = ['EXACT', 'AFTER_1MS', 'AFTER_1NS', 'BEFORE_1NS', 'ONLY_AFTER', 'OLDEST', 'TOO_OLD'];
     const expected = { EXACT: 2, AFTER_1MS: 3, AFTER_1NS: 5, BEFORE_1NS: 7, ONLY_AFTER: null, OLDEST: 9, TOO_OLD: null };
     // Through the agent (batched: one order per symbol, all in one batch)...
-    const reports = await run(new MarketPrices(source()), symbols.map((s) => order(s, s, 'buy', 1, T)));
+    const reports = await run(
+      new MarketPrices(source()),
+      symbols.map((s) => order(s, s, 'buy', 1, T)),
+    );
     expect(Object.fromEntries(symbols.map((s) => [s, reports.get(s)?.marketPrice]))).toEqual(expected);
     // ...and through the per-order query.
     const each = await Promise.all(symbols.map(async (s) => [s, (await lookupEach(source(), s, T))?.price ?? null] as const));
@@ -222,7 +230,9 @@ describe('execution-quality on the memory transport with the real InfluxDB', () 
     started = Date.now();
     const reference = source();
     const expected = await mapLimit(list, 8, async (o) => executionReport(o, await lookupEach(reference, o.symbol, o.executedAt)));
-    console.log(`equivalence: ${list.length} orders, ${prices.queries} batched queries in ${batchedMs} ms, ${list.length} per-order queries in ${Date.now() - started} ms`);
+    console.log(
+      `equivalence: ${list.length} orders, ${prices.queries} batched queries in ${batchedMs} ms, ${list.length} per-order queries in ${Date.now() - started} ms`,
+    );
     expect(list.map((o) => reports.get(o.id))).toEqual(expected);
     const statuses = expected.map((r) => r.status);
     expect(statuses.filter((s) => s === 'ok').length).toBeGreaterThan(150);
@@ -297,4 +307,3 @@ describe('execution-quality on the memory transport with the real InfluxDB', () 
     expect(harness.app.health().agents[0]!.inFlight).toBe(1);
   });
 });
-

@@ -8,5 +8,13 @@ export { InfluxPriceSource, influxPing, MarketDataTimeoutError, type InfluxPrice
 export { lookupEach, MarketPrices, planQueries, quoteAt, type MarketPricesOptions, type MarketQuote, type PriceLookup } from './prices.js';
 export { executionReport, slippageBps } from './report.js';
 export { dateToNanos, formatNanos, nanosToDate, NS_PER_MS, parseNanos } from './time.js';
-export { generateMarketData, seededRandom, seedMarketData, writeMarketData, type InfluxTarget, type MarketDataPoint, type MarketDataSpec } from './seed-market-data.js';
+export {
+  generateMarketData,
+  seededRandom,
+  seedMarketData,
+  writeMarketData,
+  type InfluxTarget,
+  type MarketDataPoint,
+  type MarketDataSpec,
+} from './seed-market-data.js';
 export { ExecutionQualityConfig, executionQualityService, readConfig } from './config.js';

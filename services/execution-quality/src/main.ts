@@ -17,7 +17,12 @@ await executionQualityService.run({ outputs: [executionQuality] }, (config, serv
   const prices = new MarketPrices(source, { maxSpanMs: config.LOOKUP_MAX_SPAN });
   executionQualityAgent(service.app, orders, executionQuality, prices, { concurrency: config.EXECUTION_CONCURRENCY });
   service.log.info(
-    { influxHost: new URL(config.INFLUX_URL).host, bucket: config.INFLUX_BUCKET, lookbackMs: config.MARKET_LOOKBACK, concurrency: config.EXECUTION_CONCURRENCY },
+    {
+      influxHost: new URL(config.INFLUX_URL).host,
+      bucket: config.INFLUX_BUCKET,
+      lookbackMs: config.MARKET_LOOKBACK,
+      concurrency: config.EXECUTION_CONCURRENCY,
+    },
     'execution-quality starting',
   );
 });

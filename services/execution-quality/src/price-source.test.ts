@@ -70,7 +70,14 @@ describe('InfluxPriceSource against the real InfluxDB', () => {
   });
 
   it('surfaces a server error (missing database) as a rejection the agent retries', async () => {
-    const source = new InfluxPriceSource({ url: influxUrl, token: influxToken, org: influxOrg, bucket: 'no_such_database_eq/autogen', lookbackMs: 60_000, timeoutMs: 5000 });
+    const source = new InfluxPriceSource({
+      url: influxUrl,
+      token: influxToken,
+      org: influxOrg,
+      bucket: 'no_such_database_eq/autogen',
+      lookbackMs: 60_000,
+      timeoutMs: 5000,
+    });
     await expect(source.last('ACME', T)).rejects.toThrow(/database/);
   });
 });

@@ -113,7 +113,6 @@ function allAborted(signals: readonly (AbortSignal | undefined)[]): { signal: Ab
   return { signal: controller.signal, dispose: () => signals.forEach((s) => s?.removeEventListener('abort', onAbort)) };
 }
 
-
 type IndexedLookup = Lookup & { readonly index: number };
 
 /** Lookups of one symbol waiting for the query in flight to finish, and how to hand them their answers. */

@@ -47,7 +47,10 @@ describe('seeding InfluxDB', () => {
   }
 
   it('writes every generated point', async () => {
-    const written = await seedMarketData({ url: influxUrl, token: influxToken, org: influxOrg, bucket }, { symbols: ['ACME', 'INIT'], points: 1000, start, stepMs: 1000 });
+    const written = await seedMarketData(
+      { url: influxUrl, token: influxToken, org: influxOrg, bucket },
+      { symbols: ['ACME', 'INIT'], points: 1000, start, stepMs: 1000 },
+    );
     expect(written).toBe(2000);
     expect(await countBySymbol()).toEqual({ ACME: 1000, INIT: 1000 });
   });

@@ -107,7 +107,10 @@ export async function cli(argv: readonly string[], env: NodeJS.ProcessEnv = proc
     strict: true,
   });
   if (values.help) return USAGE;
-  const symbols = (values.symbols ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const symbols = (values.symbols ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const points = Number(values.points);
   const stepMs = Number(values['step-ms']);
   if (symbols.length === 0) throw new Error(`--symbols is required\n${USAGE}`);

@@ -9,7 +9,11 @@ import type { FeedStore } from './feed-store.js';
  * Records that do not fit the contract go to `feed_activities.dlq`.
  */
 export function feedAgent(app: App, topic: typeof feedActivities, store: FeedStore, batch = { size: 500, withinMs: 20 }): void {
-  app.stream(topic, { name: 'feed-writer', prefetch: batch.size * 2, retry: { attempts: Infinity, backoff: { initialMs: 100, maxMs: 5000 } } }, async (stream) => {
-    for await (const activities of stream.take(batch.size, { within: batch.withinMs })) await store.write(activities);
-  });
+  app.stream(
+    topic,
+    { name: 'feed-writer', prefetch: batch.size * 2, retry: { attempts: Infinity, backoff: { initialMs: 100, maxMs: 5000 } } },
+    async (stream) => {
+      for await (const activities of stream.take(batch.size, { within: batch.withinMs })) await store.write(activities);
+    },
+  );
 }

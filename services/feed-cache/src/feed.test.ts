@@ -42,11 +42,9 @@ describe('feed-cache on the memory transport with the real Redis', () => {
     const store = await start();
     await h!.send(
       feedActivities,
-      ...[
-        activity('ann', 'a2', '2026-01-01T10:02:00Z'),
-        activity('ann', 'a1', '2026-01-01T10:01:00Z'),
-        activity('ann', 'a3', '2026-01-01T10:03:00Z'),
-      ].map((value) => ({ key: value.user, value })),
+      ...[activity('ann', 'a2', '2026-01-01T10:02:00Z'), activity('ann', 'a1', '2026-01-01T10:01:00Z'), activity('ann', 'a3', '2026-01-01T10:03:00Z')].map(
+        (value) => ({ key: value.user, value }),
+      ),
     );
     await h!.settle();
     expect((await store.read('ann', { limit: 10 })).map((i) => i.id)).toEqual(['a3', 'a2', 'a1']);

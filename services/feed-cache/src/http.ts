@@ -4,8 +4,16 @@ import { z } from 'zod';
 import type { FeedStore } from './feed-store.js';
 
 const FeedQuery = z.object({
-  limit: z.coerce.number({ error: 'limit must be a number' }).int('limit must be an integer').min(1, 'limit must be at least 1').max(500, 'limit must be at most 500').default(50),
-  before: z.iso.datetime({ offset: true, error: 'before must be an ISO-8601 time with a zone, e.g. 2026-01-01T00:00:00Z' }).transform((s) => new Date(s)).optional(),
+  limit: z.coerce
+    .number({ error: 'limit must be a number' })
+    .int('limit must be an integer')
+    .min(1, 'limit must be at least 1')
+    .max(500, 'limit must be at most 500')
+    .default(50),
+  before: z.iso
+    .datetime({ offset: true, error: 'before must be an ISO-8601 time with a zone, e.g. 2026-01-01T00:00:00Z' })
+    .transform((s) => new Date(s))
+    .optional(),
 });
 
 const USER = /^\/feed\/([^/]{1,200})$/;

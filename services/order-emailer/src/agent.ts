@@ -67,7 +67,9 @@ export class OrderConfirmer {
       await this.#emailer.sendConfirmation(order, { signal: ctx.signal, idempotencyKey: id });
     } catch (error) {
       // A claim that cannot be released (Redis down) simply runs out at the end of its lease.
-      await this.#dedupe.release(result.claim).catch((e: unknown) => ctx.log?.warn({ err: toError(e), orderId: id }, 'cannot release the claim: it will expire'));
+      await this.#dedupe
+        .release(result.claim)
+        .catch((e: unknown) => ctx.log?.warn({ err: toError(e), orderId: id }, 'cannot release the claim: it will expire'));
       // Retries live in the agent's policy (one place that counts, logs, backs off and dead-letters). The only
       // thing it cannot do is wait as long as the API asked: so the Retry-After wait happens here, after the
       // claim was released (the lease only covers a request), bounded by EMAILER_MAX_RETRY_AFTER_SECONDS and

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { readConfig } from './config.js';
 
-const base = { KAFKA_BROKERS: '127.0.0.1:9092', EMAILER_URL: 'http://127.0.0.1:8025/v1/emails', EMAILER_TOKEN: 'tok-s3cret', REDIS_URL: 'redis://127.0.0.1:6379' };
+const base = {
+  KAFKA_BROKERS: '127.0.0.1:9092',
+  EMAILER_URL: 'http://127.0.0.1:8025/v1/emails',
+  EMAILER_TOKEN: 'tok-s3cret',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+};
 
 describe('config', () => {
   it('applies the defaults', () => {
@@ -40,6 +45,8 @@ describe('config', () => {
 
   it('wants a claim lease longer than the request timeout', () => {
     expect(readConfig({ ...base, EMAILER_TIMEOUT_MS: '2000' }).DEDUPE_LEASE_MS).toBe(12_000);
-    expect(() => readConfig({ ...base, EMAILER_TIMEOUT_MS: '2000', DEDUPE_LEASE_MS: '1000' })).toThrow(/DEDUPE_LEASE_MS: must be greater than EMAILER_TIMEOUT_MS/);
+    expect(() => readConfig({ ...base, EMAILER_TIMEOUT_MS: '2000', DEDUPE_LEASE_MS: '1000' })).toThrow(
+      /DEDUPE_LEASE_MS: must be greater than EMAILER_TIMEOUT_MS/,
+    );
   });
 });

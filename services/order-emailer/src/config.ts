@@ -16,7 +16,11 @@ export const OrderEmailerConfig = z
     EMAILER_MAX_RETRY_AFTER_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
     REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'expected redis://host:port' }),
     /** How long a "sent" record is kept: redeliveries and DLQ replays within this window send nothing. */
-    DEDUPE_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
+    DEDUPE_TTL_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .default(7 * 24 * 3600),
     /**
      * How long a worker's "sending now" claim lives. A crashed worker's claim expires after this and another
      * worker sends (same Idempotency-Key). Must exceed EMAILER_TIMEOUT_MS; default: timeout + 10 s.

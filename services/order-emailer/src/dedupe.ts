@@ -66,7 +66,8 @@ export class DedupeStore {
 
   constructor(redis: Redis, options: DedupeOptions) {
     if (!Number.isInteger(options.leaseMs) || options.leaseMs < 1) throw new Error(`DedupeStore: leaseMs must be a positive integer, got ${options.leaseMs}`);
-    if (!Number.isInteger(options.ttlSeconds) || options.ttlSeconds < 1) throw new Error(`DedupeStore: ttlSeconds must be a positive integer, got ${options.ttlSeconds}`);
+    if (!Number.isInteger(options.ttlSeconds) || options.ttlSeconds < 1)
+      throw new Error(`DedupeStore: ttlSeconds must be a positive integer, got ${options.ttlSeconds}`);
     // defineCommand runs the scripts by EVALSHA, loading them on NOSCRIPT; defining twice is harmless.
     redis.defineCommand('emailerClaim', { numberOfKeys: 1, lua: CLAIM });
     redis.defineCommand('emailerRelease', { numberOfKeys: 1, lua: RELEASE });

@@ -16,7 +16,11 @@ beforeEach(async () => {
 afterEach(() => sink.close());
 
 const client = (timeoutMs = 2000, url = sink.url) => new EmailClient({ url, token: TOKEN, timeoutMs, maxRetryAfterMs: 60_000 });
-const failure = (promise: Promise<unknown>) => promise.then(() => expect.unreachable('expected a failure'), (e: unknown) => e as Error);
+const failure = (promise: Promise<unknown>) =>
+  promise.then(
+    () => expect.unreachable('expected a failure'),
+    (e: unknown) => e as Error,
+  );
 
 describe('confirmationEmail', () => {
   it('states quantity, symbol, side and price', () => {

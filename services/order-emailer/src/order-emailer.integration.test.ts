@@ -23,7 +23,15 @@ const API_DELAY_MS = 20;
 const THROUGHPUT_CONCURRENCY = 64;
 
 function orderValue(i: number): Order {
-  return { id: `o-${i}`, userId: `u-${i % 97}`, symbol: 'AAPL', side: i % 2 ? 'sell' : 'buy', quantity: 1 + (i % 50), price: 150 + i / 100, executedAt: new Date(Date.UTC(2026, 0, 2, 0, 0, i % 60)) };
+  return {
+    id: `o-${i}`,
+    userId: `u-${i % 97}`,
+    symbol: 'AAPL',
+    side: i % 2 ? 'sell' : 'buy',
+    quantity: 1 + (i % 50),
+    price: 150 + i / 100,
+    executedAt: new Date(Date.UTC(2026, 0, 2, 0, 0, i % 60)),
+  };
 }
 
 /** Sends orders o-0 … o-(n-1) in batches of 500, keyed by order id. */
@@ -71,7 +79,9 @@ describe('order-emailer on Kafka and Redis', () => {
     await requireServers('kafka', 'redis');
     redis = new Redis(localServers().redisUrl, { maxRetriesPerRequest: 1 });
     // About one order in 20 gets a 503 on its first POST; the rest are answered within a few ms.
-    sink = await EmailSink.start({ script: (request, nth) => (nth === 1 && Number(request.key?.slice(2)) % 20 === 0 ? { status: 503 } : { delayMs: 1 + (nth % 3) }) });
+    sink = await EmailSink.start({
+      script: (request, nth) => (nth === 1 && Number(request.key?.slice(2)) % 20 === 0 ? { status: 503 } : { delayMs: 1 + (nth % 3) }),
+    });
   });
 
   afterAll(async () => {

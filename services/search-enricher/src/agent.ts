@@ -25,7 +25,13 @@ export const DEFAULT_RETRY: RetryOptions = { attempts: Infinity, backoff: { init
  * - a query Elasticsearch rejects for good (400: text against a numeric field, …) and records that do not
  *   fit the contract: dead-lettered to `<input>.dlq` with the reason.
  */
-export function searchEnricherAgent(app: App, input: typeof searchQueries, output: typeof topResults, searcher: TopHitSearcher, options: EnricherOptions = {}): void {
+export function searchEnricherAgent(
+  app: App,
+  input: typeof searchQueries,
+  output: typeof topResults,
+  searcher: TopHitSearcher,
+  options: EnricherOptions = {},
+): void {
   app.agent(
     input,
     { name: 'search-enricher', concurrency: options.concurrency ?? 64, exactlyOnce: true, retry: options.retry ?? DEFAULT_RETRY },

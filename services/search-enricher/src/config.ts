@@ -8,16 +8,14 @@ const indexName = z
   .regex(/^[a-z0-9*][a-z0-9._*+-]{0,254}$/, 'expected a lower-case index name, alias or pattern');
 
 /** `title^2,body`: field names with optional boosts, parsed into the list multi_match takes. */
-const fields = z
-  .string({ error: 'required: comma-separated fields, e.g. title^2,body' })
-  .transform((s, ctx) => {
-    try {
-      return parseFields(s);
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: (error as Error).message });
-      return z.NEVER;
-    }
-  });
+const fields = z.string({ error: 'required: comma-separated fields, e.g. title^2,body' }).transform((s, ctx) => {
+  try {
+    return parseFields(s);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
 
 const secret = z.string().min(1, 'must not be empty when set').optional();
 

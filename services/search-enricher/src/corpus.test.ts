@@ -38,7 +38,11 @@ describe('the sample corpus', () => {
       expect(await loadCorpus(client, { index, docs: 1500 })).toBe(1500);
       expect((await client.count({ index })).count).toBe(1500);
       const mapping = await client.indices.getMapping({ index });
-      expect(mapping[index]?.mappings.properties).toMatchObject({ id: { type: 'keyword' }, title: { type: 'text', analyzer: 'standard' }, price: { type: 'double' } });
+      expect(mapping[index]?.mappings.properties).toMatchObject({
+        id: { type: 'keyword' },
+        title: { type: 'text', analyzer: 'standard' },
+        price: { type: 'double' },
+      });
       const doc = await client.get({ index, id: 'p-001234' });
       expect(doc._source).toEqual(corpusDocument(1234));
       expect(await loadCorpus(client, { index, docs: 10, recreate: true })).toBe(10);

@@ -14,13 +14,76 @@ export interface ProductDoc {
   readonly released: string;
 }
 
-const ADJECTIVES = ['classic', 'compact', 'durable', 'elegant', 'ergonomic', 'foldable', 'heavy', 'lightweight', 'modern', 'portable', 'premium', 'rugged', 'sleek', 'smart', 'soft', 'sturdy', 'vintage', 'waterproof', 'wireless', 'cozy'];
+const ADJECTIVES = [
+  'classic',
+  'compact',
+  'durable',
+  'elegant',
+  'ergonomic',
+  'foldable',
+  'heavy',
+  'lightweight',
+  'modern',
+  'portable',
+  'premium',
+  'rugged',
+  'sleek',
+  'smart',
+  'soft',
+  'sturdy',
+  'vintage',
+  'waterproof',
+  'wireless',
+  'cozy',
+];
 const COLORS = ['black', 'blue', 'brown', 'green', 'grey', 'orange', 'pink', 'purple', 'red', 'silver', 'white', 'yellow'];
 const MATERIALS = ['aluminium', 'bamboo', 'canvas', 'ceramic', 'cotton', 'glass', 'leather', 'oak', 'steel', 'wool'];
-const NOUNS = ['backpack', 'blender', 'boots', 'camera', 'chair', 'desk', 'drill', 'headphones', 'jacket', 'kettle', 'keyboard', 'lamp', 'laptop', 'mattress', 'monitor', 'mug', 'notebook', 'pan', 'pillow', 'printer', 'router', 'scarf', 'sneakers', 'sofa', 'speaker', 'tent', 'toaster', 'umbrella', 'wallet', 'watch'];
+const NOUNS = [
+  'backpack',
+  'blender',
+  'boots',
+  'camera',
+  'chair',
+  'desk',
+  'drill',
+  'headphones',
+  'jacket',
+  'kettle',
+  'keyboard',
+  'lamp',
+  'laptop',
+  'mattress',
+  'monitor',
+  'mug',
+  'notebook',
+  'pan',
+  'pillow',
+  'printer',
+  'router',
+  'scarf',
+  'sneakers',
+  'sofa',
+  'speaker',
+  'tent',
+  'toaster',
+  'umbrella',
+  'wallet',
+  'watch',
+];
 const BRANDS = ['Acme', 'Borealis', 'Cobalt', 'Dunmore', 'Everline', 'Fjord', 'Granite', 'Halcyon', 'Ironwood', 'Juniper'];
 const CATEGORIES = ['electronics', 'home', 'kitchen', 'outdoor', 'office', 'fashion', 'sports', 'garden'];
-const PHRASES = ['built to last', 'easy to clean', 'great for travel', 'perfect gift', 'energy efficient', 'quiet operation', 'two year warranty', 'fits small spaces', 'handmade finish', 'fast shipping'];
+const PHRASES = [
+  'built to last',
+  'easy to clean',
+  'great for travel',
+  'perfect gift',
+  'energy efficient',
+  'quiet operation',
+  'two year warranty',
+  'fits small spaces',
+  'handmade finish',
+  'fast shipping',
+];
 
 /** A seeded PRNG in [0, 1) (xoroshiro128+): the same seed gives the same corpus on every machine. */
 function random(seed: number): () => number {
@@ -116,7 +179,11 @@ export async function loadCorpus(client: Client, options: LoadCorpusOptions): Pr
   if (options.recreate) await client.indices.delete({ index: options.index, ignore_unavailable: true });
   await createCorpusIndex(client, options.index);
   for (let start = 0; start < count; start += 1000) {
-    await bulk(client, options.index, Array.from({ length: Math.min(1000, count - start) }, (_, i) => corpusDocument(start + i, options.seed)));
+    await bulk(
+      client,
+      options.index,
+      Array.from({ length: Math.min(1000, count - start) }, (_, i) => corpusDocument(start + i, options.seed)),
+    );
   }
   await client.indices.refresh({ index: options.index });
   return count;

@@ -71,7 +71,12 @@ describe('error classification', () => {
   });
 
   it('treats partial shard failures as errors: permanent query errors are not retried', () => {
-    const permanent = shardFailureError({ total: 2, successful: 1, failed: 1, failures: [{ shard: 1, reason: { type: 'query_shard_exception', reason: 'bad' } }] });
+    const permanent = shardFailureError({
+      total: 2,
+      successful: 1,
+      failed: 1,
+      failures: [{ shard: 1, reason: { type: 'query_shard_exception', reason: 'bad' } }],
+    });
     expect(permanent).toBeInstanceOf(NonRetryableError);
     expect(permanent.message).toMatch(/searched 1 of 2 shards.*query_shard_exception: bad/);
     const transient = shardFailureError({ total: 2, successful: 1, failed: 1, failures: [{ shard: 1, reason: { type: 'node_disconnected_exception' } }] });

@@ -95,7 +95,8 @@ export function searchError(status: number, cause: estypes.ErrorCause | undefine
 export function classifyClientError(error: unknown): Error {
   if (error instanceof errors.ResponseError && typeof error.statusCode === 'number') {
     const body: unknown = error.body;
-    const cause = typeof body === 'object' && body !== null && isCause((body as { error?: unknown }).error) ? (body as { error: estypes.ErrorCause }).error : undefined;
+    const cause =
+      typeof body === 'object' && body !== null && isCause((body as { error?: unknown }).error) ? (body as { error: estypes.ErrorCause }).error : undefined;
     return searchError(error.statusCode, cause, error);
   }
   if (error instanceof NonRetryableError || error instanceof RetryableSearchError) return error;
@@ -114,5 +115,7 @@ export function shardFailureError(shards: estypes.ShardStatistics): Error {
   const message = `elasticsearch searched ${shards.successful} of ${shards.total} shards (${shards.failed} failed): ${detail}`;
   const permanent = new Set(['query_shard_exception', 'parse_exception', 'illegal_argument_exception', 'number_format_exception', 'search_parse_exception']);
   const allPermanent = failures.length > 0 && failures.every((f) => permanent.has(f.reason.type));
-  return allPermanent ? new NonRetryableError(message, { context: { type: first?.type ?? 'shard_failure' } }) : new RetryableSearchError(message, { type: first?.type });
+  return allPermanent
+    ? new NonRetryableError(message, { context: { type: first?.type ?? 'shard_failure' } })
+    : new RetryableSearchError(message, { type: first?.type });
 }

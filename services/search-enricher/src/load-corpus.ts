@@ -12,7 +12,16 @@ import { z } from 'zod';
 import { loadCorpus } from './corpus.js';
 import { createElasticsearchClient } from './elasticsearch.js';
 
-export { corpusDocument, corpusIndexSettings, createCorpusIndex, generateCorpus, indexDocuments, loadCorpus, type LoadCorpusOptions, type ProductDoc } from './corpus.js';
+export {
+  corpusDocument,
+  corpusIndexSettings,
+  createCorpusIndex,
+  generateCorpus,
+  indexDocuments,
+  loadCorpus,
+  type LoadCorpusOptions,
+  type ProductDoc,
+} from './corpus.js';
 
 const Env = z.object({
   ELASTICSEARCH_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:9200'),
@@ -37,7 +46,12 @@ export function parseCommandLine(args: readonly string[]): { index: string; docs
     if (!Number.isInteger(n) || n < 0 || n > max) throw new Error(`--${name}: expected an integer from 0 to ${max}\n${USAGE}`);
     return n;
   };
-  return { index: values.index, docs: int('docs', values.docs, 10_000, 10_000_000), seed: int('seed', values.seed, 42, 2 ** 31), recreate: values.recreate ?? false };
+  return {
+    index: values.index,
+    docs: int('docs', values.docs, 10_000, 10_000_000),
+    seed: int('seed', values.seed, 42, 2 ** 31),
+    recreate: values.recreate ?? false,
+  };
 }
 
 async function main(): Promise<void> {

@@ -12,11 +12,19 @@ await searchEnricherService.run({ outputs: [topResults] }, (config, service) => 
     password: config.ELASTICSEARCH_PASSWORD,
     timeoutMs: config.SEARCH_TIMEOUT_MS,
   });
-  const searchOptions = { index: config.SEARCH_INDEX, fields: config.SEARCH_FIELDS, maxQueryChars: config.SEARCH_MAX_QUERY_CHARS, timeoutMs: config.SEARCH_TIMEOUT_MS };
+  const searchOptions = {
+    index: config.SEARCH_INDEX,
+    fields: config.SEARCH_FIELDS,
+    maxQueryChars: config.SEARCH_MAX_QUERY_CHARS,
+    timeoutMs: config.SEARCH_TIMEOUT_MS,
+  };
   const batch = { maxBatch: config.SEARCH_BATCH_SIZE, maxWaitMs: config.SEARCH_BATCH_WAIT_MS };
   const searcher = config.SEARCH_BATCH_SIZE > 1 ? batchedSearcher(client, searchOptions, batch) : singleSearcher(client, searchOptions);
   service.readiness('elasticsearch', () => clusterAnswers(client, 1000));
   searchEnricherAgent(service.app, searchQueries, topResults, searcher, { concurrency: config.SEARCH_CONCURRENCY });
   service.app.onStop(() => client.close());
-  service.log.info({ index: config.SEARCH_INDEX, fields: config.SEARCH_FIELDS, batch: config.SEARCH_BATCH_SIZE, concurrency: config.SEARCH_CONCURRENCY }, 'search-enricher starting');
+  service.log.info(
+    { index: config.SEARCH_INDEX, fields: config.SEARCH_FIELDS, batch: config.SEARCH_BATCH_SIZE, concurrency: config.SEARCH_CONCURRENCY },
+    'search-enricher starting',
+  );
 });

@@ -8,7 +8,10 @@ const FIELD = /^[A-Za-z0-9_@*][A-Za-z0-9_.@*-]{0,254}(\^\d{1,4}(\.\d{1,4})?)?$/;
  * never user input; still checked strictly so a typo fails at start rather than on every search.
  */
 export function parseFields(spec: string): string[] {
-  const fields = spec.split(',').map((f) => f.trim()).filter((f) => f.length > 0);
+  const fields = spec
+    .split(',')
+    .map((f) => f.trim())
+    .filter((f) => f.length > 0);
   if (fields.length === 0) throw new Error('expected at least one field, e.g. title^2,body');
   const bad = fields.filter((f) => !FIELD.test(f));
   if (bad.length > 0) throw new Error(`invalid field ${bad.map((f) => JSON.stringify(f)).join(', ')}: expected name or name^boost`);

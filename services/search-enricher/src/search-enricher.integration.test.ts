@@ -90,7 +90,14 @@ describe('search-enricher on Kafka and Elasticsearch', () => {
   }
 
   async function startApp(id: string, io: ReturnType<typeof ioTopics>, searcher: TopHitSearcher): Promise<App> {
-    const app = createApp({ id, brokers: localServers().kafkaBrokers, createTopics: true, outputs: [io.output], logger: silentLogger(), commitIntervalMs: 200 });
+    const app = createApp({
+      id,
+      brokers: localServers().kafkaBrokers,
+      createTopics: true,
+      outputs: [io.output],
+      logger: silentLogger(),
+      commitIntervalMs: 200,
+    });
     searchEnricherAgent(app, io.input, io.output, searcher, { concurrency: CONCURRENCY });
     apps.push(app);
     await app.start();

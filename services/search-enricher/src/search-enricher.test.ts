@@ -115,7 +115,13 @@ describe('search-enricher on the memory transport with the real Elasticsearch', 
     await start(batchedSearcher(client, options({ maxQueryChars: 1000 }), { maxBatch: 64, maxWaitMs: 2 }));
     const huge = 'zzz '.repeat(2500); // 10,000 characters
     const manyTerms = Array.from({ length: 2500 }, (_, i) => `t${i}`).join(' '); // ~12,000 characters, all distinct terms
-    await send(query('late', `${filler} zanzibar`), query('early', `zanzibar ${filler}`), query('huge', huge), query('huge-hit', `quokka ${huge}`), query('terms', manyTerms));
+    await send(
+      query('late', `${filler} zanzibar`),
+      query('early', `zanzibar ${filler}`),
+      query('huge', huge),
+      query('huge-hit', `quokka ${huge}`),
+      query('terms', manyTerms),
+    );
     await h!.settle(30_000);
     const byId = await results();
     expect(byId.get('late')?.topResult).toBeNull();
@@ -173,7 +179,9 @@ describe('search-enricher on the memory transport with the real Elasticsearch', 
     const dead = h!.deadLetters(searchQueries);
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ key: 'words', errorClass: 'NonRetryableError', attempts: 1 });
-    expect(dead[0]!.errorMessage).toMatch(/^elasticsearch answered 400: search_phase_execution_exception: all shards failed; root cause query_shard_exception: failed to create query: For input string: "red lamp"; caused by number_format_exception/);
+    expect(dead[0]!.errorMessage).toMatch(
+      /^elasticsearch answered 400: search_phase_execution_exception: all shards failed; root cause query_shard_exception: failed to create query: For input string: "red lamp"; caused by number_format_exception/,
+    );
     const byId = await results();
     expect(byId.get('num')?.topResult?.id).toBe('special-1');
     expect(byId.get('num2')?.topResult?.id).toBe('special-2');

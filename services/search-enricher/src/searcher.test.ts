@@ -92,12 +92,17 @@ describe('searching Elasticsearch for the top hit', () => {
 
   it('a missing index (or a pattern matching none) is retryable, never a "no hit"', async () => {
     const missing = uniqueName('se-missing');
-    for (const search of [singleSearcher(client, { ...opts(), index: missing }), batchedSearcher(client, { ...opts(), index: missing }, { maxBatch: 5, maxWaitMs: 1 })]) {
+    for (const search of [
+      singleSearcher(client, { ...opts(), index: missing }),
+      batchedSearcher(client, { ...opts(), index: missing }, { maxBatch: 5, maxWaitMs: 1 }),
+    ]) {
       const error = await search.top('lamp').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(RetryableSearchError);
       expect((error as Error).message).toMatch(/404: index_not_found_exception/);
     }
-    const pattern = await singleSearcher(client, { ...opts(), index: `${missing}-*` }).top('lamp').catch((e: unknown) => e);
+    const pattern = await singleSearcher(client, { ...opts(), index: `${missing}-*` })
+      .top('lamp')
+      .catch((e: unknown) => e);
     expect(pattern).toBeInstanceOf(RetryableSearchError);
     expect(isNonRetryable(pattern)).toBe(false);
   });

@@ -32,7 +32,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * retried rather than published as "no hit".
  */
 export function topHitOf(response: Pick<estypes.SearchResponseBody, 'took' | 'hits' | '_shards'>): TopHit {
-  if (response._shards.total === 0) throw new RetryableSearchError('elasticsearch searched no shard: the index pattern or alias matches no index yet', { type: 'no_shards' });
+  if (response._shards.total === 0)
+    throw new RetryableSearchError('elasticsearch searched no shard: the index pattern or alias matches no index yet', { type: 'no_shards' });
   if (response._shards.failed > 0) throw shardFailureError(response._shards);
   const first = response.hits.hits[0];
   if (!first) return { hit: null, tookMs: response.took };
@@ -89,7 +90,12 @@ function allAborted(signals: readonly (AbortSignal | undefined)[]): { signal: Ab
  * item Elasticsearch answered with an error (or without all its shards) fails alone, its neighbours keep
  * their hits. Throws only when the request as a whole failed (cluster down, timeout), which fails them all.
  */
-export async function msearchTopHits(client: Client, options: SearcherOptions, userTexts: readonly string[], transport: { signal?: AbortSignal } = {}): Promise<Outcome<TopHit>[]> {
+export async function msearchTopHits(
+  client: Client,
+  options: SearcherOptions,
+  userTexts: readonly string[],
+  transport: { signal?: AbortSignal } = {},
+): Promise<Outcome<TopHit>[]> {
   const searches: estypes.MsearchRequestItem[] = [];
   for (const text of userTexts) searches.push({}, buildTopHitSearch(text, options));
   let response: estypes.MsearchResponse;
@@ -111,7 +117,6 @@ export async function msearchTopHits(client: Client, options: SearcherOptions, u
   });
 }
 
-
 /** Batching of {@link batchedSearcher}. */
 export interface BatchOptions {
   /** Most searches per msearch. */
@@ -130,7 +135,12 @@ export function batchedSearcher(client: Client, options: SearcherOptions, batch:
     async (items) => {
       const { signal, dispose } = allAborted(items.map((i) => i.signal));
       try {
-        return await msearchTopHits(client, options, items.map((i) => i.userText), { signal });
+        return await msearchTopHits(
+          client,
+          options,
+          items.map((i) => i.userText),
+          { signal },
+        );
       } finally {
         dispose();
       }

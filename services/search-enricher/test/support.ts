@@ -10,9 +10,36 @@ export function testClient(url = localServers().elasticsearchUrl, timeoutMs = 10
 
 /** Hand-written products whose words appear nowhere in the generated corpus. */
 export const SPECIAL_DOCS: ProductDoc[] = [
-  { id: 'special-1', title: 'Zanzibar espresso grinder', body: 'A burr grinder for espresso lovers.', brand: 'Acme', category: 'kitchen', tags: ['coffee'], price: 12.5, released: '2020-01-01' },
-  { id: 'special-2', title: 'Quokka plush toy', body: 'Soft toy for kids.', brand: 'Fjord', category: 'home', tags: ['toy'], price: 99.99, released: '2021-06-01' },
-  { id: 'special-3', title: 'Garden hose reel', body: 'Winds a quokka sized hose without kinks.', brand: 'Granite', category: 'garden', tags: ['hose'], price: 42, released: '2022-03-15' },
+  {
+    id: 'special-1',
+    title: 'Zanzibar espresso grinder',
+    body: 'A burr grinder for espresso lovers.',
+    brand: 'Acme',
+    category: 'kitchen',
+    tags: ['coffee'],
+    price: 12.5,
+    released: '2020-01-01',
+  },
+  {
+    id: 'special-2',
+    title: 'Quokka plush toy',
+    body: 'Soft toy for kids.',
+    brand: 'Fjord',
+    category: 'home',
+    tags: ['toy'],
+    price: 99.99,
+    released: '2021-06-01',
+  },
+  {
+    id: 'special-3',
+    title: 'Garden hose reel',
+    body: 'Winds a quokka sized hose without kinks.',
+    brand: 'Granite',
+    category: 'garden',
+    tags: ['hose'],
+    price: 42,
+    released: '2022-03-15',
+  },
 ];
 
 /** A fresh index with `generated` corpus products plus {@link SPECIAL_DOCS}; returns its name. */
@@ -68,7 +95,9 @@ export class FlakyProxy {
         socket.resetAndDestroy();
         return;
       case 'unavailable':
-        socket.once('data', () => socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}'));
+        socket.once('data', () =>
+          socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}'),
+        );
         return;
       case 'hang':
         socket.on('close', () => (this.closedWhileHanging += 1));

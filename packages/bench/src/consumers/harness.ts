@@ -133,7 +133,12 @@ export class Recorder {
       } else {
         // Exactly-once commits every second: if it has not completed a minute after the last record, it is stuck.
         this.#pendingTimer = setTimeout(
-          () => this.#rejectCompleted(new Error(`all ${this.expected} records were handled, but the run did not complete (last commit) within ${PENDING_LIMIT_MS / 1000} s: see the log`)),
+          () =>
+            this.#rejectCompleted(
+              new Error(
+                `all ${this.expected} records were handled, but the run did not complete (last commit) within ${PENDING_LIMIT_MS / 1000} s: see the log`,
+              ),
+            ),
           PENDING_LIMIT_MS,
         );
       }
@@ -220,7 +225,12 @@ export async function runConsumer(
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`${config.scenario}/${config.side}: not complete after ${Math.round(config.deadlineMs / 1000)} s: ${recorder.distinct} of ${config.expected} records handled${recorder.allHandled ? ' (all handled, completion pending)' : ''}`)),
+        () =>
+          reject(
+            new Error(
+              `${config.scenario}/${config.side}: not complete after ${Math.round(config.deadlineMs / 1000)} s: ${recorder.distinct} of ${config.expected} records handled${recorder.allHandled ? ' (all handled, completion pending)' : ''}`,
+            ),
+          ),
         config.deadlineMs,
       );
     });
@@ -234,7 +244,11 @@ export async function runConsumer(
   } catch (error) {
     exitCode = 1;
     await send({ type: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-    if (stop) await bounded(stop().catch(() => undefined), 10_000);
+    if (stop)
+      await bounded(
+        stop().catch(() => undefined),
+        10_000,
+      );
   }
   process.exit(exitCode);
 }

@@ -13,7 +13,13 @@ export function baselineKafka(config: ConsumerConfig): Kafka {
 }
 
 export function baselineConsumer(kafka: Kafka, config: ConsumerConfig): Consumer {
-  return kafka.consumer({ groupId: config.groupId, readUncommitted: false, maxBytesPerPartition: 1024 * 1024, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+  return kafka.consumer({
+    groupId: config.groupId,
+    readUncommitted: false,
+    maxBytesPerPartition: 1024 * 1024,
+    maxWaitTimeInMs: 100,
+    allowAutoTopicCreation: false,
+  });
 }
 
 /** A transactional producer (exactly-once baselines): one transaction at a time. */

@@ -28,7 +28,11 @@ await runConsumer(async (config, recorder) => {
     const messages: { key: string; value: string }[] = [];
     for (let start = 0; start < queries.length; start += config.take.size) {
       const chunk = queries.slice(start, start + config.take.size);
-      const outcomes = await msearchTopHits(client, options, chunk.map((q) => q.queryString));
+      const outcomes = await msearchTopHits(
+        client,
+        options,
+        chunk.map((q) => q.queryString),
+      );
       chunk.forEach((query, i) => {
         const outcome = outcomes[i]!;
         if (!outcome.ok) throw outcome.error;

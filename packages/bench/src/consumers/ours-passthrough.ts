@@ -12,32 +12,35 @@ import { runConsumer } from './harness.js';
 import { concurrency } from './instrumentation.js';
 import { serviceApp } from './service-app.js';
 
-await runConsumer(async (config, recorder) => {
-  const exactlyOnce = config.mode === 'eos';
-  if (!config.output) throw new Error('passthrough needs an output topic');
-  const input = defineTopic({ name: config.input, value: Trade });
-  const output = defineTopic({ name: config.output, value: Enriched });
+await runConsumer(
+  async (config, recorder) => {
+    const exactlyOnce = config.mode === 'eos';
+    if (!config.output) throw new Error('passthrough needs an output topic');
+    const input = defineTopic({ name: config.input, value: Trade });
+    const output = defineTopic({ name: config.output, value: Enriched });
 
-  // Exactly-once: complete when the committed offsets cover every input record (see serviceApp).
-  const app = serviceApp(config, recorder, { outputs: [output], exactlyOnce });
+    // Exactly-once: complete when the committed offsets cover every input record (see serviceApp).
+    const app = serviceApp(config, recorder, { outputs: [output], exactlyOnce });
 
-  if (config.mode === 'stream') {
-    app.stream(input, { prefetch: concurrency(config.concurrency) }, async (stream) => {
-      for await (const batch of stream.take(config.take.size, { within: config.take.withinMs })) {
+    if (config.mode === 'stream') {
+      app.stream(input, { prefetch: concurrency(config.concurrency) }, async (stream) => {
+        for await (const batch of stream.take(config.take.size, { within: config.take.withinMs })) {
+          recorder.begin();
+          await Promise.all(batch.map((trade) => output.send(app, { key: trade.key, value: enrich(trade) })));
+          for (const trade of batch) recorder.handled(trade.seq, trade.producedAt);
+        }
+      });
+    } else {
+      app.agent(input, { concurrency: concurrency(config.concurrency), ordering: 'key', exactlyOnce }, async (trade, ctx) => {
         recorder.begin();
-        await Promise.all(batch.map((trade) => output.send(app, { key: trade.key, value: enrich(trade) })));
-        for (const trade of batch) recorder.handled(trade.seq, trade.producedAt);
-      }
-    });
-  } else {
-    app.agent(input, { concurrency: concurrency(config.concurrency), ordering: 'key', exactlyOnce }, async (trade, ctx) => {
-      recorder.begin();
-      await ctx.send(output, { key: trade.key, value: enrich(trade) });
-      recorder.handled(trade.seq, trade.producedAt);
-    });
-  }
-  await app.start();
-  return async () => {
-    await app.stop();
-  };
-}, (config) => (config.mode === 'eos' ? 'explicit' : 'all-handled'));
+        await ctx.send(output, { key: trade.key, value: enrich(trade) });
+        recorder.handled(trade.seq, trade.producedAt);
+      });
+    }
+    await app.start();
+    return async () => {
+      await app.stop();
+    };
+  },
+  (config) => (config.mode === 'eos' ? 'explicit' : 'all-handled'),
+);

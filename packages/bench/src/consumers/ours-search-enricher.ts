@@ -20,7 +20,10 @@ await runConsumer(
     const output = defineTopic({ name: config.output, key: z.string().min(1), value: TopResult });
     const options = searchOptions(config);
     const client = createElasticsearchClient({ url: param(config, 'elasticsearchUrl'), timeoutMs: options.timeoutMs });
-    const searcher = config.mode === 'single' ? singleSearcher(client, options) : batchedSearcher(client, options, { maxBatch: config.take.size, maxWaitMs: config.take.withinMs });
+    const searcher =
+      config.mode === 'single'
+        ? singleSearcher(client, options)
+        : batchedSearcher(client, options, { maxBatch: config.take.size, maxWaitMs: config.take.withinMs });
     const app = serviceApp(config, recorder, { outputs: [output], exactlyOnce: true });
     searchEnricherAgent(recordingApp(app, recorder), input, output, searcher, { concurrency: concurrency(config.concurrency) });
     await app.start();

@@ -21,7 +21,11 @@ export function param(config: ConsumerConfig, name: string): string {
  * transaction commits with the offsets, so the run completes when the committed offsets cover every
  * input record (use the `explicit` completion); otherwise when every record was handled.
  */
-export function serviceApp(config: ConsumerConfig, recorder: Recorder, options: { readonly outputs?: readonly AnyTopic[]; readonly exactlyOnce?: boolean } = {}): App {
+export function serviceApp(
+  config: ConsumerConfig,
+  recorder: Recorder,
+  options: { readonly outputs?: readonly AnyTopic[]; readonly exactlyOnce?: boolean } = {},
+): App {
   const committed = new Map<number, number>();
   const instrumentation = benchInstrumentation(recorder, (partition, offset) => {
     if (!options.exactlyOnce) return;

@@ -134,7 +134,14 @@ export const exactlyOnce: Scenario = {
   async run(ctx) {
     const data = passthroughData(ctx.quick);
     const baselineSide: Side = { ...oursAgent, label: `${oursAgent.label} (at-least-once)` };
-    const runs = await runPair(ctx, { scenario: 'exactly-once', data, output: true, deadlineMs: deadline(data), ours: oursExactlyOnce, baseline: baselineSide });
+    const runs = await runPair(ctx, {
+      scenario: 'exactly-once',
+      data,
+      output: true,
+      deadlineMs: deadline(data),
+      ours: oursExactlyOnce,
+      baseline: baselineSide,
+    });
     const ours = summarize(oursExactlyOnce.label, runs.ours);
     const baseline = summarize(baselineSide.label, runs.baseline);
     const ceiling = await withCeiling(ctx, data, ours.recordsPerSec);

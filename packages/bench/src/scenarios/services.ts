@@ -121,7 +121,11 @@ export const serviceFeedCache = serviceScenario({
   output: false,
   exactlyOnce: false,
   ours: { label: 'feedAgent (app.stream, take(500, within 20 ms)) + FeedStore', program: 'ours-feed-cache', config: { ...DEFAULT_SIDE_CONFIG } },
-  baseline: { label: 'kafkajs eachBatch (6 partitions at once) + ioredis MULTI', program: 'kafkajs-feed-cache', config: { ...DEFAULT_SIDE_CONFIG, partitionsConsumedConcurrently: 6 } },
+  baseline: {
+    label: 'kafkajs eachBatch (6 partitions at once) + ioredis MULTI',
+    program: 'kafkajs-feed-cache',
+    config: { ...DEFAULT_SIDE_CONFIG, partitionsConsumedConcurrently: 6 },
+  },
   slowestPerSec: 500,
   async setup(_ctx, data) {
     const redis = new Redis(localServers().redisUrl, { maxRetriesPerRequest: 1 });
@@ -205,7 +209,11 @@ export const serviceOrderEmailer = serviceScenario({
         return {
           service: { redisUrl: localServers().redisUrl, keyPrefix, emailerUrl: sink.url, token: 'bench-token' },
           check: async () => emailProblems(sink.delivered(), data.records),
-          cleanup: () => deleteKeys(redis, Array.from({ length: data.records }, (_, i) => `${keyPrefix}o-${i}`)),
+          cleanup: () =>
+            deleteKeys(
+              redis,
+              Array.from({ length: data.records }, (_, i) => `${keyPrefix}o-${i}`),
+            ),
         };
       },
       async close() {
@@ -247,7 +255,13 @@ export const serviceExecutionQuality = serviceScenario({
     const database = uniqueName('bench_eq').replace(/-/g, '_');
     const bucket = await createInfluxBucket(database);
     const target = { url: servers.influxUrl, token: servers.influxToken, org: servers.influxOrg, bucket };
-    await seedMarketData(target, { symbols: marketSymbols(data.symbols ?? 10), points: MARKET.points, start: MARKET.start, stepMs: MARKET.stepMs, seed: MARKET.seed });
+    await seedMarketData(target, {
+      symbols: marketSymbols(data.symbols ?? 10),
+      points: MARKET.points,
+      start: MARKET.start,
+      stepMs: MARKET.stepMs,
+      seed: MARKET.seed,
+    });
     return {
       perRun: async () => ({
         service: { influxUrl: servers.influxUrl, influxToken: servers.influxToken, influxOrg: servers.influxOrg, bucket, lookbackMs: MARKET.lookbackMs },
@@ -270,7 +284,11 @@ async function searchSetup(): Promise<ServiceSetup> {
   const client = new Client({ node: localServers().elasticsearchUrl, requestTimeout: 60_000 });
   const index = uniqueName('bench-search');
   await createCorpusIndex(client, index);
-  await indexDocuments(client, index, Array.from({ length: CORPUS_DOCS }, (_, n) => corpusDocument(n)));
+  await indexDocuments(
+    client,
+    index,
+    Array.from({ length: CORPUS_DOCS }, (_, n) => corpusDocument(n)),
+  );
   return {
     perRun: async () => ({ service: { elasticsearchUrl: localServers().elasticsearchUrl, index } }),
     async close() {
@@ -281,7 +299,10 @@ async function searchSetup(): Promise<ServiceSetup> {
 }
 
 const searchData = (quick: boolean): DatasetSpec => ({ kind: 'search', records: quick ? 1_000 : 5_000, partitions: 6, keys: 100, seed: 14 });
-const SEARCH_NOTES = [`Index: ${CORPUS_DOCS} generated products; 400 distinct query texts (titles, tags, body text, unknown words).`, 'Outputs read back with read_committed: each query exactly once on both sides.'];
+const SEARCH_NOTES = [
+  `Index: ${CORPUS_DOCS} generated products; 400 distinct query texts (titles, tags, body text, unknown words).`,
+  'Outputs read back with read_committed: each query exactly once on both sides.',
+];
 
 export const serviceSearchEnricher = serviceScenario({
   name: 'service-search-enricher',
@@ -331,4 +352,10 @@ export const serviceSearchBatching = serviceScenario({
   target: { min: 1, words: '≥ 1× one search per query (batching pays for itself)' },
 });
 
-export const serviceScenarios: readonly Scenario[] = [serviceFeedCache, serviceOrderEmailer, serviceExecutionQuality, serviceSearchEnricher, serviceSearchBatching];
+export const serviceScenarios: readonly Scenario[] = [
+  serviceFeedCache,
+  serviceOrderEmailer,
+  serviceExecutionQuality,
+  serviceSearchEnricher,
+  serviceSearchBatching,
+];

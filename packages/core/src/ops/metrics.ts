@@ -27,11 +27,36 @@ export class RuntimeMetrics implements Instrumentation {
     this.registry = options.registry ?? new Registry();
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
-    this.#processed = new Counter({ name: 'stream_records_processed_total', help: 'Records a handler processed successfully', labelNames: ['agent', 'topic'], registers });
-    this.#failed = new Counter({ name: 'stream_records_failed_total', help: 'Handler attempts that failed', labelNames: ['agent', 'topic', 'error'], registers });
-    this.#retried = new Counter({ name: 'stream_records_retried_total', help: 'Retries scheduled after a failed attempt', labelNames: ['agent', 'topic'], registers });
-    this.#deadLettered = new Counter({ name: 'stream_records_dead_lettered_total', help: 'Records sent to a dead-letter topic', labelNames: ['agent', 'topic'], registers });
-    this.#inFlight = new Gauge({ name: 'stream_records_in_flight', help: 'Records being processed (retry waits included)', labelNames: ['agent', 'topic'], registers });
+    this.#processed = new Counter({
+      name: 'stream_records_processed_total',
+      help: 'Records a handler processed successfully',
+      labelNames: ['agent', 'topic'],
+      registers,
+    });
+    this.#failed = new Counter({
+      name: 'stream_records_failed_total',
+      help: 'Handler attempts that failed',
+      labelNames: ['agent', 'topic', 'error'],
+      registers,
+    });
+    this.#retried = new Counter({
+      name: 'stream_records_retried_total',
+      help: 'Retries scheduled after a failed attempt',
+      labelNames: ['agent', 'topic'],
+      registers,
+    });
+    this.#deadLettered = new Counter({
+      name: 'stream_records_dead_lettered_total',
+      help: 'Records sent to a dead-letter topic',
+      labelNames: ['agent', 'topic'],
+      registers,
+    });
+    this.#inFlight = new Gauge({
+      name: 'stream_records_in_flight',
+      help: 'Records being processed (retry waits included)',
+      labelNames: ['agent', 'topic'],
+      registers,
+    });
     this.#duration = new Histogram({
       name: 'stream_handler_duration_seconds',
       help: 'Duration of successful handler attempts',
@@ -40,7 +65,12 @@ export class RuntimeMetrics implements Instrumentation {
       registers,
     });
     this.#committed = new Gauge({ name: 'stream_committed_offset', help: 'Last committed offset', labelNames: ['topic', 'partition'], registers });
-    this.#revoked = new Counter({ name: 'stream_partitions_revoked_total', help: 'Partitions taken away by rebalances', labelNames: ['topic', 'partition'], registers });
+    this.#revoked = new Counter({
+      name: 'stream_partitions_revoked_total',
+      help: 'Partitions taken away by rebalances',
+      labelNames: ['topic', 'partition'],
+      registers,
+    });
     const app = () => this.#app;
     new Gauge({
       name: 'stream_consumer_lag',

@@ -77,14 +77,18 @@ describe('AgentRunner', () => {
     const seen = new Map<string, number[]>();
     let inFlight = 0;
     let maxInFlight = 0;
-    const agent = runner(fake.host, async ({ n }, ctx) => {
-      inFlight += 1;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      // Later records of a key finish faster: only the scheduler keeps them in order.
-      await new Promise((resolve) => setTimeout(resolve, (10 - (n % 10)) % 4));
-      seen.set(String(ctx.key), [...(seen.get(String(ctx.key)) ?? []), n]);
-      inFlight -= 1;
-    }, { concurrency: 3 });
+    const agent = runner(
+      fake.host,
+      async ({ n }, ctx) => {
+        inFlight += 1;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        // Later records of a key finish faster: only the scheduler keeps them in order.
+        await new Promise((resolve) => setTimeout(resolve, (10 - (n % 10)) % 4));
+        seen.set(String(ctx.key), [...(seen.get(String(ctx.key)) ?? []), n]);
+        inFlight -= 1;
+      },
+      { concurrency: 3 },
+    );
     for (let n = 0; n < 60; n++) agent.enqueue(record(`k${n % 6}`, n, n % 2));
     await new Promise((resolve) => setTimeout(resolve, 5));
     await agent.whenIdle();
@@ -97,13 +101,17 @@ describe('AgentRunner', () => {
     const fake = fakeHost();
     const running = new Map<number, number>();
     let bothAtOnce = false;
-    const agent = runner(fake.host, async (_value, ctx) => {
-      running.set(ctx.partition, (running.get(ctx.partition) ?? 0) + 1);
-      expect(running.get(ctx.partition)).toBe(1);
-      if (running.get(0) === 1 && running.get(1) === 1) bothAtOnce = true;
-      await tick();
-      running.set(ctx.partition, running.get(ctx.partition)! - 1);
-    }, { concurrency: 8, ordering: 'partition' });
+    const agent = runner(
+      fake.host,
+      async (_value, ctx) => {
+        running.set(ctx.partition, (running.get(ctx.partition) ?? 0) + 1);
+        expect(running.get(ctx.partition)).toBe(1);
+        if (running.get(0) === 1 && running.get(1) === 1) bothAtOnce = true;
+        await tick();
+        running.set(ctx.partition, running.get(ctx.partition)! - 1);
+      },
+      { concurrency: 8, ordering: 'partition' },
+    );
     for (let n = 0; n < 20; n++) agent.enqueue(record(`k${n}`, n, n % 2));
     await tick();
     await agent.whenIdle();
@@ -115,10 +123,14 @@ describe('AgentRunner', () => {
     const fake = fakeHost();
     const release = gate();
     const started: number[] = [];
-    const agent = runner(fake.host, async ({ n }) => {
-      started.push(n);
-      await release.promise;
-    }, { ordering: 'none' });
+    const agent = runner(
+      fake.host,
+      async ({ n }) => {
+        started.push(n);
+        await release.promise;
+      },
+      { ordering: 'none' },
+    );
     agent.enqueue(record('a', 1));
     await tick();
     expect(started).toEqual([1]);

@@ -157,16 +157,14 @@ export class AppRuntime {
     return {
       joined: consumer.joined,
       assignment: consumer.assignment,
-      agents: this.#runners.map(
-        (r): AgentHealth => ({
-          name: r.name,
-          source: r.source,
-          inFlight: r.inFlight,
-          oldestInFlightMs: r.oldestInFlightMs(),
-          deadLetterTopic: r.deadLetterTopic,
-          exactlyOnce: r.exactlyOnce,
-        }),
-      ),
+      agents: this.#runners.map((r): AgentHealth => ({
+        name: r.name,
+        source: r.source,
+        inFlight: r.inFlight,
+        oldestInFlightMs: r.oldestInFlightMs(),
+        deadLetterTopic: r.deadLetterTopic,
+        exactlyOnce: r.exactlyOnce,
+      })),
       buffered: consumer.buffered(),
       lag: consumer.lag(),
       commitAgeMs: consumer.commitAgeMs,

@@ -96,7 +96,12 @@ describe('ConsumerRuntime', () => {
     await t.start();
     await until(() => seen.length === 40, 'all records handled');
     expect(t.runtime.joined).toBe(true);
-    expect(t.runtime.assignment).toEqual(expect.arrayContaining([{ topic: 'orders', partition: 0 }, { topic: 'orders', partition: 1 }]));
+    expect(t.runtime.assignment).toEqual(
+      expect.arrayContaining([
+        { topic: 'orders', partition: 0 },
+        { topic: 'orders', partition: 1 },
+      ]),
+    );
     await t.runtime.commit();
     expect(committedTotal(t.broker)).toBe(40);
     expect(t.runtime.commitAgeMs).toBeLessThan(1000);
@@ -135,7 +140,7 @@ describe('ConsumerRuntime', () => {
     await t.runtime.finishStop();
   });
 
-  it('under exactly-once commits the handler\'s outputs with the offsets, in transactions', async () => {
+  it("under exactly-once commits the handler's outputs with the offsets, in transactions", async () => {
     const t = await setup(async ({ n }, ctx) => ctx.send(receipts, { key: 'r', value: { n } }), { exactlyOnce: true });
     await t.send(0, 30);
     await t.start();

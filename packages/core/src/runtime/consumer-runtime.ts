@@ -128,10 +128,7 @@ export class ConsumerRuntime implements ConsumerListener {
       if (this.#options.exactlyOnceTopics.has(tp.topic)) this.#exactlyOnce.claim(state, { delayMs: 0, rewindTo: undefined });
     }
     this.#generation = assignment.generation;
-    this.#options.log.info(
-      { generation: assignment.generation, partitions: assignment.partitions.map((tp) => `${tp.topic}/${tp.partition}`) },
-      'assignment',
-    );
+    this.#options.log.info({ generation: assignment.generation, partitions: assignment.partitions.map((tp) => `${tp.topic}/${tp.partition}`) }, 'assignment');
     if (this.#stopping) this.#consumer?.pause(assignment.partitions);
   }
 
@@ -208,9 +205,11 @@ export class ConsumerRuntime implements ConsumerListener {
 
   /** Commits every partition's completed prefix. Calls are serialised; a failed commit is retried on the next one. */
   commit(): Promise<void> {
-    this.#committing = this.#committing.then(() => this.#commitOnce()).catch((error: unknown) => {
-      this.#options.log.warn({ err: toError(error) }, 'commit failed: will retry');
-    });
+    this.#committing = this.#committing
+      .then(() => this.#commitOnce())
+      .catch((error: unknown) => {
+        this.#options.log.warn({ err: toError(error) }, 'commit failed: will retry');
+      });
     return this.#committing;
   }
 

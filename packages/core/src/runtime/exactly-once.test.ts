@@ -57,7 +57,7 @@ function complete(state: PartitionState, offset: number): void {
 }
 
 describe('TransactionalPartitions', () => {
-  it('claims a partition by fencing the previous owner\'s producer, then seeks to the committed offset and resumes', async () => {
+  it("claims a partition by fencing the previous owner's producer, then seeks to the committed offset and resumes", async () => {
     const t = setup();
     const previous = t.transport.producer({ transactionalId: TRANSACTIONAL_ID });
     await previous.connect();
@@ -102,7 +102,7 @@ describe('TransactionalPartitions', () => {
     expect(t.broker.committed(GROUP)).toEqual([]);
   });
 
-  it('commits the completed prefix\'s outputs and offset in one transaction', async () => {
+  it("commits the completed prefix's outputs and offset in one transaction", async () => {
     const t = setup();
     const state = t.current();
     t.partitions.claim(state);

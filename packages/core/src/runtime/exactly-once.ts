@@ -104,7 +104,10 @@ export class TransactionalPartitions {
       } catch (error) {
         if (producer) await this.#disconnect(producer);
         const delayMs = backoffDelay(CLAIM_RETRY, attempt);
-        log.warn({ err: toError(error), topic: state.topic, partition: state.partition, attempt, retryInMs: delayMs }, 'claiming an exactly-once partition failed: will retry');
+        log.warn(
+          { err: toError(error), topic: state.topic, partition: state.partition, attempt, retryInMs: delayMs },
+          'claiming an exactly-once partition failed: will retry',
+        );
         await sleep(delayMs);
       }
     }

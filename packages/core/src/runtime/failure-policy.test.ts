@@ -79,7 +79,11 @@ describe('FailurePolicy.decide', () => {
 
   it('dead-letters NonRetryable, schema and decode failures after one attempt', () => {
     const policy = new FailurePolicy(policyOptions(), fakeHost().host);
-    for (const error of [new NonRetryableError('rejected'), new SchemaValidationError('orders', 'value', []), new DecodeError('orders', 'value', new Error('bad json'))]) {
+    for (const error of [
+      new NonRetryableError('rejected'),
+      new SchemaValidationError('orders', 'value', []),
+      new DecodeError('orders', 'value', new Error('bad json')),
+    ]) {
       expect(policy.decide(error, 1)).toEqual({ kind: 'dead-letter', topic: 'orders.dlq', permanent: true });
     }
   });
@@ -126,7 +130,7 @@ describe('FailurePolicy.handle', () => {
     expect(fake.counts).toEqual({ failed: 1, retried: 0, deadLettered: 1 });
   });
 
-  it('under exactly-once sends nothing itself: the dead letter is the record\'s output', async () => {
+  it("under exactly-once sends nothing itself: the dead letter is the record's output", async () => {
     const fake = fakeHost();
     const policy = new FailurePolicy(policyOptions({ exactlyOnce: true }), fake.host);
     await policy.handle(failure({ attempt: 3 }));

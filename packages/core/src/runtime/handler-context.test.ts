@@ -58,7 +58,7 @@ describe('RecordContext', () => {
 
   it('builds its logger only when the handler uses it', () => {
     let built = 0;
-    const { ctx } = context({ log: () => (built += 1, silentLogger()) });
+    const { ctx } = context({ log: () => ((built += 1), silentLogger()) });
     expect(built).toBe(0);
     void ctx.log;
     expect(built).toBe(1);

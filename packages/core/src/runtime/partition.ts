@@ -10,7 +10,6 @@ export interface Delivery {
   readonly bytes: number;
 }
 
-
 /** Limits of what one partition may hold in memory before it is paused. */
 export interface BufferLimits {
   readonly maxRecords: number;

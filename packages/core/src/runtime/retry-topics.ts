@@ -22,7 +22,6 @@ const RETRY_HEADER_NAMES: ReadonlySet<string> = new Set(Object.values(RETRY_HEAD
 /** A week: a longer delay is a scheduling job, not a retry (and outlives most topics' retention). */
 const MAX_DELAY_MS = 7 * 24 * 3_600_000;
 
-
 /** One delayed-retry stage of an agent. */
 export interface RetryStage {
   readonly topic: string;
@@ -71,7 +70,14 @@ export function retryOrigin(message: RawMessage): RetryOrigin | undefined {
   const attempts = Number(text(h, RETRY_HEADERS.attempts));
   const firstFailureAt = new Date(text(h, RETRY_HEADERS.firstFailureAt) ?? '');
   const dueAt = Number(text(h, RETRY_HEADERS.dueAt));
-  if (topic === undefined || offset === undefined || !Number.isInteger(partition) || !Number.isInteger(attempts) || !Number.isFinite(dueAt) || Number.isNaN(firstFailureAt.getTime())) {
+  if (
+    topic === undefined ||
+    offset === undefined ||
+    !Number.isInteger(partition) ||
+    !Number.isInteger(attempts) ||
+    !Number.isFinite(dueAt) ||
+    Number.isNaN(firstFailureAt.getTime())
+  ) {
     return undefined;
   }
   return { topic, partition, offset, attempts, firstFailureAt, dueAt };

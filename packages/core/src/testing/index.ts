@@ -77,7 +77,12 @@ export class TestHarness {
     for (;;) {
       const behind: string[] = [];
       for (const topic of topics) {
-        const committed = new Map(this.broker.committed(this.#groupId).filter((c) => c.topic === topic).map((c) => [c.partition, Number(c.offset)]));
+        const committed = new Map(
+          this.broker
+            .committed(this.#groupId)
+            .filter((c) => c.topic === topic)
+            .map((c) => [c.partition, Number(c.offset)]),
+        );
         for (const end of this.broker.endOffsets(topic)) {
           const at = committed.get(end.partition) ?? 0;
           if (at < Number(end.offset)) behind.push(`${topic}/${end.partition} committed ${at} of ${end.offset}`);
@@ -123,7 +128,12 @@ export class TestHarness {
   /** Committed offsets of the app's group for a topic, by partition. */
   committed(topic: AnyTopic | string): Map<number, number> {
     const name = typeof topic === 'string' ? topic : topic.name;
-    return new Map(this.broker.committed(this.#groupId).filter((c) => c.topic === name).map((c) => [c.partition, Number(c.offset)]));
+    return new Map(
+      this.broker
+        .committed(this.#groupId)
+        .filter((c) => c.topic === name)
+        .map((c) => [c.partition, Number(c.offset)]),
+    );
   }
 
   stop(): ReturnType<App['stop']> {

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { produceRequests } from './produce-requests.js';
 import type { OutgoingMessage } from './transport.js';
 
-const message = (bytes: number, key = 'k'): OutgoingMessage => ({ topic: 'orders.dlq', key: Buffer.from(key), value: Buffer.alloc(bytes), headers: { 'dlq.source.topic': Buffer.from('orders') } });
+const message = (bytes: number, key = 'k'): OutgoingMessage => ({
+  topic: 'orders.dlq',
+  key: Buffer.from(key),
+  value: Buffer.alloc(bytes),
+  headers: { 'dlq.source.topic': Buffer.from('orders') },
+});
 
 describe('produceRequests', () => {
   it('keeps small batches in one request, unchanged', () => {

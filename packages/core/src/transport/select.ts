@@ -26,5 +26,10 @@ export function selectTransport(selection: TransportSelection, log: Logger): Tra
   if (!selection.brokers || selection.brokers.length === 0) {
     throw new StreamError('CONFIG_INVALID', `app ${selection.id}: give \`brokers\` (e.g. KAFKA_BROKERS=127.0.0.1:9092) or a \`transport\``);
   }
-  return new KafkaTransport({ ...selection.kafka, brokers: [...selection.brokers], clientId: selection.clientId ?? selection.id, logger: log.child({ component: 'kafkajs' }) });
+  return new KafkaTransport({
+    ...selection.kafka,
+    brokers: [...selection.brokers],
+    clientId: selection.clientId ?? selection.id,
+    logger: log.child({ component: 'kafkajs' }),
+  });
 }

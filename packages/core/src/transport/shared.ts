@@ -11,5 +11,4 @@ export const tpKey = (topic: string, partition: number): string => `${topic}\u00
 export const tpName = (tp: TopicPartition): string => `${tp.topic}/${tp.partition}`;
 
 /** Sort order of partitions: by topic name, then partition number. */
-export const byTopicPartition = (a: TopicPartition, b: TopicPartition): number =>
-  a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition;
+export const byTopicPartition = (a: TopicPartition, b: TopicPartition): number => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition);

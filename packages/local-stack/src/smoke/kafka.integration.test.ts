@@ -14,7 +14,10 @@ async function collect(consumer: Consumer, topic: string, count: number): Promis
       .run({
         eachMessage: async (payload) => {
           seen.push(payload);
-          if (seen.length >= count) { clearTimeout(timer); resolve(); }
+          if (seen.length >= count) {
+            clearTimeout(timer);
+            resolve();
+          }
         },
       })
       .catch(reject);

@@ -125,10 +125,13 @@ export class ContractContext {
   async committedOffsetsBecome(admin: TransportAdmin, groupId: string, topic: string, expected: readonly PartitionOffset[]): Promise<void> {
     let last: PartitionOffset[] = [];
     try {
-      await this.until(async () => {
-        last = await admin.committedOffsets(groupId, topic);
-        return JSON.stringify(last) === JSON.stringify(expected);
-      }, `committed offsets of ${groupId} on ${topic} to become ${JSON.stringify(expected)}`);
+      await this.until(
+        async () => {
+          last = await admin.committedOffsets(groupId, topic);
+          return JSON.stringify(last) === JSON.stringify(expected);
+        },
+        `committed offsets of ${groupId} on ${topic} to become ${JSON.stringify(expected)}`,
+      );
     } catch (error) {
       // Show what they were instead, which says more than the timeout.
       expect(last).toEqual(expected);

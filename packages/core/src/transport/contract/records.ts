@@ -84,7 +84,8 @@ export function describeRecords(factory: TransportFactory): void {
       const partitionOf: Record<string, number> = {};
       for (const m of probe.accepted) partitionOf[m.key?.toString() ?? '<null key>'] = m.partition;
       expect(partitionOf).toEqual(ROUTED_PARTITIONS);
-      for (const partition of [0, 1, 2, 3]) expect(probe.of(tp(topic, partition)).map((m) => m.value?.toString())).toEqual(keys.filter((k) => ROUTED_PARTITIONS[k] === partition));
+      for (const partition of [0, 1, 2, 3])
+        expect(probe.of(tp(topic, partition)).map((m) => m.value?.toString())).toEqual(keys.filter((k) => ROUTED_PARTITIONS[k] === partition));
     });
   });
 }

@@ -69,7 +69,8 @@ export class KafkaAdmin implements TransportAdmin {
     await this.#whileTransient(async () => {
       const { topics } = await this.#admin.fetchTopicMetadata({ topics: [topic] });
       const partitions = topics.find((t) => t.name === topic)?.partitions ?? [];
-      if (partitions.length === 0 || partitions.some((p) => p.leader < 0)) throw Object.assign(new Error(`topic ${topic} has no leaders yet`), { type: 'LEADER_NOT_AVAILABLE' });
+      if (partitions.length === 0 || partitions.some((p) => p.leader < 0))
+        throw Object.assign(new Error(`topic ${topic} has no leaders yet`), { type: 'LEADER_NOT_AVAILABLE' });
       await this.#admin.fetchTopicOffsets(topic);
     });
   }

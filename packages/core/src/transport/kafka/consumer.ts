@@ -129,7 +129,12 @@ export class KafkaConsumer implements TransportConsumer {
     try {
       accepted = listener.onBatch({ topic, partition, highWatermark, messages: messages.map(toRawMessage) });
     } catch (error) {
-      this.#fail(new StreamError('TRANSPORT_FAILED', `onBatch threw for ${topic}/${partition}: ${toError(error).message}`, { cause: error, context: { topic, partition } }));
+      this.#fail(
+        new StreamError('TRANSPORT_FAILED', `onBatch threw for ${topic}/${partition}: ${toError(error).message}`, {
+          cause: error,
+          context: { topic, partition },
+        }),
+      );
       return;
     }
     accepted = Number.isFinite(accepted) ? Math.min(messages.length, Math.max(0, Math.floor(accepted))) : 0;
@@ -233,7 +238,10 @@ export class KafkaConsumer implements TransportConsumer {
       this.#consumer.seek({ topic: position.topic, partition: position.partition, offset: position.offset });
     } catch (error) {
       // Only before run() or between a crash and kafkajs' restart: the restart refetches committed offsets.
-      throw transportError(`seek ${position.topic}/${position.partition} to ${position.offset} failed`, error, { topic: position.topic, partition: position.partition });
+      throw transportError(`seek ${position.topic}/${position.partition} to ${position.offset} failed`, error, {
+        topic: position.topic,
+        partition: position.partition,
+      });
     }
   }
 
@@ -251,7 +259,8 @@ export class KafkaConsumer implements TransportConsumer {
 
   async #commitNow(offsets: readonly PartitionOffset[]): Promise<void> {
     const groupId = this.#options.groupId;
-    if (this.#state !== 'running') throw new StreamError('TRANSPORT_FAILED', `cannot commit: consumer of group ${groupId} is ${this.#state}`, { context: { groupId } });
+    if (this.#state !== 'running')
+      throw new StreamError('TRANSPORT_FAILED', `cannot commit: consumer of group ${groupId} is ${this.#state}`, { context: { groupId } });
     const owned = offsets.filter((o) => this.#membership.owns(o.topic, o.partition));
     if (owned.length === 0) return;
     const seen = this.#commitsSeen;
@@ -261,9 +270,13 @@ export class KafkaConsumer implements TransportConsumer {
       throw transportError(`commit for group ${groupId} failed`, error, { groupId });
     }
     if (this.#commitsSeen === seen) {
-      throw new StreamError('TRANSPORT_FAILED', `commit for group ${groupId} was not performed: the consumer stopped (kafkajs drops commits of a stopped consumer)`, {
-        context: { groupId },
-      });
+      throw new StreamError(
+        'TRANSPORT_FAILED',
+        `commit for group ${groupId} was not performed: the consumer stopped (kafkajs drops commits of a stopped consumer)`,
+        {
+          context: { groupId },
+        },
+      );
     }
   }
 

@@ -28,7 +28,6 @@ export interface KafkaLogSink {
   debug(fields: Record<string, unknown>, message: string): void;
 }
 
-
 /** The kafkajs level for each of ours. */
 export const KAFKAJS_LEVELS: Record<KafkaLogLevel | 'nothing', KafkaJsLogLevel> = {
   nothing: KafkaJsLogLevel.NOTHING,
@@ -84,7 +83,7 @@ function stderrJsonLines(entry: KafkaLogEntry): void {
 }
 
 function messageText(message: unknown, secrets: readonly string[]): string {
-  const text = typeof message === 'string' ? message : message instanceof Error ? message.message : JSON.stringify(scrub(message, secrets)) ?? '';
+  const text = typeof message === 'string' ? message : message instanceof Error ? message.message : (JSON.stringify(scrub(message, secrets)) ?? '');
   return scrub(text, secrets) as string;
 }
 

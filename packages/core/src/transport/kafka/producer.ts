@@ -101,7 +101,10 @@ export class KafkaProducer implements TransportProducer, TransactionOwner {
   async transaction(): Promise<TransportTransaction> {
     if (this.#transactionalId === undefined) throw new StreamError('STATE_INVALID', 'transaction() needs a producer created with a transactionalId');
     if (this.#fenced) throw this.#fencedAgain();
-    if (this.#open?.active) throw new StreamError('STATE_INVALID', `producer ${this.#transactionalId}: end the open transaction before beginning another`, { context: this.#context });
+    if (this.#open?.active)
+      throw new StreamError('STATE_INVALID', `producer ${this.#transactionalId}: end the open transaction before beginning another`, {
+        context: this.#context,
+      });
     try {
       if (this.#needsReset) await this.#reset();
       const tx = await this.#producer.transaction();

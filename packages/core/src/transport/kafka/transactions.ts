@@ -36,7 +36,11 @@ export class KafkaTransaction implements TransportTransaction {
     if (messages.length === 0) return;
     await this.#owner.ensureTopics(messages);
     for (const request of produceRequests(messages)) {
-      await this.#owner.run('transactional send failed', () => this.#tx.sendBatch({ topicMessages: topicMessages(request), acks: -1 }).then(() => undefined), false);
+      await this.#owner.run(
+        'transactional send failed',
+        () => this.#tx.sendBatch({ topicMessages: topicMessages(request), acks: -1 }).then(() => undefined),
+        false,
+      );
     }
   }
 

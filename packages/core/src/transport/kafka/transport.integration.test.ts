@@ -225,7 +225,8 @@ describe('KafkaTransport (real broker)', () => {
       if (paused.has(batch.partition)) violations.push(`batch for paused partition ${batch.partition}`);
       // Acceptance must always continue exactly after the last accepted record: nothing skipped, nothing twice.
       const expected = recorder.offsetsOf(topic, batch.partition).length;
-      if (batch.messages[0]?.offset !== String(expected)) violations.push(`partition ${batch.partition} resumed at ${batch.messages[0]?.offset}, expected ${expected}`);
+      if (batch.messages[0]?.offset !== String(expected))
+        violations.push(`partition ${batch.partition} resumed at ${batch.messages[0]?.offset}, expected ${expected}`);
       round += 1;
       const take = Math.min(batch.messages.length, round % 4 === 0 ? 0 : (round % 7) + 1);
       if (take < batch.messages.length) {

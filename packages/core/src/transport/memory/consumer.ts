@@ -1,6 +1,15 @@
 import { StreamError, toError } from '../../errors.js';
 import { tpKey, tpName } from '../shared.js';
-import type { Assignment, ConsumerListener, ConsumerOptions, FetchedBatch, PartitionOffset, RawMessage, TopicPartition, TransportConsumer } from '../transport.js';
+import type {
+  Assignment,
+  ConsumerListener,
+  ConsumerOptions,
+  FetchedBatch,
+  PartitionOffset,
+  RawMessage,
+  TopicPartition,
+  TransportConsumer,
+} from '../transport.js';
 import type { BrokerCore } from './broker.js';
 import type { StoredMessage } from './log.js';
 

@@ -230,7 +230,12 @@ describe('MemoryTransport', () => {
       const { broker, produce } = setup({ t: 4 });
       await produce(...Array.from({ length: 20 }, (_, i) => message('t', `key-${i % 3}`, `v${i}`)));
       for (let k = 0; k < 3; k++) {
-        const partitions = new Set(broker.messages('t').filter((m) => m.key?.toString() === `key-${k}`).map((m) => m.partition));
+        const partitions = new Set(
+          broker
+            .messages('t')
+            .filter((m) => m.key?.toString() === `key-${k}`)
+            .map((m) => m.partition),
+        );
         expect(partitions.size).toBe(1);
       }
       await produce(message('t', 'key-0', 'pinned', 3));
@@ -277,7 +282,11 @@ describe('MemoryTransport', () => {
     it('re-delivers a partly accepted batch after a short delay when the listener did not pause', async () => {
       const { produce, consume } = setup({ t: 1 });
       await produce(...Array.from({ length: 4 }, (_, i) => message('t', null, `v${i}`)));
-      const c = await consume('g', ['t'], recorder(() => 1));
+      const c = await consume(
+        'g',
+        ['t'],
+        recorder(() => 1),
+      );
       await until(() => c.batches.length === 4, 'four batches');
       expect(c.batches.map((b) => b.messages[0]?.offset)).toEqual(['0', '1', '2', '3']);
     });
@@ -321,7 +330,11 @@ describe('MemoryTransport', () => {
     it('crashes the consumer when onBatch claims more than it was given', async () => {
       const { produce, consume, broker } = setup({ t: 1 });
       await produce(message('t', null, 'x'));
-      const c = await consume('g', ['t'], recorder((b) => b.messages.length + 1));
+      const c = await consume(
+        'g',
+        ['t'],
+        recorder((b) => b.messages.length + 1),
+      );
       await until(() => c.crashes.length === 1, 'the crash');
       expect((c.crashes[0] as StreamError).code).toBe('STATE_INVALID');
       expect(broker.generation('g')).toBe(2);
@@ -490,7 +503,12 @@ describe('MemoryTransport', () => {
       expect(reader.batches).toHaveLength(0);
 
       await tx.commit();
-      expect(broker.messages('out').map((m) => m.value?.toString()).sort()).toEqual(['r1', 'r2']);
+      expect(
+        broker
+          .messages('out')
+          .map((m) => m.value?.toString())
+          .sort(),
+      ).toEqual(['r1', 'r2']);
       expect(broker.committed('app')).toEqual([{ topic: 'in', partition: 0, offset: '1' }]);
       expect(broker.commitHistory('app')).toMatchObject([{ transactionalId: 'app.in.0', memberId: null }]);
       await until(() => reader.values().length === 2, 'the reader to see the outputs');
@@ -582,7 +600,12 @@ describe('MemoryTransport', () => {
       const { transport, produce, consume } = setup({ existing: 1 });
       const admin = transport.admin();
       await admin.connect();
-      expect(await admin.createTopics([{ name: 'existing', partitions: 5 }, { name: 'fresh', partitions: 2 }])).toEqual(['fresh']);
+      expect(
+        await admin.createTopics([
+          { name: 'existing', partitions: 5 },
+          { name: 'fresh', partitions: 2 },
+        ]),
+      ).toEqual(['fresh']);
       expect(await admin.listTopics()).toEqual(['existing', 'fresh']);
       await produce(message('fresh', null, 'a', 1), message('fresh', null, 'b', 1));
       expect(await admin.endOffsets('fresh')).toEqual([
