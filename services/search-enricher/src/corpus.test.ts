@@ -1,8 +1,8 @@
 import { requireServers, uniqueName } from '@stream/local-stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropIndex, testClient } from '../test/support.js';
-import { corpusDocument, generateCorpus } from './corpus.js';
-import { loadCorpus, parseCommandLine } from './load-corpus.js';
+import { corpusDocument, generateCorpus, loadCorpus } from './corpus.js';
+import { parseCommandLine } from './load-corpus.js';
 
 describe('the sample corpus', () => {
   it('is deterministic and product-like', () => {

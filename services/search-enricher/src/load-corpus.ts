@@ -12,17 +12,6 @@ import { z } from 'zod';
 import { loadCorpus } from './corpus.js';
 import { createElasticsearchClient } from './elasticsearch.js';
 
-export {
-  corpusDocument,
-  corpusIndexSettings,
-  createCorpusIndex,
-  generateCorpus,
-  indexDocuments,
-  loadCorpus,
-  type LoadCorpusOptions,
-  type ProductDoc,
-} from './corpus.js';
-
 const Env = z.object({
   ELASTICSEARCH_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:9200'),
   ELASTICSEARCH_API_KEY: z.string().min(1).optional(),
