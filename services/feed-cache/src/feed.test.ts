@@ -2,7 +2,7 @@ import { feedActivities, type FeedActivity } from '@stream/contracts';
 import { createTestApp, type TestHarness } from '@stream/core/testing';
 import { localServers, requireServers, uniqueName } from '@stream/local-stack';
 import { Redis } from 'ioredis';
-import type { Server } from 'node:http';
+import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { feedAgent } from './agent.js';
@@ -150,6 +150,22 @@ describe('the feed HTTP API', () => {
     const res = await fetch(`${base}/feed/eve?${query}`);
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toMatch(message);
+  });
+
+  it('answers a malformed or host-like request target with a 4xx and keeps serving', async () => {
+    const port = (server.address() as AddressInfo).port;
+    for (const path of ['//', '///', '//[', '//feed/eve', '/%', '*']) {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path, method: 'GET' }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect([400, 404], `GET ${path}`).toContain(status);
+    }
+    expect((await fetch(`${base}/feed/eve%20smith`)).status).toBe(200);
   });
 
   it('answers a plain 404 elsewhere', async () => {

@@ -24,12 +24,22 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /**
+ * The request target as a URL, or null when it is not one. The target is read as a path on this server:
+ * `new URL('//', base)` would take `//…` for a host (and throw on `//[`), so the origin is put in front instead.
+ */
+function requestUrl(target: string | undefined): URL | null {
+  if (target === undefined || !target.startsWith('/')) return null;
+  return URL.parse(`http://localhost${target}`);
+}
+
+/**
  * `GET /feed/:user?limit=50&before=<ISO time>`: the user's newest activities first. Bad parameters get a
  * 400 saying what is wrong; unknown paths a plain 404; failures a 503 without internals (they are logged).
  */
 export function createFeedServer(store: FeedStore, log: Logger): Server {
   return createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req.url);
+    if (!url) return send(res, 400, { error: 'malformed request target' });
     const match = USER.exec(url.pathname);
     if (req.method !== 'GET' || !match) return send(res, 404, { error: 'not found' });
     let user: string;
