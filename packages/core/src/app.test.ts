@@ -228,7 +228,7 @@ describe('agents on the memory transport', () => {
       expect(h.committed('delayed.retry.50ms').get(0)).toBe(1);
       expect(h.committed('delayed.retry.200ms').get(0)).toBe(1);
       const second = h.broker.messages('delayed.retry.200ms')[0]!;
-      const headers = Object.fromEntries(Object.entries(second.headers).map(([k, v]) => [k, v.toString()]));
+      const headers = Object.fromEntries(Object.entries(second.headers).map(([k, v]) => [k, v?.toString()]));
       expect(headers).toMatchObject({
         origin: 'test',
         'retry.source.topic': 'delayed',

@@ -50,6 +50,18 @@ export interface AppOptions {
   readonly rebalanceTimeoutMs?: number;
   /** Largest fetch per partition. Default 1 MiB. */
   readonly maxBytesPerPartition?: number;
+  /**
+   * What a consumed record's headers may hold before it is refused: a record over either limit goes to
+   * the dead-letter topic (a `DecodeError` naming the limit) without reaching the handler. Default 1,000
+   * headers and 64 KiB of header names and values.
+   */
+  readonly headerLimits?: HeaderLimits;
+}
+
+/** See {@link AppOptions.headerLimits}. */
+export interface HeaderLimits {
+  readonly maxHeaders?: number;
+  readonly maxBytes?: number;
 }
 
 /** How `stop()` ended. */

@@ -53,7 +53,7 @@ export class SchemaValidationError extends StreamError {
 
 /** The bytes of a record could not be decoded by the topic's codec (truncated JSON, wrong encoding). */
 export class DecodeError extends StreamError {
-  constructor(topic: string, part: 'key' | 'value', cause: unknown, context: ErrorContext = {}) {
+  constructor(topic: string, part: 'key' | 'value' | 'headers', cause: unknown, context: ErrorContext = {}) {
     super('DECODE_FAILED', `${topic}: cannot decode ${part}: ${toError(cause).message}`, { cause, context: { topic, ...context } });
   }
 }

@@ -1,4 +1,4 @@
-export { App, createApp, type AppOptions, type AppState, type StopResult } from './app.js';
+export { App, createApp, type AppOptions, type AppState, type HeaderLimits, type StopResult } from './app.js';
 export type { AppHealth, AgentHealth, ConsumerHealth, PartitionLag } from './health.js';
 export type { AgentContext, AgentHandler, AgentOptions, DeadLetterOptions, Ordering, RetryTopicsOptions } from './agent.js';
 export { AgentStream, type StreamAgentFunction } from './stream.js';

@@ -2,7 +2,7 @@ import { stringCodec, jsonCodec, type Codec } from './codec.js';
 import { DecodeError, EncodeError, StreamError } from './errors.js';
 import type { Headers, OutgoingRecord } from './record.js';
 import { validate, type InputOf, type OutputOf, type Schema } from './schema.js';
-import type { OutgoingMessage, RawHeaders, RawMessage } from './transport/transport.js';
+import { emptyRawHeaders, rawHeaderBytes, type OutgoingMessage, type RawHeaders, type RawMessage } from './transport/transport.js';
 
 /** Anything records can be sent through: an app, or a handler's context (inside its transaction). */
 export interface RecordSender {
@@ -40,18 +40,43 @@ export interface Decoded<K, V> {
 }
 
 /** Shared by every record without headers (most): frozen, so nobody can add to it by accident. */
-const NO_HEADERS: Headers = Object.freeze({});
-const NO_RAW_HEADERS: RawHeaders = Object.freeze({});
+const NO_HEADERS: Headers = Object.freeze(Object.create(null) as Headers);
+const NO_RAW_HEADERS: RawHeaders = Object.freeze(emptyRawHeaders());
 
+/** Resolved {@link HeaderLimits}. */
+export interface ResolvedHeaderLimits {
+  readonly maxHeaders: number;
+  readonly maxBytes: number;
+}
+
+export const DEFAULT_HEADER_LIMITS: ResolvedHeaderLimits = { maxHeaders: 1000, maxBytes: 64 * 1024 };
+
+/** Throws a {@link DecodeError} (the record is dead-lettered at once) when `headers` exceed `limits`. */
+export function checkHeaderLimits(topic: string, headers: RawHeaders, limits: ResolvedHeaderLimits, context: { partition: number; offset: string }): void {
+  let count = 0;
+  for (const _ in headers) count += 1;
+  if (count > limits.maxHeaders) throw new DecodeError(topic, 'headers', `${count} headers, over the limit of ${limits.maxHeaders}`, context);
+  const bytes = rawHeaderBytes(headers);
+  if (bytes > limits.maxBytes) throw new DecodeError(topic, 'headers', `${bytes} bytes of headers, over the limit of ${limits.maxBytes}`, context);
+}
+
+/**
+ * Headers as a handler sees them: UTF-8 text (invalid bytes become U+FFFD), in an object without a
+ * prototype (a header may be named `__proto__`). A header without a value (null) is left out here; the
+ * dead letter of the record still carries it.
+ */
 export function decodeHeaders(raw: RawHeaders): Headers {
   let out: Record<string, string> | undefined;
-  for (const name in raw) (out ??= {})[name] = raw[name]!.toString('utf8');
+  for (const name in raw) {
+    const value = raw[name];
+    if (value !== null && value !== undefined) (out ??= Object.create(null) as Record<string, string>)[name] = value.toString('utf8');
+  }
   return out ?? NO_HEADERS;
 }
 
 export function encodeHeaders(headers: Headers | undefined): RawHeaders {
-  let out: Record<string, Buffer> | undefined;
-  if (headers) for (const name in headers) (out ??= {})[name] = Buffer.from(headers[name]!, 'utf8');
+  let out: Record<string, Buffer | null> | undefined;
+  if (headers) for (const name of Object.keys(headers)) (out ??= emptyRawHeaders())[name] = Buffer.from(headers[name]!, 'utf8');
   return out ?? NO_RAW_HEADERS;
 }
 

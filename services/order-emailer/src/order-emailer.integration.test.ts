@@ -46,7 +46,10 @@ async function sendOrders(topic: ReturnType<typeof ordersTopic>, n: number): Pro
           return topic.encode({ key: value.id, value });
         }),
       );
-      await producer.send({ topic: topic.name, messages: batch.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) });
+      await producer.send({
+        topic: topic.name,
+        messages: batch.map((m) => ({ key: m.key, value: m.value, headers: { ...m.headers } as Record<string, Buffer> })),
+      });
     }
   } finally {
     await producer.disconnect();

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AgentContext, Ordering } from '../agent.js';
 import { NonRetryableError } from '../errors.js';
 import { silentLogger } from '../logger.js';
-import { defineTopic } from '../topic.js';
+import { DEFAULT_HEADER_LIMITS, defineTopic } from '../topic.js';
 import type { OutgoingMessage, RawMessage } from '../transport/transport.js';
 import { AgentRunner, type AgentHost } from './agent-runner.js';
 import { resolveRetry } from './backoff.js';
@@ -46,6 +46,7 @@ function runner(host: AgentHost, handler: Handler, options: { concurrency?: numb
     {
       name: 'orders-agent',
       topic: orders,
+      headerLimits: DEFAULT_HEADER_LIMITS,
       handler: handler as (value: unknown, ctx: AgentContext<unknown>) => Promise<void>,
       concurrency: options.concurrency ?? 4,
       ordering: options.ordering ?? 'key',

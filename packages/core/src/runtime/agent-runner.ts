@@ -1,7 +1,7 @@
 import type { AgentHandler, Ordering } from '../agent.js';
 import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { AnyTopic, Decoded } from '../topic.js';
+import { checkHeaderLimits, type AnyTopic, type Decoded, type ResolvedHeaderLimits } from '../topic.js';
 import type { OutgoingMessage } from '../transport/transport.js';
 import { sleep, type ResolvedRetry } from './backoff.js';
 import { FailurePolicy, type FailureHost } from './failure-policy.js';
@@ -33,6 +33,8 @@ export interface AgentRunnerOptions {
   readonly exactlyOnce: boolean;
   /** The agent's delayed-retry stages, in order (empty: none). */
   readonly retryStages: readonly RetryStage[];
+  /** A record whose headers exceed these is dead-lettered without reaching the handler. */
+  readonly headerLimits: ResolvedHeaderLimits;
   /**
    * Which topic this runner consumes: 0 for the agent's own topic, n for `retryStages[n - 1]` (records
    * wait there until due, then run the same handler).
@@ -261,6 +263,7 @@ export class AgentRunner {
       const started = performance.now();
       try {
         if (!decoded) {
+          checkHeaderLimits(this.topic.name, message.headers, this.#options.headerLimits, { partition: partition.partition, offset: message.offset });
           const result = this.topic.decode(message, { partition: partition.partition });
           decoded = result instanceof Promise ? await result : result;
         }

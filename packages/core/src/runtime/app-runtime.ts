@@ -3,6 +3,7 @@ import { StreamError, toError } from '../errors.js';
 import type { AgentHealth, ConsumerHealth } from '../health.js';
 import type { Logger } from '../logger.js';
 import { createStreamAgent } from '../stream.js';
+import { DEFAULT_HEADER_LIMITS } from '../topic.js';
 import type { TopologyPlan } from '../topology.js';
 import type { OutgoingMessage, Transport } from '../transport/transport.js';
 import { AgentRunner, type AgentHost } from './agent-runner.js';
@@ -17,7 +18,15 @@ const ABORT_GRACE_MS = 2000;
 /** The app's consumer settings; defaults are resolved here. */
 type ConsumerSettings = Pick<
   AppOptions,
-  'groupId' | 'startFrom' | 'commitIntervalMs' | 'buffer' | 'sessionTimeoutMs' | 'heartbeatIntervalMs' | 'rebalanceTimeoutMs' | 'maxBytesPerPartition'
+  | 'groupId'
+  | 'startFrom'
+  | 'commitIntervalMs'
+  | 'buffer'
+  | 'sessionTimeoutMs'
+  | 'heartbeatIntervalMs'
+  | 'rebalanceTimeoutMs'
+  | 'maxBytesPerPartition'
+  | 'headerLimits'
 >;
 
 /** What {@link AppRuntime} needs from its app. */
@@ -71,6 +80,10 @@ export class AppRuntime {
         deadLetterTopic: agent.deadLetterTopic,
         exactlyOnce: agent.exactlyOnce,
         retryStages: agent.retryStages,
+        headerLimits: {
+          maxHeaders: settings.headerLimits?.maxHeaders ?? DEFAULT_HEADER_LIMITS.maxHeaders,
+          maxBytes: settings.headerLimits?.maxBytes ?? DEFAULT_HEADER_LIMITS.maxBytes,
+        },
       };
       const main = new AgentRunner({ ...common, ordering: agent.ordering, stage: 0, log: runnerLog }, host);
       // A retry stage keeps its partitions in order: the head waits until due, and what follows is due later.

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { AgentContext } from '../agent.js';
 import { silentLogger } from '../logger.js';
-import { defineTopic } from '../topic.js';
+import { DEFAULT_HEADER_LIMITS, defineTopic } from '../topic.js';
 import { MemoryBroker, MemoryTransport } from '../transport/memory/index.js';
 import type { OutgoingMessage, TransportProducer } from '../transport/transport.js';
 import { AgentRunner, type AgentHost } from './agent-runner.js';
@@ -39,6 +39,7 @@ async function setup(handler: Handler, options: { exactlyOnce?: boolean; maxReco
     {
       name: 'orders-agent',
       topic: orders,
+      headerLimits: DEFAULT_HEADER_LIMITS,
       handler: handler as (value: unknown, ctx: AgentContext<unknown>) => Promise<void>,
       concurrency: 4,
       ordering: 'key',

@@ -1,6 +1,6 @@
 import { StreamError } from '../errors.js';
 import { retryTopicName } from '../topology.js';
-import type { OutgoingMessage, RawHeaders, RawMessage } from '../transport/transport.js';
+import { emptyRawHeaders, type OutgoingMessage, type RawHeaders, type RawMessage } from '../transport/transport.js';
 import { errorMessageHeader } from './dead-letter.js';
 
 /** Header names a record carries on a delayed-retry topic, beside the original record's own headers. */
@@ -85,7 +85,7 @@ export function retryOrigin(message: RawMessage): RetryOrigin | undefined {
 
 /** The record's own headers, without the retry bookkeeping. */
 export function withoutRetryHeaders(headers: RawHeaders): RawHeaders {
-  const out: Record<string, Buffer> = {};
+  const out = emptyRawHeaders();
   for (const [name, value] of Object.entries(headers)) if (!RETRY_HEADER_NAMES.has(name)) out[name] = value;
   return out;
 }

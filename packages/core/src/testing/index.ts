@@ -6,6 +6,7 @@ import { DEAD_LETTER_HEADERS } from '../runtime/dead-letter.js';
 import { deadLetterTopicName } from '../topology.js';
 import { decodeHeaders, type AnyTopic, type KeyOf, type Topic, type ValueOf } from '../topic.js';
 import { MemoryBroker, MemoryTransport } from '../transport/memory/index.js';
+import { emptyRawHeaders, type RawHeaders } from '../transport/transport.js';
 
 /** A dead letter as a test reads it: the original bytes and the failure headers. */
 export interface DeadLetter {
@@ -50,11 +51,15 @@ export class TestHarness {
   }
 
   /** Writes raw bytes to a topic, bypassing validation: for malformed-input tests. */
-  async sendRaw(topic: string, record: { key?: string | null; value: string | Buffer | null; headers?: Headers; partition?: number }): Promise<void> {
+  async sendRaw(
+    topic: string,
+    record: { key?: string | null; value: string | Buffer | null; headers?: Headers; rawHeaders?: RawHeaders; partition?: number },
+  ): Promise<void> {
     const producer = this.app.transport.producer();
     await producer.connect();
-    const headers: Record<string, Buffer> = {};
+    const headers = emptyRawHeaders();
     for (const [k, v] of Object.entries(record.headers ?? {})) headers[k] = Buffer.from(v);
+    for (const [k, v] of Object.entries(record.rawHeaders ?? {})) headers[k] = v;
     await producer.send([
       {
         topic,

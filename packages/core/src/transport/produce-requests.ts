@@ -10,7 +10,7 @@ export const MAX_REQUEST_RECORD_BYTES = 512 * 1024;
 
 function sizeOf(message: OutgoingMessage): number {
   let size = (message.key?.length ?? 0) + (message.value?.length ?? 0) + 64;
-  for (const name in message.headers) size += name.length + message.headers[name]!.length + 8;
+  for (const name in message.headers) size += name.length + (message.headers[name]?.length ?? 0) + 8;
   return size;
 }
 

@@ -4,7 +4,24 @@
  * in unit tests and in production.
  */
 
-export type RawHeaders = Readonly<Record<string, Buffer>>;
+/**
+ * A record's headers as bytes. Kafka allows a header without a value: it is `null` here. Always an object
+ * without a prototype (build it with {@link emptyRawHeaders}), so that a header named `__proto__` or
+ * `constructor` is an ordinary entry. A name repeated on the wire keeps its last value.
+ */
+export type RawHeaders = Readonly<Record<string, Buffer | null>>;
+
+/** A new, empty, prototype-free headers object to fill. */
+export function emptyRawHeaders(): Record<string, Buffer | null> {
+  return Object.create(null) as Record<string, Buffer | null>;
+}
+
+/** The bytes a record's headers take: names (UTF-8) and values. */
+export function rawHeaderBytes(headers: RawHeaders): number {
+  let size = 0;
+  for (const name in headers) size += Buffer.byteLength(name) + (headers[name]?.length ?? 0);
+  return size;
+}
 
 export interface TopicPartition {
   readonly topic: string;

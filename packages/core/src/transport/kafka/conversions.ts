@@ -1,14 +1,17 @@
 /** Conversions between the transport's shapes and kafkajs' (messages, headers, per-topic request lists). */
 import type { IHeaders, KafkaMessage, Message, TopicMessages } from 'kafkajs';
-import type { OutgoingMessage, PartitionOffset, RawHeaders, RawMessage, TopicPartition } from '../transport.js';
+import { emptyRawHeaders, type OutgoingMessage, type PartitionOffset, type RawHeaders, type RawMessage, type TopicPartition } from '../transport.js';
 
-function toBuffer(value: Buffer | string): Buffer {
+function toBuffer(value: Buffer | string | null): Buffer | null {
   return typeof value === 'string' ? Buffer.from(value) : value;
 }
 
-/** kafkajs headers may be strings, arrays (a repeated header name) or undefined: we keep the last value. */
+/**
+ * kafkajs headers may be strings, arrays (a repeated header name), null (a header without a value; its
+ * types leave that out) or undefined: we keep the last value, in a prototype-free object.
+ */
 function toRawHeaders(headers: IHeaders | undefined): RawHeaders {
-  const out: Record<string, Buffer> = {};
+  const out = emptyRawHeaders();
   if (!headers) return out;
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
@@ -49,7 +52,8 @@ export function topicMessages(messages: readonly OutgoingMessage[]): TopicMessag
   const byTopic = new Map<string, Message[]>();
   for (const m of messages) {
     const list = byTopic.get(m.topic) ?? [];
-    list.push({ key: m.key, value: m.value, headers: { ...m.headers }, ...(m.partition === undefined ? {} : { partition: m.partition }) });
+    // kafkajs' types leave out null header values; it writes them as Kafka's "no value" (patches/kafkajs@2.2.4.patch).
+    list.push({ key: m.key, value: m.value, headers: { ...m.headers } as IHeaders, ...(m.partition === undefined ? {} : { partition: m.partition }) });
     byTopic.set(m.topic, list);
   }
   return [...byTopic].map(([topic, list]) => ({ topic, messages: list }));

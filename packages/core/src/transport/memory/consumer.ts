@@ -19,7 +19,7 @@ const REDELIVERY_DELAY_MS = 10;
 /** What a fetch counts against `maxBytesPerPartition`: key, value and headers. */
 function messageBytes(message: RawMessage): number {
   let size = (message.key?.length ?? 0) + (message.value?.length ?? 0);
-  for (const [name, value] of Object.entries(message.headers)) size += name.length + value.length;
+  for (const [name, value] of Object.entries(message.headers)) size += name.length + (value?.length ?? 0);
   return size;
 }
 

@@ -3,7 +3,7 @@
  * offsets that address them.
  */
 import { StreamError } from '../../errors.js';
-import type { OutgoingMessage, PartitionOffset, RawHeaders, RawMessage } from '../transport.js';
+import { emptyRawHeaders, type OutgoingMessage, type PartitionOffset, type RawHeaders, type RawMessage } from '../transport.js';
 import type { FaultHooks } from './faults.js';
 import { murmur2 } from './partitioner.js';
 
@@ -37,8 +37,8 @@ export function parseOffset(offset: string, where: string): number {
 }
 
 function copyHeaders(headers: RawHeaders): RawHeaders {
-  const out: Record<string, Buffer> = {};
-  for (const [name, value] of Object.entries(headers)) out[name] = Buffer.from(value);
+  const out = emptyRawHeaders();
+  for (const [name, value] of Object.entries(headers)) out[name] = value === null ? null : Buffer.from(value);
   return out;
 }
 
