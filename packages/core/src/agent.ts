@@ -1,6 +1,7 @@
 import type { Logger } from './logger.js';
 import type { Headers } from './record.js';
 import type { RetryOptions } from './runtime/backoff.js';
+import type { Classifier } from './runtime/classify.js';
 import type { RecordSender } from './topic.js';
 
 /**
@@ -54,6 +55,13 @@ export interface AgentOptions {
    * so each input's outputs appear exactly once to read-committed consumers. Every agent of a topic must agree.
    */
   readonly exactlyOnce?: boolean;
+  /**
+   * Whose fault a failed attempt was, before the default classification ({@link classifyFailure}) is asked:
+   * return `{ kind: 'record' }` (retried `retry.attempts` times, then dead-lettered), `{ kind: 'permanent' }`
+   * (dead-lettered at once), `{ kind: 'dependency', dependency }` (waited out without limit, never
+   * dead-lettered while the dependency is down) or `undefined` for the default.
+   */
+  readonly classify?: Classifier;
 }
 
 /**

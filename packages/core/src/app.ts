@@ -6,6 +6,7 @@ import { runUntilSignalled } from './process.js';
 import { SharedProducer } from './producer.js';
 import type { OutgoingRecord } from './record.js';
 import { AppRuntime } from './runtime/app-runtime.js';
+import type { DependencyCheck } from './runtime/circuit.js';
 import { noInstrumentation, type Instrumentation } from './runtime/instrumentation.js';
 import { retryStages } from './runtime/retry-topics.js';
 import type { StreamAgentFunction } from './stream.js';
@@ -88,6 +89,7 @@ export class App implements RecordSender {
   #stopped: Promise<StopResult> | undefined;
   #failure: Error | undefined;
   readonly #stopHooks: (() => Promise<void>)[] = [];
+  readonly #checks = new Map<string, DependencyCheck>();
 
   constructor(options: AppOptions) {
     if (!/^[A-Za-z0-9._-]+$/.test(options.id)) throw new StreamError('CONFIG_INVALID', `invalid app id ${JSON.stringify(options.id)}`);
@@ -175,6 +177,26 @@ export class App implements RecordSender {
     return this.#producer.send(messages);
   }
 
+  /**
+   * Registers how to ask a dependency whether it answers, under the name failure classification gives it
+   * (`redis`, `elasticsearch`, `influxdb`, `kafka`, `http <host:port>`, or a {@link DependencyError}'s). While
+   * an agent waits for that dependency, the check decides whether a record that keeps failing on it is the
+   * record's fault (the check passes) or the dependency's; `/readyz` runs it too. Add checks before `start()`.
+   *
+   * @example
+   * app.dependency('redis', async () => (await redis.ping()) === 'PONG');
+   */
+  dependency(name: string, check: DependencyCheck): this {
+    if (this.#state !== 'created') throw new StreamError('STATE_INVALID', `app ${this.id}: add dependency checks before start()`);
+    this.#checks.set(name, check);
+    return this;
+  }
+
+  /** The dependency checks added with {@link dependency}, by name. */
+  get dependencyChecks(): ReadonlyMap<string, DependencyCheck> {
+    return this.#checks;
+  }
+
   /** Registers work to run at the end of `stop()` (close Redis, HTTP servers…), in reverse order. */
   onStop(hook: () => Promise<void>): void {
     this.#stopHooks.push(hook);
@@ -237,6 +259,7 @@ export class App implements RecordSender {
       instrumentation: this.#instrumentation,
       stopping: this.#stopping.signal,
       produce: (messages) => this.produce(messages),
+      checks: this.#checks,
     });
     this.#runtime = runtime;
     await this.#producer.connect();

@@ -7,6 +7,7 @@ export type StreamErrorCode =
   | 'CONFIG_INVALID'
   | 'TOPIC_MISSING'
   | 'TRANSPORT_FAILED'
+  | 'DEPENDENCY_UNAVAILABLE'
   | 'ABORTED'
   | 'SHUTDOWN_TIMEOUT'
   | 'STATE_INVALID';

@@ -1,3 +1,4 @@
+import type { OpenCircuit } from './runtime/circuit.js';
 import type { TopicPartition } from './transport/transport.js';
 
 /** Where an app is in its life. */
@@ -18,6 +19,8 @@ export interface AgentHealth {
   /** Null when the agent has `deadLetter: false`. */
   readonly deadLetterTopic: string | null;
   readonly exactlyOnce: boolean;
+  /** Dependencies the runner waits for (it starts no new record meanwhile), with when each went down. */
+  readonly dependenciesDown: readonly OpenCircuit[];
 }
 
 /** Log end minus committed offset of one assigned partition. */

@@ -31,6 +31,8 @@ export {
 } from './errors.js';
 export { createLogger, silentLogger, REDACT_PATHS, type Logger } from './logger.js';
 export type { RetryOptions, BackoffOptions } from './runtime/backoff.js';
+export { classifyFailure, DependencyError, isUnavailableStatus, type Classifier, type FailedRecord, type FailureClass } from './runtime/classify.js';
+export type { DependencyCheck, OpenCircuit } from './runtime/circuit.js';
 export { DEAD_LETTER_HEADERS } from './runtime/dead-letter.js';
 export { RETRY_HEADERS } from './runtime/retry-topics.js';
 export { deadLetterTopicName, retryTopicName, delayLabel, agentName } from './topology.js';

@@ -23,7 +23,7 @@ export interface Service {
   readonly log: Logger;
   /** The ops server's port once `run()` started it (useful with `opsPort: 0`). */
   readonly opsPort: number | undefined;
-  /** Adds a dependency check to `/readyz` (before `run()`). */
+  /** Adds a dependency check (see `app.dependency`): `/readyz` runs it, and agents waiting for the dependency ask it (before `run()`). */
   readiness(name: string, check: ReadinessCheck): void;
   /** Starts the ops server and the app; returns when the app stopped (SIGTERM/SIGINT), exit code set. */
   run(): Promise<void>;
@@ -44,7 +44,6 @@ export function createService(options: ServiceOptions): Service {
   const metrics = new RuntimeMetrics();
   const app = new App({ ...options, logger: log, instrumentation: metrics });
   metrics.attach(app);
-  const checks: Record<string, ReadinessCheck> = {};
   let opsPort: number | undefined;
   return {
     app,
@@ -54,12 +53,12 @@ export function createService(options: ServiceOptions): Service {
       return opsPort;
     },
     readiness(name, check) {
-      checks[name] = check;
+      app.dependency(name, check);
     },
     async run() {
       if (options.opsPort !== null) {
         try {
-          const ops = await startOpsServer({ app, metrics, port: options.opsPort, ...(options.opsHost ? { host: options.opsHost } : {}), readiness: checks });
+          const ops = await startOpsServer({ app, metrics, port: options.opsPort, ...(options.opsHost ? { host: options.opsHost } : {}) });
           app.onStop(() => ops.close());
           opsPort = ops.port;
           log.info({ port: ops.port }, 'ops server listening');

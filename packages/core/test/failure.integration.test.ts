@@ -303,6 +303,7 @@ describe('failure policy and exactly-once on the real Kafka', () => {
       committed: () => undefined,
       fetched: () => undefined,
       revoked: () => void (revocations += 1),
+      dependency: () => undefined,
     };
     const done: number[] = [];
     const app = createApp({ id: uniqueName('slow-app'), brokers, logger: silentLogger(), sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, instrumentation });

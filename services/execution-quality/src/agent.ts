@@ -1,26 +1,31 @@
 import type { executionQuality, orders } from '@stream/contracts';
-import type { App, RetryOptions } from '@stream/core';
+import type { App, Classifier, RetryOptions } from '@stream/core';
+import { MarketDataTimeoutError } from './price-source.js';
 import type { PriceLookup } from './prices.js';
 import { executionReport } from './report.js';
 
 export interface ExecutionQualityAgentOptions {
   /** Orders in flight at once; their lookups are batched. Default 64. */
   readonly concurrency?: number;
-  /** Default: retry until InfluxDB answers, 200 ms doubling to 5 s (an outage loses nothing). */
+  /** Default: 5 attempts for an order's own failures, 200 ms doubling to 5 s. */
   readonly retry?: RetryOptions;
 }
 
-export const DEFAULT_RETRY: RetryOptions = { attempts: Infinity, backoff: { initialMs: 200, maxMs: 5000 } };
+export const DEFAULT_RETRY: RetryOptions = { attempts: 5, backoff: { initialMs: 200, maxMs: 5000 } };
+
+/** A query that timed out is InfluxDB's fault; its HTTP errors and connection failures the default classification knows. */
+export const classifyExecutionQuality: Classifier = (error) =>
+  error instanceof MarketDataTimeoutError ? { kind: 'dependency', dependency: 'influxdb' } : undefined;
 
 /**
  * For each order: look up the market price of its symbol at its execution time (batched with the other
  * orders in flight) and send its report to `output`, keyed by order id.
  *
  * Exactly-once: the report and the order's offset commit in one Kafka transaction, so each order has one
- * report for read-committed consumers, whatever retries or restarts happened. A failed lookup (InfluxDB
- * down, slow, erroring) fails the attempt: nothing is sent, and the record is retried with backoff until it
- * succeeds; the partition's commit does not pass it meanwhile. Orders that do not decode or fit the
- * contract go to `<input>.dlq`.
+ * report for read-committed consumers, whatever retries or restarts happened. InfluxDB down, slow, or
+ * answering 5xx/429 is waited out (the agent starts no new orders until it answers, nothing is
+ * dead-lettered); an order that keeps failing while InfluxDB answers (its ping passes, other orders get
+ * their quotes) goes to `<input>.dlq` after 5 attempts, as do orders that do not decode or fit the contract.
  */
 export function executionQualityAgent(
   app: App,
@@ -31,7 +36,13 @@ export function executionQualityAgent(
 ): void {
   app.agent(
     input,
-    { name: 'execution-quality', concurrency: options.concurrency ?? 64, exactlyOnce: true, retry: options.retry ?? DEFAULT_RETRY },
+    {
+      name: 'execution-quality',
+      concurrency: options.concurrency ?? 64,
+      exactlyOnce: true,
+      retry: options.retry ?? DEFAULT_RETRY,
+      classify: classifyExecutionQuality,
+    },
     async (order, ctx) => {
       const quote = await prices.lookup(order.symbol, order.executedAt, ctx.signal);
       await ctx.send(output, { key: order.id, value: executionReport(order, quote) });

@@ -297,7 +297,7 @@ describe('order-emailer on the memory transport, the real Redis and a real HTTP 
     await h.send(orders, record(1), record(2));
     await h.settle();
     const log = lines.join('');
-    expect(log).toContain('handler failed: retrying');
+    expect(log).toContain('dependency unavailable: waiting');
     expect(log).toContain('dead-lettering');
     expect(log).toMatch(/ECONNRESET|socket hang up/);
     expect(log).toContain('ETIMEDOUT');

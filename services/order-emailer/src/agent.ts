@@ -1,5 +1,5 @@
 import type { Order, orders } from '@stream/contracts';
-import { toError, type App, type Logger, type RetryOptions } from '@stream/core';
+import { toError, type App, type Classifier, type Logger, type RetryOptions } from '@stream/core';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { DedupeStore } from './dedupe.js';
 import { EmailApiUnavailableError, type EmailClient } from './emailer.js';
@@ -98,11 +98,15 @@ export class OrderConfirmer {
 }
 
 /**
- * Retries: until it succeeds (`attempts: Infinity`). An outage of the email API or of Redis holds the
- * records back (their partition is paused once its buffer fills) instead of dead-lettering every order,
- * which would send none. Only a {@link NonRetryableError} (a 4xx) goes to `orders.dlq`.
+ * Retries: an outage of the email API (network errors, timeouts, 408/429/5xx) or of Redis is waited out
+ * without limit and dead-letters nothing: the agent starts no new orders until the dependency answers, and
+ * the records hold their partitions. An order that keeps failing while they answer (other orders are
+ * emailed, Redis' ping passes) goes to `orders.dlq` after 5 attempts; a {@link NonRetryableError} (a 4xx) at once.
  */
-export const DEFAULT_RETRY: RetryOptions = { attempts: Infinity, backoff: { initialMs: 250, maxMs: 30_000, multiplier: 2, jitter: 0.2 } };
+export const DEFAULT_RETRY: RetryOptions = { attempts: 5, backoff: { initialMs: 250, maxMs: 30_000, multiplier: 2, jitter: 0.2 } };
+
+/** The email API's unavailability is a dependency's fault; Redis' errors the default classification knows. */
+export const classifyEmailer: Classifier = (error) => (error instanceof EmailApiUnavailableError ? { kind: 'dependency', dependency: 'email-api' } : undefined);
 
 export interface EmailerAgentOptions {
   /** Orders in flight at once; orders with the same key (order id) run one at a time. */
@@ -112,7 +116,8 @@ export interface EmailerAgentOptions {
 
 /** The order-emailer agent on `topic` (the `orders` topic in production, a unique one in tests). */
 export function emailerAgent(app: App, topic: typeof orders, confirmer: OrderConfirmer, options: EmailerAgentOptions): void {
-  app.agent(topic, { name: 'order-emailer', concurrency: options.concurrency, retry: options.retry ?? DEFAULT_RETRY }, async (order, ctx) => {
+  const agentOptions = { name: 'order-emailer', concurrency: options.concurrency, retry: options.retry ?? DEFAULT_RETRY, classify: classifyEmailer };
+  app.agent(topic, agentOptions, async (order, ctx) => {
     await confirmer.confirm(order, { signal: ctx.signal, log: ctx.log });
   });
 }

@@ -1,5 +1,6 @@
 import type { searchQueries, SearchQuery, topResults, TopResult } from '@stream/contracts';
-import type { App, RetryOptions } from '@stream/core';
+import type { App, Classifier, RetryOptions } from '@stream/core';
+import { RetryableSearchError } from './es-errors.js';
 import type { TopHitSearcher } from './searcher.js';
 
 /** The enriched query: every field of the query, its best hit (or null) and how long the search took. */
@@ -11,17 +12,22 @@ export async function enrich(query: SearchQuery, searcher: TopHitSearcher, signa
 export interface EnricherOptions {
   /** Records in flight at once (each waits for its search; concurrent searches share an msearch). */
   readonly concurrency?: number;
-  /** Default: retry until it succeeds, 200 ms doubling to 10 s: an outage or a missing index loses nothing. */
+  /** Default: 5 attempts for a query's own failures, 200 ms doubling to 10 s (outages wait without limit). */
   readonly retry?: RetryOptions;
 }
 
-export const DEFAULT_RETRY: RetryOptions = { attempts: Infinity, backoff: { initialMs: 200, maxMs: 10_000, multiplier: 2, jitter: 0.2 } };
+export const DEFAULT_RETRY: RetryOptions = { attempts: 5, backoff: { initialMs: 200, maxMs: 10_000, multiplier: 2, jitter: 0.2 } };
+
+/** What es-errors calls retryable (cluster down, timeouts, 5xx/429, a missing index) is Elasticsearch's fault: waited out. */
+export const classifySearch: Classifier = (error) => (error instanceof RetryableSearchError ? { kind: 'dependency', dependency: 'elasticsearch' } : undefined);
 
 /**
  * Reads search queries, finds each one's best hit and publishes the enriched query keyed by query id.
  * Exactly-once: the output and the consumed offset commit in one Kafka transaction.
  * - no hit: `topResult: null`;
- * - cluster down, timeouts, 5xx/429, index missing: retried with backoff until it works;
+ * - cluster down, timeouts, 5xx/429, index missing: waited out (no new query starts until Elasticsearch
+ *   answers, nothing is dead-lettered); a query that keeps failing while the cluster answers (its check
+ *   passes, other queries succeed) is dead-lettered after 5 attempts;
  * - a query Elasticsearch rejects for good (400: text against a numeric field, …) and records that do not
  *   fit the contract: dead-lettered to `<input>.dlq` with the reason.
  */
@@ -34,7 +40,13 @@ export function searchEnricherAgent(
 ): void {
   app.agent(
     input,
-    { name: 'search-enricher', concurrency: options.concurrency ?? 64, exactlyOnce: true, retry: options.retry ?? DEFAULT_RETRY },
+    {
+      name: 'search-enricher',
+      concurrency: options.concurrency ?? 64,
+      exactlyOnce: true,
+      retry: options.retry ?? DEFAULT_RETRY,
+      classify: classifySearch,
+    },
     async (query, ctx) => {
       const value = await enrich(query, searcher, ctx.signal);
       await ctx.send(output, { key: query.id, value });

@@ -11,6 +11,7 @@ export function benchInstrumentation(recorder: Recorder, onCommitted?: (partitio
     deadLettered: noop,
     inFlight: noop,
     revoked: noop,
+    dependency: noop,
     // Called once per fetched batch the transport hands to the runtime (whether it accepts all of it or not).
     fetched: () => count(recorder, 'batchesFetched'),
     committed: (_topic, partition, offset) => onCommitted?.(partition, offset),

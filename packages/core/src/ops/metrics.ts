@@ -21,6 +21,7 @@ export class RuntimeMetrics implements Instrumentation {
   readonly #duration: Histogram<'agent' | 'topic'>;
   readonly #committed: Gauge<'topic' | 'partition'>;
   readonly #revoked: Counter<'topic' | 'partition'>;
+  readonly #dependencyUp: Gauge<'agent' | 'topic' | 'dependency'>;
   #app: App | undefined;
 
   constructor(options: { registry?: Registry; defaultMetrics?: boolean } = {}) {
@@ -69,6 +70,12 @@ export class RuntimeMetrics implements Instrumentation {
       name: 'stream_partitions_revoked_total',
       help: 'Partitions taken away by rebalances',
       labelNames: ['topic', 'partition'],
+      registers,
+    });
+    this.#dependencyUp = new Gauge({
+      name: 'stream_dependency_up',
+      help: 'Whether an agent sees a dependency answering (0 while it waits for it and starts no new records)',
+      labelNames: ['agent', 'topic', 'dependency'],
       registers,
     });
     const app = () => this.#app;
@@ -129,5 +136,9 @@ export class RuntimeMetrics implements Instrumentation {
 
   revoked(topic: string, partition: number): void {
     this.#revoked.inc({ topic, partition: String(partition) });
+  }
+
+  dependency(labels: AgentLabels, dependency: string, up: boolean): void {
+    this.#dependencyUp.set({ ...labels, dependency }, up ? 1 : 0);
   }
 }

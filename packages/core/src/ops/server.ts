@@ -72,9 +72,13 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
   const readiness = async () => {
     const problems: string[] = [];
     if (!app.ready) problems.push(`app is ${app.state}${app.state === 'running' ? ', not yet in its group' : ''}`);
-    const checks = Object.entries(options.readiness ?? {});
+    // The app's dependency checks (app.dependency) and the server's own, the latter winning on a name.
+    const checks = [...new Map([...app.dependencyChecks, ...Object.entries(options.readiness ?? {})])];
     const results = await Promise.all(checks.map(async ([name, check]) => [name, await timed(check, 1000)] as const));
     for (const [name, ok] of results) if (!ok) problems.push(`${name} not reachable`);
+    for (const agent of app.health().agents)
+      for (const down of agent.dependenciesDown)
+        problems.push(`agent ${agent.name} waits for ${down.dependency} (unavailable for ${Math.round((Date.now() - down.since) / 1000)} s)`);
     return problems;
   };
 

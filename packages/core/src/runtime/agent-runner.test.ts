@@ -47,6 +47,8 @@ function runner(host: AgentHost, handler: Handler, options: { concurrency?: numb
       name: 'orders-agent',
       topic: orders,
       headerLimits: DEFAULT_HEADER_LIMITS,
+      classify: undefined,
+      checks: new Map(),
       handler: handler as (value: unknown, ctx: AgentContext<unknown>) => Promise<void>,
       concurrency: options.concurrency ?? 4,
       ordering: options.ordering ?? 'key',

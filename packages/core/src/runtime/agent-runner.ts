@@ -3,7 +3,9 @@ import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkHeaderLimits, type AnyTopic, type Decoded, type ResolvedHeaderLimits } from '../topic.js';
 import type { OutgoingMessage } from '../transport/transport.js';
-import { sleep, type ResolvedRetry } from './backoff.js';
+import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
+import { Circuits, type DependencyCheck, type OpenCircuit } from './circuit.js';
+import { classifyFailure, type Classifier, type FailureClass } from './classify.js';
 import { FailurePolicy, type FailureHost } from './failure-policy.js';
 import { RecordContext } from './handler-context.js';
 import type { AgentLabels } from './instrumentation.js';
@@ -35,6 +37,10 @@ export interface AgentRunnerOptions {
   readonly retryStages: readonly RetryStage[];
   /** A record whose headers exceed these is dead-lettered without reaching the handler. */
   readonly headerLimits: ResolvedHeaderLimits;
+  /** The agent's own failure classification, tried before {@link classifyFailure}. */
+  readonly classify: Classifier | undefined;
+  /** The app's dependency checks, by the dependency names classification gives (see `app.dependency`). */
+  readonly checks: ReadonlyMap<string, DependencyCheck>;
   /**
    * Which topic this runner consumes: 0 for the agent's own topic, n for `retryStages[n - 1]` (records
    * wait there until due, then run the same handler).
@@ -81,6 +87,7 @@ export class AgentRunner {
   /** During a rebalance: nothing new starts until the next assignment (see ConsumerRuntime.onRevoking). */
   #held = false;
   #idleWaiters: (() => void)[] = [];
+  readonly #circuits: Circuits;
 
   constructor(options: AgentRunnerOptions, host: AgentHost) {
     this.name = options.name;
@@ -91,6 +98,16 @@ export class AgentRunner {
     this.#labels = { agent: options.name, topic: this.source };
     const { retry, deadLetterTopic, exactlyOnce, retryStages, stage } = options;
     this.#failures = new FailurePolicy({ source: this.source, labels: this.#labels, retry, deadLetterTopic, exactlyOnce, retryStages, stage }, host);
+    this.#circuits = new Circuits(options.checks, options.log, (dependency, up) => {
+      host.instrumentation.dependency(this.#labels, dependency, up);
+      // A circuit closed by a check, while records wait: start the queued ones (not from inside the caller).
+      if (up) queueMicrotask(() => this.#pump());
+    });
+  }
+
+  /** Dependencies this runner waits for: it starts no new record until they answer. */
+  openCircuits(): OpenCircuit[] {
+    return this.#circuits.snapshot();
   }
 
   get inFlight(): number {
@@ -178,7 +195,10 @@ export class AgentRunner {
   }
 
   #pump(): void {
-    while (this.#accepting && !this.#held && this.#inFlight < this.#options.concurrency) {
+    while (this.#accepting && !this.#held) {
+      if (this.#ready.length === 0) return;
+      // An open circuit starts nothing new but one probe record, which may go past `concurrency`.
+      if (this.#circuits.isOpen ? !this.#circuits.takeProbe() : this.#inFlight >= this.#options.concurrency) return;
       const item = this.#ready.shift();
       if (!item) return;
       this.#host.dequeued(item.delivery);
@@ -240,8 +260,37 @@ export class AgentRunner {
     return true;
   }
 
+  #classify(error: Error, delivery: Delivery): FailureClass {
+    const classify = this.#options.classify;
+    if (classify) {
+      const { partition, message } = delivery;
+      try {
+        const own = classify(error, { topic: this.source, partition: partition.partition, offset: message.offset, key: message.key, headers: message.headers });
+        if (own) return own;
+      } catch (thrown) {
+        this.#options.log.error({ err: toError(thrown) }, 'classify threw: using the default classification');
+      }
+    }
+    return classifyFailure(error);
+  }
+
   /** Attempts the handler until it succeeds, or the failure policy forwards, dead-letters or gives up the record. */
   async #attempts(delivery: Delivery): Promise<void> {
+    const waiting: { on: string | undefined } = { on: undefined };
+    try {
+      await this.#attemptsWaiting(delivery, waiting);
+    } finally {
+      if (waiting.on !== undefined) this.#circuits.leave(waiting.on);
+    }
+  }
+
+  /** {@link #attempts}, with `waiting.on` naming the dependency whose circuit the record waits on. */
+  async #attemptsWaiting(delivery: Delivery, waiting: { on: string | undefined }): Promise<void> {
+    const stopWaiting = () => {
+      if (waiting.on === undefined) return;
+      this.#circuits.leave(waiting.on);
+      waiting.on = undefined;
+    };
     const { partition, message } = delivery;
     const { signal, waitSignal } = this.#signalsOf(partition);
     // A child logger per record is measurable on the hot path: built only when something logs.
@@ -254,6 +303,13 @@ export class AgentRunner {
     const priorAttempts = origin?.attempts ?? 0;
     let firstFailureAt: Date | undefined = origin?.firstFailureAt;
     let decoded: Decoded<unknown, unknown> | undefined;
+    // Attempts that count against `retry.attempts`: every failure of the record's own, and a dependency
+    // failure only when the dependency was seen answering since the record's previous failure on it: its
+    // check passed, or other records were processed and none failed on it.
+    let counted = 0;
+    let dependencyWaits = 0;
+    let since: { successes: number; failures: number } | undefined;
+    let checkPassed = false;
 
     for (let attempt = 1; ; attempt += 1) {
       if (signal.aborted) return;
@@ -272,12 +328,46 @@ export class AgentRunner {
         // A handler that returns after its signal fired may have given up half-way: count it as not done.
         if (signal.aborted) return;
         this.#host.instrumentation.processed(this.#labels, (performance.now() - started) / 1000);
+        stopWaiting();
+        this.#circuits.succeeded();
         this.#host.finished(delivery, outputs);
         return;
       } catch (thrown) {
         if (signal.aborted) return;
         firstFailureAt ??= new Date();
-        const failure = { delivery, error: toError(thrown), attempt, priorAttempts, origin, firstFailureAt, waitSignal, log };
+        const error = toError(thrown);
+        const failureClass = this.#classify(error, delivery);
+        if (failureClass.kind === 'dependency') {
+          const { dependency } = failureClass;
+          const circuits = this.#circuits;
+          const answering = checkPassed || (since !== undefined && circuits.successes > since.successes && circuits.failures(dependency) === since.failures);
+          checkPassed = false;
+          circuits.failed(dependency, error, !answering);
+          since = { successes: circuits.successes, failures: circuits.failures(dependency) };
+          if (!answering) {
+            // The dependency's fault: wait it out, spending none of the record's attempts.
+            dependencyWaits += 1;
+            this.#host.instrumentation.failed(this.#labels, error);
+            if (waiting.on !== dependency) {
+              stopWaiting();
+              circuits.enter(dependency);
+              waiting.on = dependency;
+            }
+            const delayMs = backoffDelay(this.#options.retry, dependencyWaits);
+            log().debug({ err: error, dependency, attempt: priorAttempts + attempt, retryInMs: delayMs }, 'dependency unavailable: waiting');
+            try {
+              await sleep(delayMs, waitSignal);
+            } catch {
+              return;
+            }
+            checkPassed = (await circuits.check(dependency)) === true;
+            continue;
+          }
+          // The dependency answers others but not this record: the record's fault after all.
+        }
+        stopWaiting();
+        counted += 1;
+        const failure = { delivery, error, failureClass, attempt: counted, priorAttempts, origin, firstFailureAt, waitSignal, log };
         if ((await this.#failures.handle(failure)) === 'done') return;
       }
     }

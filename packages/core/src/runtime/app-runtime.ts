@@ -7,6 +7,7 @@ import { DEFAULT_HEADER_LIMITS } from '../topic.js';
 import type { TopologyPlan } from '../topology.js';
 import type { OutgoingMessage, Transport } from '../transport/transport.js';
 import { AgentRunner, type AgentHost } from './agent-runner.js';
+import type { DependencyCheck } from './circuit.js';
 import { ConsumerRuntime } from './consumer-runtime.js';
 import type { Instrumentation } from './instrumentation.js';
 
@@ -40,6 +41,8 @@ export interface AppRuntimeOptions {
   readonly instrumentation: Instrumentation;
   /** Aborted when the app begins to stop. */
   readonly stopping: AbortSignal;
+  /** The app's dependency checks (see `app.dependency`). */
+  readonly checks: ReadonlyMap<string, DependencyCheck>;
   /** The app's producer, shared with `app.send`. */
   produce(messages: readonly OutgoingMessage[]): Promise<void>;
 }
@@ -80,6 +83,8 @@ export class AppRuntime {
         deadLetterTopic: agent.deadLetterTopic,
         exactlyOnce: agent.exactlyOnce,
         retryStages: agent.retryStages,
+        classify: entry.options.classify,
+        checks: options.checks,
         headerLimits: {
           maxHeaders: settings.headerLimits?.maxHeaders ?? DEFAULT_HEADER_LIMITS.maxHeaders,
           maxBytes: settings.headerLimits?.maxBytes ?? DEFAULT_HEADER_LIMITS.maxBytes,
@@ -177,6 +182,7 @@ export class AppRuntime {
         oldestInFlightMs: r.oldestInFlightMs(),
         deadLetterTopic: r.deadLetterTopic,
         exactlyOnce: r.exactlyOnce,
+        dependenciesDown: r.openCircuits(),
       })),
       buffered: consumer.buffered(),
       lag: consumer.lag(),

@@ -40,6 +40,8 @@ async function setup(handler: Handler, options: { exactlyOnce?: boolean; maxReco
       name: 'orders-agent',
       topic: orders,
       headerLimits: DEFAULT_HEADER_LIMITS,
+      classify: undefined,
+      checks: new Map(),
       handler: handler as (value: unknown, ctx: AgentContext<unknown>) => Promise<void>,
       concurrency: 4,
       ordering: 'key',

@@ -1,7 +1,8 @@
-import { isNonRetryable, toError } from '../errors.js';
+import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { OutgoingMessage } from '../transport/transport.js';
 import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
+import { classifyFailure, type FailureClass } from './classify.js';
 import { deadLetterMessage } from './dead-letter.js';
 import type { AgentLabels, Instrumentation } from './instrumentation.js';
 import type { Delivery } from './partition.js';
@@ -45,7 +46,9 @@ export type FailureVerdict =
 export interface AttemptFailure {
   readonly delivery: Delivery;
   readonly error: Error;
-  /** This runner's attempt number, 1-based. */
+  /** Whose fault it was; {@link classifyFailure} of `error` when left out. */
+  readonly failureClass?: FailureClass;
+  /** This runner's attempt number, 1-based: the attempts that count against `retry.attempts`. */
   readonly attempt: number;
   /** Attempts on earlier stages (0 on the agent's own topic). */
   readonly priorAttempts: number;
@@ -81,8 +84,8 @@ export class FailurePolicy {
    * The verdict for failed attempt number `attempt` (1-based, this runner's). A permanent failure
    * (NonRetryableError, schema or decode errors) skips retries; so does it skip the retry stages.
    */
-  decide(error: Error, attempt: number): FailureVerdict {
-    const permanent = isNonRetryable(error);
+  decide(error: Error, attempt: number, failureClass: FailureClass = classifyFailure(error)): FailureVerdict {
+    const permanent = failureClass.kind === 'permanent';
     const exhausted = attempt >= this.#options.retry.attempts;
     const next = this.#options.retryStages[this.#options.stage];
     if (exhausted && !permanent && next) return { kind: 'retry-stage', stage: next };
@@ -94,7 +97,7 @@ export class FailurePolicy {
   /** Counts the failure, decides, and carries out the verdict. Never rejects. */
   async handle(failure: AttemptFailure): Promise<FailureOutcome> {
     this.#host.instrumentation.failed(this.#options.labels, failure.error);
-    const verdict = this.decide(failure.error, failure.attempt);
+    const verdict = this.decide(failure.error, failure.attempt, failure.failureClass);
     switch (verdict.kind) {
       case 'retry-stage':
         return this.#forward(failure, verdict.stage);

@@ -17,6 +17,8 @@ export interface Instrumentation {
   committed(topic: string, partition: number, offset: number): void;
   fetched(topic: string, partition: number, highWatermark: number): void;
   revoked(topic: string, partition: number): void;
+  /** An agent runner's circuit for `dependency` opened (`up` false) or closed. */
+  dependency(labels: AgentLabels, dependency: string, up: boolean): void;
 }
 
 /** Records nothing. */
@@ -29,4 +31,5 @@ export const noInstrumentation: Instrumentation = {
   committed: () => undefined,
   fetched: () => undefined,
   revoked: () => undefined,
+  dependency: () => undefined,
 };
