@@ -138,6 +138,46 @@ describe('dependency circuit (#16: outages are waited out, records that keep fai
     await h.stop();
   });
 
+  it('dead-letters two such records failing alike while the rest flow, and none when every record fails alike though the check passes', async () => {
+    const topic = payments('two-poison', 1);
+    const h = await createTestApp({}, (app) =>
+      app.agent(topic, { concurrency: 8, retry: { attempts: 3, backoff: fast } }, async (p) => {
+        if (p.id === 'p-3' || p.id === 'p-7') throw Object.assign(new Error('panic: negative year'), { name: 'HttpError', statusCode: 500 });
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }),
+    );
+    for (let i = 0; i < 200; i += 1) await h.send(topic, { key: `k${i}`, value: payment(i) });
+    await h.settle();
+    expect(
+      h
+        .deadLetters(topic)
+        .map((l) => l.sourceOffset)
+        .sort(),
+    ).toEqual(['3', '7']);
+
+    // An index that does not exist yet: every record fails on the cluster, which answers its check.
+    const all = payments('all-fail', 1);
+    let missing = true;
+    let failures = 0;
+    const g = await createTestApp({}, (app) => {
+      app.dependency('elasticsearch', async () => true);
+      app.agent(all, { concurrency: 4, retry: { attempts: 2, backoff: fast } }, async () => {
+        if (missing) {
+          failures += 1;
+          throw new DependencyError('elasticsearch', 'index_not_found_exception');
+        }
+      });
+    });
+    for (let i = 0; i < 10; i += 1) await g.send(all, { key: `k${i}`, value: payment(i) });
+    await eventually(() => failures > 40, 5000, 'many failures');
+    expect(g.broker.messages(`${all.name}.dlq`)).toEqual([]);
+    missing = false;
+    await g.settle();
+    expect(g.broker.messages(`${all.name}.dlq`)).toEqual([]);
+    await h.stop();
+    await g.stop();
+  });
+
   it('asks the dependency check when no other record can run (partition order): a passing check makes it the record’s fault', async () => {
     const topic = payments('poison-ordered', 1);
     let checks = 0;

@@ -1,5 +1,5 @@
 import type { executionQuality, orders } from '@stream/contracts';
-import type { App, Classifier, RetryOptions } from '@stream/core';
+import { classifyFailure, type App, type Classifier, type RetryOptions } from '@stream/core';
 import { MarketDataTimeoutError } from './price-source.js';
 import type { PriceLookup } from './prices.js';
 import { executionReport } from './report.js';
@@ -13,9 +13,13 @@ export interface ExecutionQualityAgentOptions {
 
 export const DEFAULT_RETRY: RetryOptions = { attempts: 5, backoff: { initialMs: 200, maxMs: 5000 } };
 
-/** A query that timed out is InfluxDB's fault; its HTTP errors and connection failures the default classification knows. */
+/**
+ * A query that timed out, and whatever the default classification calls a dependency's fault (connection
+ * refused, 5xx, 429), is InfluxDB's: named `influxdb`, so its ping (the `/readyz` check) decides whether an
+ * order that keeps failing is the order's fault. InfluxDB 1.8 answers a query it cannot run with 500.
+ */
 export const classifyExecutionQuality: Classifier = (error) =>
-  error instanceof MarketDataTimeoutError ? { kind: 'dependency', dependency: 'influxdb' } : undefined;
+  error instanceof MarketDataTimeoutError || classifyFailure(error).kind === 'dependency' ? { kind: 'dependency', dependency: 'influxdb' } : undefined;
 
 /**
  * For each order: look up the market price of its symbol at its execution time (batched with the other

@@ -1,5 +1,5 @@
 import type { searchQueries, SearchQuery, topResults, TopResult } from '@stream/contracts';
-import type { App, Classifier, RetryOptions } from '@stream/core';
+import { classifyFailure, type App, type Classifier, type RetryOptions } from '@stream/core';
 import { RetryableSearchError } from './es-errors.js';
 import type { TopHitSearcher } from './searcher.js';
 
@@ -18,8 +18,13 @@ export interface EnricherOptions {
 
 export const DEFAULT_RETRY: RetryOptions = { attempts: 5, backoff: { initialMs: 200, maxMs: 10_000, multiplier: 2, jitter: 0.2 } };
 
-/** What es-errors calls retryable (cluster down, timeouts, 5xx/429, a missing index) is Elasticsearch's fault: waited out. */
-export const classifySearch: Classifier = (error) => (error instanceof RetryableSearchError ? { kind: 'dependency', dependency: 'elasticsearch' } : undefined);
+/**
+ * What es-errors calls retryable (cluster down, timeouts, 5xx/429, a missing index), and whatever the default
+ * classification calls a dependency's fault, is Elasticsearch's: named `elasticsearch`, so the cluster check
+ * (the `/readyz` one) decides whether a query that keeps failing is the query's fault.
+ */
+export const classifySearch: Classifier = (error) =>
+  error instanceof RetryableSearchError || classifyFailure(error).kind === 'dependency' ? { kind: 'dependency', dependency: 'elasticsearch' } : undefined;
 
 /**
  * Reads search queries, finds each one's best hit and publishes the enriched query keyed by query id.

@@ -305,7 +305,7 @@ export class AgentRunner {
     let decoded: Decoded<unknown, unknown> | undefined;
     // Attempts that count against `retry.attempts`: every failure of the record's own, and a dependency
     // failure only when the dependency was seen answering since the record's previous failure on it: its
-    // check passed, or other records were processed and none failed on it.
+    // check passed and no other record failed on it, or more other records were processed than failed on it.
     let counted = 0;
     let dependencyWaits = 0;
     let since: { successes: number; failures: number } | undefined;
@@ -340,7 +340,10 @@ export class AgentRunner {
         if (failureClass.kind === 'dependency') {
           const { dependency } = failureClass;
           const circuits = this.#circuits;
-          const answering = checkPassed || (since !== undefined && circuits.successes > since.successes && circuits.failures(dependency) === since.failures);
+          // Others failing on it meanwhile (an outage, a missing index) means it is down for everyone.
+          const othersFailed = since === undefined ? 0 : circuits.failures(dependency) - since.failures;
+          const othersDone = since === undefined ? 0 : circuits.successes - since.successes;
+          const answering = since !== undefined && ((checkPassed && othersFailed === 0) || othersDone > othersFailed);
           checkPassed = false;
           circuits.failed(dependency, error, !answering);
           since = { successes: circuits.successes, failures: circuits.failures(dependency) };
