@@ -107,6 +107,8 @@ describe('dependency circuit (#16: outages are waited out, records that keep fai
     await eventually(() => (calls = Date.now() - before) > 200, 5000);
     expect(calls).toBeGreaterThan(0);
     expect(h.app.health().agents[0]!.dependenciesDown.map((d) => d.dependency)).toEqual(['127.0.0.1:8086']);
+    // Waiting out an outage is not being stuck: /healthz's age of the oldest record in flight stays low.
+    expect(h.app.health().agents[0]!.oldestInFlightMs).toBeLessThan(150);
     // Only what was in flight when it opened, plus one probe, ever started.
     expect(started.size).toBeLessThanOrEqual(4 + 1);
     expect(h.broker.messages(`${topic.name}.dlq`)).toEqual([]);

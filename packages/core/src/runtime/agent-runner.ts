@@ -358,12 +358,15 @@ export class AgentRunner {
             }
             const delayMs = backoffDelay(this.#options.retry, dependencyWaits);
             log().debug({ err: error, dependency, attempt: priorAttempts + attempt, retryInMs: delayMs }, 'dependency unavailable: waiting');
+            // Waiting out a dependency is not being stuck: /healthz must not restart a process for an outage.
+            this.#startedAt.delete(delivery);
             try {
               await sleep(delayMs, waitSignal);
             } catch {
               return;
             }
             checkPassed = (await circuits.check(dependency)) === true;
+            this.#startedAt.set(delivery, Date.now());
             continue;
           }
           // The dependency answers others but not this record: the record's fault after all.
