@@ -47,11 +47,11 @@ export const HEADER_LIMITS = { maxHeaders: 1000, maxBytes: 64 * 1024 } as const;
 
 /** True when the headers (with the load's own `faults.id`) stay within {@link HEADER_LIMITS}. */
 export function headersWithinLimits(headers: readonly WireHeader[]): boolean {
-  const names = new Set(headers.map(([name]) => name));
+  // One value per name, as a consumer decodes them (the corpus repeats no name).
+  const byName = new Map(headers);
   let bytes = 0;
-  const last = new Map(headers.map(([name, value]) => [name, value]));
-  for (const [name, value] of last) bytes += Buffer.byteLength(name) + (value?.length ?? 0);
-  return names.size <= HEADER_LIMITS.maxHeaders && bytes <= HEADER_LIMITS.maxBytes;
+  for (const [name, value] of byName) bytes += Buffer.byteLength(name) + (value?.length ?? 0);
+  return byName.size <= HEADER_LIMITS.maxHeaders && bytes <= HEADER_LIMITS.maxBytes;
 }
 
 /** Unicode and control characters that have broken headers, terminals, logs and parsers before. */
@@ -277,7 +277,8 @@ export class KcatProducer {
     this.#dir = mkdtempSync(path.join(tmpdir(), 'faults-kcat-'));
   }
 
-  async send(topic: string, record: HostileRecord, extraHeaders: readonly WireHeader[]): Promise<void> {
+  /** Resolves once the broker acknowledged the record; rejects with kcat's message when it could not deliver it. */
+  async send(topic: string, record: HostileRecord): Promise<void> {
     const file = path.join(this.#dir, `r${this.#n++}`);
     writeFileSync(file, record.value ?? Buffer.alloc(0));
     const args = [
@@ -294,11 +295,13 @@ export class KcatProducer {
       'topic.message.timeout.ms=30000',
     ];
     if (record.key !== null) args.push('-k', record.key.toString('utf8'));
-    for (const [name, value] of [...extraHeaders, ...record.headers]) args.push('-H', value === null ? name : `${name}=${value.toString('utf8')}`);
+    for (const [name, value] of record.headers) args.push('-H', value === null ? name : `${name}=${value.toString('utf8')}`);
     args.push(file);
     try {
-      const { stderr } = await run('kcat', args, { maxBuffer: 1 << 20 });
-      if (/fail|error/i.test(stderr)) throw new Error(stderr.trim().slice(0, 300));
+      await run('kcat', args, { maxBuffer: 1 << 20 });
+    } catch (error) {
+      const e = error as { stderr?: string; message: string };
+      throw new Error(`kcat could not produce to ${topic}: ${(e.stderr ?? e.message).trim().slice(0, 300)}`);
     } finally {
       rmSync(file, { force: true });
     }

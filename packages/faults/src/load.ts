@@ -215,7 +215,7 @@ export class Load {
     const record = { key: (message.key as Buffer | null) ?? null, value: (message.value as Buffer | null) ?? null, headers };
     for (;;) {
       try {
-        await kcat.send(topic, record, []);
+        await kcat.send(topic, record);
         return;
       } catch (error) {
         if (signal.aborted) throw error;
