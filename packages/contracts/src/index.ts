@@ -1,4 +1,5 @@
 export { isoDate } from './dates.js';
+export { DATE_WINDOW, identifier, LIMITS, price, quantity, text } from './limits.js';
 export { FeedActivity, feedActivities } from './feed.js';
 export { Order, orders, ExecutionQuality, executionQuality } from './orders.js';
 export { SearchQuery, searchQueries, SearchHit, TopResult, topResults } from './search.js';

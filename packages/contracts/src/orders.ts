@@ -1,37 +1,40 @@
 import { defineTopic } from '@stream/core';
 import { z } from 'zod';
 import { isoDate } from './dates.js';
+import { identifier, LIMITS, price, quantity, text } from './limits.js';
 
 /** An executed order. Keyed by order id. */
 export const Order = z.object({
-  id: z.string().min(1).max(200),
-  userId: z.string().min(1).max(200),
-  symbol: z.string().min(1).max(32),
+  /** A Redis key (`emailer:order:<id>`) and, percent-encoded, the email API's `Idempotency-Key`. */
+  id: identifier(),
+  userId: identifier(),
+  /** Any text: execution-quality passes it to Flux as a parameter, never as query syntax. */
+  symbol: text(LIMITS.symbolLength, 1),
   side: z.enum(['buy', 'sell']),
-  quantity: z.number().positive().finite(),
-  price: z.number().positive().finite(),
+  quantity: quantity(),
+  price: price(),
   executedAt: isoDate(),
 });
 export type Order = z.output<typeof Order>;
 
 /** `orders`: executed orders keyed by order id. */
-export const orders = defineTopic({ name: 'orders', key: z.string().min(1), value: Order, partitions: 6 });
+export const orders = defineTopic({ name: 'orders', key: identifier(), value: Order, partitions: 6 });
 
 /** How an order's price compares with the market at execution time. Keyed by order id. */
 export const ExecutionQuality = z.object({
-  orderId: z.string().min(1),
-  symbol: z.string().min(1),
+  orderId: identifier(),
+  symbol: text(LIMITS.symbolLength, 1),
   side: z.enum(['buy', 'sell']),
-  quantity: z.number().positive(),
-  executedPrice: z.number().positive(),
+  quantity: quantity(),
+  executedPrice: price(),
   /** Last market price at or before execution, within the look-back window; null without market data. */
   marketPrice: z.number().positive().nullable(),
   marketTime: isoDate().nullable(),
   /** Positive = worse for the customer (bought above or sold below the market). Null without market data. */
-  slippageBps: z.number().finite().nullable(),
+  slippageBps: z.number().nullable(),
   status: z.enum(['ok', 'no_market_data']),
 });
 export type ExecutionQuality = z.output<typeof ExecutionQuality>;
 
 /** `execution_quality`: one report per order, keyed by order id. */
-export const executionQuality = defineTopic({ name: 'execution_quality', key: z.string().min(1), value: ExecutionQuality, partitions: 6 });
+export const executionQuality = defineTopic({ name: 'execution_quality', key: identifier(), value: ExecutionQuality, partitions: 6 });

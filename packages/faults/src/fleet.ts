@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { killService, startService, stopService, waitReady, type RunningService } from '@stream/local-stack';
 
 export const SERVICES = ['feed-cache', 'order-emailer', 'execution-quality', 'search-enricher'] as const;
@@ -83,6 +84,34 @@ export class Fleet {
     const started = Date.now();
     const code = await stopService(this.#take(name, index), 45_000);
     return { code, ms: Date.now() - started };
+  }
+
+  /** Instances that exited (or were killed) without the fleet stopping them: none, unless a service crashed. */
+  exited(): string[] {
+    return SERVICES.flatMap((name) =>
+      this.#instances
+        .get(name)!
+        .filter((i) => i.child.exitCode !== null || i.child.signalCode !== null)
+        .map((i) => `${name} exited with ${i.child.exitCode ?? i.child.signalCode} (log ${i.logFile})`),
+    );
+  }
+
+  /** Each running instance's peak resident set so far (`VmHWM` of /proc/<pid>/status), in MiB. */
+  peakRssMiB(): { name: ServiceName; pid: number; mib: number }[] {
+    const out: { name: ServiceName; pid: number; mib: number }[] = [];
+    for (const name of SERVICES) {
+      for (const instance of this.#instances.get(name)!) {
+        const pid = instance.child.pid;
+        if (pid === undefined) continue;
+        try {
+          const kib = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+          if (kib !== undefined) out.push({ name, pid, mib: Number(kib) / 1024 });
+        } catch {
+          // the process is gone: exited() reports it
+        }
+      }
+    }
+    return out;
   }
 
   /** SIGTERM to every instance; returns those that did not exit 0. */

@@ -5,6 +5,8 @@ import type { Producer } from 'kafkajs';
 import { SERVICES, type Fleet, type ServiceName } from './fleet.js';
 import type { InputTopic } from './fuzz.js';
 import { startGroupsAtEnd } from './groups.js';
+import { ensureKcat, hostileCorpus, KcatProducer } from './hostile.js';
+import { withAdmin } from '@stream/local-stack';
 import { Load, type LoadOptions } from './load.js';
 import { INPUT_TOPICS, TopicObserver } from './observer.js';
 import type { FaultStack } from './stack.js';
@@ -45,6 +47,13 @@ export interface FaultSpec {
   readonly rate: number;
   /** Every n-th record fuzzed (0: none). */
   readonly fuzzEvery?: number;
+  /** Every n-th record is the next entry of the hostile-input corpus, some produced with kcat (0: none). */
+  readonly hostileEvery?: number;
+  /**
+   * Checks on top of the record counts: no service process exits, every partition's committed offset of every
+   * service's group reaches the partition's end offset, and no service's peak RSS passes `maxRssMiB`.
+   */
+  readonly strict?: { readonly maxRssMiB: number };
   inject(ctx: FaultContext): Promise<void>;
 }
 
@@ -187,6 +196,8 @@ interface Tally {
   lost: number;
   duplicates: number;
   pending: number;
+  /** The non-plain records (fuzzed, hostile) neither processed nor dead-lettered as they should be: kind, verdict, client. */
+  unfinished: string[];
   notes: string[];
   problems: string[];
 }
@@ -200,7 +211,7 @@ function tally(
   fuzz: boolean,
   before: SinkStats,
 ): Tally {
-  const t: Tally = { processed: 0, lost: 0, duplicates: 0, pending: 0, notes: [], problems: [] };
+  const t: Tally = { processed: 0, lost: 0, duplicates: 0, pending: 0, unfinished: [], notes: [], problems: [] };
   const byService = { feed: [0, 0], email: [0, 0], report: [0, 0], result: [0, 0] };
   let notInTopic = 0;
   let goodDead = 0;
@@ -260,7 +271,10 @@ function tally(
       }
     }
     if (ok) t.processed += 1;
-    else t.pending += 1;
+    else {
+      t.pending += 1;
+      if (record.kind !== 'plain') t.unfinished.push(`${record.kind} (${record.good ? 'good' : 'bad'}, ${record.via})`);
+    }
   }
   if (!feed.ids) {
     // While draining, only the count of stored activities is known.
@@ -294,6 +308,8 @@ function tally(
 /** Runs one fault: fresh groups, the four services, observer, load and injection, then the checks from outside. */
 export async function runFault(env: Environment, spec: FaultSpec): Promise<FaultResult> {
   const started = Date.now();
+  const notes: string[] = [];
+  const problems: string[] = [];
   const groupSuffix = `${spec.slug}-${started.toString(36)}`;
   const fleet = env.makeFleet(groupSuffix);
   const observerGroup = `faults-observer-${groupSuffix}`;
@@ -307,6 +323,8 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
     ...SERVICES.map((s) => ({ groupId: `${s}-${groupSuffix}`, topics: [serviceTopics[s]] })),
     { groupId: observerGroup, topics: [...INPUT_TOPICS, ...INPUT_TOPICS.map((t) => deadLetterTopicName(t)), 'execution_quality', 'top_results'] },
   ]);
+  const hostile = (spec.hostileEvery ?? 0) > 0 ? { every: spec.hostileEvery!, entries: hostileCorpus(), kcat: new KcatProducer(env.brokers[0]!) } : undefined;
+  if (hostile) notes.push(`${await ensureKcat()}; hostile corpus of ${hostile.entries.length} entries, every ${hostile.every}th record`);
   const load = new Load(env.producer, {
     slug: groupSuffix,
     total: spec.records,
@@ -315,14 +333,15 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
     seed: env.seed,
     symbols: env.symbols,
     market: env.market,
+    ...(hostile ? { hostile } : {}),
   });
   const observer = new TopicObserver({ brokers: env.brokers, groupId: observerGroup });
   const progress = new Progress(env.redisUrl, load, env.sink, observer);
-  const notes: string[] = [];
-  const problems: string[] = [];
   const recoveries: Promise<number>[] = [];
   const abort = new AbortController();
   const sinkBefore = env.sink.stats();
+  // Bad input runs: every bad record must be dead-lettered exactly once.
+  const badInput = (spec.fuzzEvery ?? 0) > 0 || hostile !== undefined;
   const phases: string[] = [];
   const phase = (name: string) => phases.push(`${name} ${((Date.now() - started) / 1000).toFixed(0)} s`);
   try {
@@ -354,7 +373,7 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
     let last = '';
     let lastChange = Date.now();
     for (;;) {
-      const snapshot = tally(load, observer, env.sink, { ids: null, count: progress.count('feed-cache') }, (spec.fuzzEvery ?? 0) > 0, sinkBefore);
+      const snapshot = tally(load, observer, env.sink, { ids: null, count: progress.count('feed-cache') }, badInput, sinkBefore);
       if (snapshot.pending === 0 && snapshot.lost === 0) break;
       const now = `${snapshot.pending}|${SERVICES.map((s) => progress.count(s)).join('|')}|${observer.inputs.size}|${observer.deadLetters.size}`;
       if (now !== last) {
@@ -366,12 +385,31 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
     phase('drained');
     // Late duplicates (a redelivery after the last effect) still have a moment to show.
     await sleep(3000);
+    if (spec.strict) {
+      problems.push(...fleet.exited().map((e) => `a service process exited during the run: ${e}`));
+      const rss = fleet.peakRssMiB();
+      notes.push(`peak RSS (MiB): ${rss.map((r) => `${r.name} ${r.mib.toFixed(0)}`).join(', ')} (bound ${spec.strict.maxRssMiB})`);
+      for (const r of rss)
+        if (r.mib > spec.strict.maxRssMiB) problems.push(`${r.name} (pid ${r.pid}) peaked at ${r.mib.toFixed(0)} MiB RSS, over ${spec.strict.maxRssMiB}`);
+    }
     const stopFailures = await fleet.stopAll();
     phase('stopped');
     problems.push(...stopFailures.map((f) => `did not stop cleanly: ${f}`));
+    if (spec.strict) {
+      const behind = await committedBehind(SERVICES.map((s) => ({ groupId: `${s}-${groupSuffix}`, topic: serviceTopics[s] })));
+      if (behind.length > 0) problems.push(`committed offsets short of the end: ${behind.join(', ')}`);
+      else notes.push(`every partition's committed offset reached its end offset (${SERVICES.length} groups)`);
+    }
     const ids = await progress.feedIds();
-    const final = tally(load, observer, env.sink, { ids, count: ids.size }, (spec.fuzzEvery ?? 0) > 0, sinkBefore);
+    const final = tally(load, observer, env.sink, { ids, count: ids.size }, badInput, sinkBefore);
     const times = await Promise.all(recoveries);
+    if (final.unfinished.length > 0) problems.push(`not processed or dead-lettered as expected: ${summarize(final.unfinished)}`);
+    if (hostile) {
+      const corpus = [...load.records.values()].filter((r) => r.kind.includes('/'));
+      notes.push(
+        `hostile records: ${corpus.length} (${corpus.filter((r) => r.good).length} good, ${corpus.filter((r) => !r.good).length} bad; ${corpus.filter((r) => r.via === 'kcat').length} through kcat)`,
+      );
+    }
     return {
       title: spec.title,
       recordsIn: load.records.size,
@@ -386,8 +424,32 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
     };
   } finally {
     abort.abort();
+    hostile?.kcat.close();
     await fleet.stopAll();
     await progress.stop();
     await observer.stop().catch(() => undefined);
   }
+}
+
+/** `a (good, kcat) ×2, b (bad, kafkajs)`: repeated entries counted. */
+function summarize(items: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(item, (counts.get(item) ?? 0) + 1);
+  return [...counts].map(([item, n]) => (n > 1 ? `${item} ×${n}` : item)).join(', ');
+}
+
+/** For each group, the partitions of its topic whose committed offset is short of the end offset: `group topic/p committed/end`. */
+async function committedBehind(groups: ReadonlyArray<{ groupId: string; topic: string }>): Promise<string[]> {
+  return withAdmin(async (admin) => {
+    const behind: string[] = [];
+    for (const { groupId, topic } of groups) {
+      const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.high]));
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      for (const [partition, end] of ends) {
+        const offset = committed?.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+        if (BigInt(offset) < BigInt(end)) behind.push(`${groupId} ${topic}/${partition} ${offset}/${end}`);
+      }
+    }
+    return behind;
+  });
 }

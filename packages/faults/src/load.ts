@@ -2,6 +2,7 @@ import { feedActivities, orders, searchQueries } from '@stream/contracts';
 import type { AnyTopic } from '@stream/core';
 import type { Message, Producer } from 'kafkajs';
 import { HUGE_BYTES, mutate, sampleMutations, type BaseRecord, type InputTopic, type Mutation, type WireRecord } from './fuzz.js';
+import { headersWithinLimits, kcatCanCarry, type HostileEntry, type KcatProducer, type WireHeader } from './hostile.js';
 
 /** Header naming each produced record, carried into dead letters: how the checker follows a record. */
 export const RECORD_HEADER = 'faults.id';
@@ -16,8 +17,10 @@ export interface ProducedRecord {
   readonly id: string | null;
   /** The feed user of a good activity. */
   readonly user: string | null;
-  /** The fuzzer's mutation, or `plain`. */
+  /** The fuzzer's mutation, the hostile corpus entry's name, or `plain`. */
   readonly kind: string;
+  /** The client that produced it. */
+  readonly via: 'kafkajs' | 'kcat';
 }
 
 export interface LoadOptions {
@@ -32,6 +35,8 @@ export interface LoadOptions {
   readonly symbols: readonly string[];
   /** Orders are executed within this window (the seeded market data). */
   readonly market: { readonly start: Date; readonly end: Date };
+  /** Every `every`-th record (from record `every` on) is the next entry of the hostile corpus, while it lasts. */
+  readonly hostile?: { readonly every: number; readonly entries: readonly HostileEntry[]; readonly kcat: KcatProducer };
 }
 
 const TOPICS: Readonly<Record<InputTopic, AnyTopic>> = { feed_activities: feedActivities, orders, search_queries: searchQueries };
@@ -127,7 +132,45 @@ export class Load {
     }
   }
 
-  async #record(n: number): Promise<{ topic: InputTopic; message: Message; huge: boolean }> {
+  /** The hostile corpus entry of record `n`, if it is one. */
+  #hostileEntry(n: number): HostileEntry | undefined {
+    const hostile = this.#options.hostile;
+    if (!hostile || n === 0 || n % hostile.every !== 0) return undefined;
+    return hostile.entries[n / hostile.every - 1];
+  }
+
+  /** A record of the hostile corpus: good if its headers are within the runtime's limits and the contract accepts it. */
+  async #hostileRecord(n: number, entry: HostileEntry): Promise<{ topic: InputTopic; message: Message; huge: boolean; kcat: boolean }> {
+    const topic = entry.topic;
+    const fid = `${this.#options.slug}-r${n}`;
+    const record = entry.build(this.#base(topic, n));
+    const headers: WireHeader[] = [[RECORD_HEADER, Buffer.from(fid)], ...record.headers];
+    const known = headersWithinLimits(headers) ? await classify(topic, record) : null;
+    const kcat = entry.via === 'kcat' && kcatCanCarry(record, fid);
+    this.records.set(fid, {
+      fid,
+      topic,
+      good: known !== null,
+      id: known?.id ?? null,
+      user: known?.user ?? null,
+      kind: entry.name,
+      via: kcat ? 'kcat' : 'kafkajs',
+    });
+    if (known?.user != null) this.users.add(known.user);
+    if (known) {
+      this.good[topic] += 1;
+      if (topic === 'orders') this.goodOrders.push(known.id);
+    }
+    // A prototype-free object: a header may be named __proto__. A null value is written as such (core's kafkajs patch).
+    const wire = Object.create(null) as Record<string, Buffer | null>;
+    for (const [name, value] of headers) wire[name] = value;
+    const message: Message = { key: record.key, value: record.value, headers: wire as NonNullable<Message['headers']> };
+    return { topic, message, huge: (record.value?.length ?? 0) >= HUGE_BYTES, kcat };
+  }
+
+  async #record(n: number): Promise<{ topic: InputTopic; message: Message; huge: boolean; kcat?: boolean }> {
+    const entry = this.#hostileEntry(n);
+    if (entry) return this.#hostileRecord(n, entry);
     const topic: InputTopic = n % 4 < 2 ? 'feed_activities' : n % 4 === 2 ? 'orders' : 'search_queries';
     const fid = `${this.#options.slug}-r${n}`;
     const base = this.#base(topic, n);
@@ -141,7 +184,7 @@ export class Load {
       wire = { key: Buffer.from(base.key), value: Buffer.from(JSON.stringify(base.value)) };
       known = { id: String(base.value.id), user: topic === 'feed_activities' ? String(base.value.user) : null };
     }
-    this.records.set(fid, { fid, topic, good: known !== null, id: known?.id ?? null, user: known?.user ?? null, kind: fuzz?.kind ?? 'plain' });
+    this.records.set(fid, { fid, topic, good: known !== null, id: known?.id ?? null, user: known?.user ?? null, kind: fuzz?.kind ?? 'plain', via: 'kafkajs' });
     if (known?.user != null) this.users.add(known.user);
     if (known) {
       this.good[topic] += 1;
@@ -164,6 +207,24 @@ export class Load {
     }
   }
 
+  /** One record through kcat, retried like a kafkajs send until the broker acknowledges it. */
+  async #sendKcat(topic: string, message: Message, signal: AbortSignal): Promise<void> {
+    const kcat = this.#options.hostile!.kcat;
+    const raw = (message.headers ?? {}) as Record<string, Buffer | null>;
+    const headers: WireHeader[] = Object.keys(raw).map((name) => [name, raw[name] ?? null]);
+    const record = { key: (message.key as Buffer | null) ?? null, value: (message.value as Buffer | null) ?? null, headers };
+    for (;;) {
+      try {
+        await kcat.send(topic, record);
+        return;
+      } catch (error) {
+        if (signal.aborted) throw error;
+        this.#retries += 1;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
   /** Produces everything, paced; resolves when the last record was acknowledged. */
   async run(signal: AbortSignal): Promise<void> {
     const { total, rate } = this.#options;
@@ -173,19 +234,22 @@ export class Load {
       const tickStart = Date.now();
       const byTopic = new Map<string, Message[]>();
       const huge: { topic: string; messages: Message[] }[] = [];
+      const viaKcat: { topic: string; message: Message }[] = [];
       const end = Math.min(total, n + perTick);
       for (; n < end; n += 1) {
         const record = await this.#record(n);
+        if (record.kcat) viaKcat.push(record);
         // A record of about 1 MB goes alone: two in one record batch would pass the broker's limit.
-        if (record.huge) huge.push({ topic: record.topic, messages: [record.message] });
+        else if (record.huge) huge.push({ topic: record.topic, messages: [record.message] });
         else (byTopic.get(record.topic) ?? byTopic.set(record.topic, []).get(record.topic)!).push(record.message);
       }
-      const count = [...byTopic.values()].reduce((s, m) => s + m.length, 0) + huge.length;
+      const count = [...byTopic.values()].reduce((s, m) => s + m.length, 0) + huge.length + viaKcat.length;
       await this.#send(
         [...byTopic].map(([topic, messages]) => ({ topic, messages })),
         signal,
       );
       for (const one of huge) await this.#send([one], signal);
+      for (const one of viaKcat) await this.#sendKcat(one.topic, one.message, signal);
       this.#sent += count;
       this.#waiters = this.#waiters.filter((w) => (this.#sent >= w.n ? (w.resolve(), false) : true));
       await new Promise((r) => setTimeout(r, Math.max(0, tickMs - (Date.now() - tickStart))));

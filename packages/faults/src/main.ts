@@ -26,7 +26,7 @@ const { values: args } = parseArgs({
 });
 if (args.help) {
   process.stdout
-    .write(`usage: pnpm test:faults [--quick] [--only|--skip kill,kafka,redis,influx,es,email,rebalance,fuzz,sigterm] [--keep-stack] [--reuse-stack] [--out FILE] [--seed N]
+    .write(`usage: pnpm test:faults [--quick] [--only|--skip kill,kafka,redis,influx,es,email,rebalance,fuzz,hostile,sigterm] [--keep-stack] [--reuse-stack] [--out FILE] [--seed N]
 Brings up its own stack (STREAM_STACK_DATA, default /tmp/stream-faults-stack; ports from STACK_*_PORT, default
 the usual ones + 10000), runs the four services as processes through each fault, checks from outside, prints
 one line per fault and a table, and exits non-zero on any loss, duplicate email or broken guarantee.

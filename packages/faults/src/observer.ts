@@ -51,7 +51,15 @@ export class TopicObserver {
   readonly deadLetters = new Map<string, DeadLetter>();
 
   constructor(options: { brokers: readonly string[]; groupId: string }) {
-    this.app = createApp({ id: options.groupId, brokers: options.brokers, logger: silentLogger(), startFrom: 'earliest', commitIntervalMs: 500 });
+    // The observer reads every record as it is: the hostile corpus's 5,000 headers and 100 KiB of them too.
+    this.app = createApp({
+      id: options.groupId,
+      brokers: options.brokers,
+      logger: silentLogger(),
+      startFrom: 'earliest',
+      commitIntervalMs: 500,
+      headerLimits: { maxHeaders: 1_000_000, maxBytes: 64 * 1024 * 1024 },
+    });
     const fast = { deadLetter: false as const, concurrency: 1000, ordering: 'none' as const };
     this.app.agent(executionQuality, { ...fast, name: 'reports' }, async (report, ctx) => note(this.reports, report.orderId, `${ctx.partition}:${ctx.offset}`));
     this.app.agent(topResults, { ...fast, name: 'results' }, async (result, ctx) => note(this.results, result.id, `${ctx.partition}:${ctx.offset}`));

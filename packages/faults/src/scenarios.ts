@@ -1,5 +1,6 @@
 import { SERVICES, type ServiceName } from './fleet.js';
 import type { FaultContext, FaultSpec } from './harness.js';
+import { hostileCorpus } from './hostile.js';
 import type { StackServer } from './stack.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -16,6 +17,8 @@ export interface Sizes {
   readonly outageMs: number;
   readonly slowMs: number;
   readonly termsPerService: number;
+  /** Peak RSS a service process may reach in the hostile-input fault. */
+  readonly maxRssMiB: number;
 }
 
 export const FULL: Sizes = {
@@ -27,6 +30,7 @@ export const FULL: Sizes = {
   outageMs: 10_000,
   slowMs: 15_000,
   termsPerService: 2,
+  maxRssMiB: 768,
 };
 export const QUICK: Sizes = {
   killRecords: 3_000,
@@ -37,7 +41,11 @@ export const QUICK: Sizes = {
   outageMs: 10_000,
   slowMs: 5_000,
   termsPerService: 1,
+  maxRssMiB: 768,
 };
+
+/** Every how many records the hostile fault puts a corpus entry. */
+const HOSTILE_EVERY = 5;
 
 /** Moments (as record counts) spread at random over the middle of a run, in order. */
 function moments(ctx: FaultContext, count: number): number[] {
@@ -196,6 +204,18 @@ export function scenarios(sizes: Sizes): FaultSpec[] {
           kinds.set(r.kind, k);
         }
         ctx.note(`fuzzed (still valid/bad): ${[...kinds].map(([k, v]) => `${k} ${v.good}/${v.bad}`).join(', ')}`);
+      },
+    },
+    {
+      slug: 'hostile',
+      title: `hostile input (headers, unicode, extremes; kcat + kafkajs), every ${HOSTILE_EVERY}th record`,
+      // Long enough for every corpus entry, with plain records after the last one.
+      records: Math.max(sizes.records, (hostileCorpus().length + 1) * HOSTILE_EVERY + 200),
+      rate: sizes.rate,
+      hostileEvery: HOSTILE_EVERY,
+      strict: { maxRssMiB: sizes.maxRssMiB },
+      async inject(ctx) {
+        await ctx.load.whenSent(ctx.records);
       },
     },
     {

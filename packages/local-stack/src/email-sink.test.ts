@@ -54,6 +54,14 @@ describe('EmailSink', () => {
     expect(sink.stats()).toMatchObject({ emails: 3, duplicateEmails: 1 });
   });
 
+  it('counts an order whose id holds spaces, CR/LF, NUL or a BOM by that id', async () => {
+    await start();
+    const ids = ['o 1', 'o-1\r\nX: y', 'o-\u0000', 'o-\ufeff\u0085', '注文 🦄'];
+    for (const [i, id] of ids.entries()) await post(`k-${i}`, confirmation(id), null);
+    for (const id of ids) expect(sink.emailsFor(id)).toBe(1);
+    expect(sink.stats()).toMatchObject({ emails: ids.length, duplicateEmails: 0 });
+  });
+
   it('rejects a missing or wrong bearer token with 401 and sends nothing', async () => {
     await start({ token: TOKEN });
     expect((await post('o-1', undefined, null)).status).toBe(401);

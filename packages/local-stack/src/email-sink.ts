@@ -88,8 +88,11 @@ export interface EmailSinkOptions {
   readonly log?: (event: SinkEvent) => void;
 }
 
-/** Where each email's order id is in an order-emailer confirmation body (`… order <id> was executed …`). */
-const ORDER_IN_BODY = /\border (\S+) was executed\b/;
+/**
+ * Where each email's order id is in an order-emailer confirmation body (`Your buy order <id> was executed: you
+ * bought …`). An id may hold spaces, CR/LF and any other character the contract allows.
+ */
+const ORDER_IN_BODY = /^Your (?:buy|sell) order ([\s\S]+?) was executed: you (?:bought|sold) /;
 /** Bodies above this size are answered 413, as a real API would. */
 const MAX_BODY_BYTES = 1_000_000;
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;

@@ -1,5 +1,5 @@
 import { InfluxDB, Point } from '@influxdata/influxdb-client';
-import { executionQuality, orders, type ExecutionQuality, type Order } from '@stream/contracts';
+import { DATE_WINDOW, executionQuality, orders, type ExecutionQuality, type Order } from '@stream/contracts';
 import { createTestApp, type TestHarness } from '@stream/core/testing';
 import { createInfluxBucket, dropInfluxBucket, localServers, requireServers, uniqueName } from '@stream/local-stack';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -195,6 +195,31 @@ describe('execution-quality on the memory transport with the real InfluxDB', () 
     await h!.sendRaw('orders', { key: 'example', value: JSON.stringify(order('example', example, 'buy', 1, T)) });
     await h!.settle();
     expect(h!.deadLetters(orders).map((d) => [d.key, d.errorClass])).toEqual([['example', 'SchemaValidationError']]);
+  });
+
+  it('dead-letters an order from year 0000 or past 2262 once, and reports orders at both ends of the window (#16 finding 4)', async () => {
+    await write([['ACME', at(-1000), 100]]);
+    const harness = await start(new MarketPrices(source()));
+    const raw = (id: string, executedAt: string) => ({ key: id, value: JSON.stringify({ ...order(id, 'ACME', 'buy', 100, T), executedAt }) });
+    await harness.sendRaw('orders', raw('year-0', '0000-01-01T00:00:00Z'));
+    await harness.sendRaw('orders', raw('year-9999', '9999-12-31T23:59:59Z'));
+    await harness.send(
+      orders,
+      ...[order('first', 'ACME', 'buy', 100, DATE_WINDOW.min), order('last', 'ACME', 'buy', 100, DATE_WINDOW.max), order('now', 'ACME', 'buy', 101, T)].map(
+        (value) => ({ key: value.id, value }),
+      ),
+    );
+    await harness.settle(20_000);
+    expect(harness.deadLetters(orders).map((d) => [d.key, d.errorClass])).toEqual([
+      ['year-0', 'SchemaValidationError'],
+      ['year-9999', 'SchemaValidationError'],
+    ]);
+    const reports = new Map((await harness.produced(executionQuality)).map((r) => [r.key, r.value]));
+    // The window's ends reach InfluxDB as valid Flux ranges (no 500, no retry loop): no market data there.
+    expect(reports.get('first')).toMatchObject({ status: 'no_market_data', marketPrice: null });
+    expect(reports.get('last')).toMatchObject({ status: 'no_market_data', marketPrice: null });
+    expect(reports.get('now')).toMatchObject({ status: 'ok', marketPrice: 100, slippageBps: 100 });
+    expect(reports.size).toBe(3);
   });
 
   it('batched lookups equal per-order queries on random data, with fewer queries', async () => {

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfirmationInProgressError, emailerAgent, OrderConfirmer, type ConfirmOutcome } from './agent.js';
 import { DedupeStore } from './dedupe.js';
-import { confirmationEmail, EmailClient } from './emailer.js';
+import { confirmationEmail, EmailClient, idempotencyKeyOf } from './emailer.js';
 
 const TOKEN = 'tok-emailer-91b2c7-never-log-me';
 const FAST_RETRY: RetryOptions = { attempts: Infinity, backoff: { initialMs: 10, maxMs: 50, jitter: 0 } };
@@ -117,6 +117,33 @@ describe('order-emailer on the memory transport, the real Redis and a real HTTP 
     expect((sink.postsFor('o-3')[0]!.body as { body: string }).body).toMatch(/sell order o-3 .* sold 4 shares of AAPL at 100\.75 per share/);
     expect(await dedupe.state('o-0')).toBe('sent');
     expect(h.deadLetters(orders)).toEqual([]);
+  });
+
+  it('an order id with CJK, emoji, CR/LF or NUL is emailed once, under a header-safe Idempotency-Key (#16 finding 3)', async () => {
+    const { h, confirmer, dedupe } = await start();
+    const ids = ['注文-二〇二六-一', 'o-🦄🏳️‍🌈👨‍👩‍👧‍👦', 'o-1\r\nX-Injected: yes', 'o-\u0000nul', 'o-\u0001\u001b[31m\u007f', 'o-%41', 'o-A'];
+    const value = (id: string) => ({ ...orderInput(1), id });
+    // Each twice, as a redelivery would: the second must find the first's record and send nothing.
+    await h.send(
+      orders,
+      ...ids.flatMap((id) => [
+        { key: id, value: value(id) },
+        { key: id, value: value(id) },
+      ]),
+    );
+    await h.settle();
+    expect(h.deadLetters(orders)).toEqual([]);
+    expect(confirmer.errors).toEqual([]);
+    const keys = ids.map(idempotencyKeyOf);
+    expect(new Set(keys).size).toBe(ids.length); // o-%41 and o-A keep different keys
+    expectOneEmailEach(keys);
+    expect(sink.requests).toHaveLength(ids.length);
+    for (const id of ids) {
+      const [request] = sink.postsFor(idempotencyKeyOf(id));
+      expect((request!.body as { body: string }).body).toContain(`order ${id} was executed`);
+      expect(await dedupe.state(id)).toBe('sent');
+    }
+    expect(confirmer.outcomes.filter((o) => o === 'already-sent')).toHaveLength(ids.length);
   });
 
   it('sends nothing twice on redelivery and on a replay after the order went through', async () => {

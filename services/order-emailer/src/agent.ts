@@ -2,7 +2,7 @@ import type { Order, orders } from '@stream/contracts';
 import { toError, type App, type Classifier, type Logger, type RetryOptions } from '@stream/core';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { DedupeStore } from './dedupe.js';
-import { EmailApiUnavailableError, type EmailClient } from './emailer.js';
+import { EmailApiUnavailableError, idempotencyKeyOf, type EmailClient } from './emailer.js';
 
 /**
  * Another worker holds the order's claim: it is sending the email right now. Retryable: the record waits
@@ -26,7 +26,7 @@ const MAX_UNRECORDED = 10_000;
  *
  * 1. `claim`: `sent` → done, nothing is POSTed; another worker's live claim → {@link ConfirmationInProgressError}
  *    (retryable); free → this worker holds it for the lease.
- * 2. POST with `Idempotency-Key: <order id>`. On failure the claim is released (only if still ours) so the
+ * 2. POST with `Idempotency-Key: idempotencyKeyOf(<order id>)` (the id percent-encoded: header-safe). On failure the claim is released (only if still ours) so the
  *    retry can take it at once, and the error goes to the agent's retry policy.
  * 3. `SET … sent EX ttl`.
  *
@@ -64,7 +64,7 @@ export class OrderConfirmer {
     if (result.state === 'busy') throw new ConfirmationInProgressError(id);
 
     try {
-      await this.#emailer.sendConfirmation(order, { signal: ctx.signal, idempotencyKey: id });
+      await this.#emailer.sendConfirmation(order, { signal: ctx.signal, idempotencyKey: idempotencyKeyOf(id) });
     } catch (error) {
       // A claim that cannot be released (Redis down) simply runs out at the end of its lease.
       await this.#dedupe

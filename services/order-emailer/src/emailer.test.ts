@@ -1,10 +1,11 @@
 import type { Order } from '@stream/contracts';
 import { NonRetryableError } from '@stream/core';
+import { validateHeaderValue } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { EmailSink, waitUntil } from '@stream/local-stack';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BODY_EXCERPT_CHARS, confirmationEmail, EmailApiUnavailableError, EmailClient } from './emailer.js';
+import { BODY_EXCERPT_CHARS, confirmationEmail, EmailApiUnavailableError, EmailClient, idempotencyKeyOf } from './emailer.js';
 
 const TOKEN = 'tok-emailer-7f3a9c-do-not-leak';
 const order: Order = { id: 'o-1', userId: 'u-42', symbol: 'AAPL', side: 'buy', quantity: 10, price: 187.25, executedAt: new Date('2026-01-02T15:04:05Z') };
@@ -21,6 +22,54 @@ const failure = (promise: Promise<unknown>) =>
     () => expect.unreachable('expected a failure'),
     (e: unknown) => e as Error,
   );
+
+describe('idempotencyKeyOf', () => {
+  const hostile = [
+    '注文-一',
+    '🦄🏳️‍🌈',
+    'o-1\r\nX-Injected: yes',
+    'o-\u0000',
+    '\u0001\u001b[31m\u007f',
+    'é',
+    'a b',
+    "!'()*",
+    '%',
+    '%25',
+    'x'.repeat(200),
+    '注'.repeat(200),
+  ];
+
+  it('keeps an id of unreserved characters as it is', () => {
+    expect(idempotencyKeyOf('o-1')).toBe('o-1');
+    expect(idempotencyKeyOf('Az09-._~')).toBe('Az09-._~');
+  });
+
+  it('percent-encodes every other UTF-8 byte, upper-case', () => {
+    expect(idempotencyKeyOf('o-1\r\n')).toBe('o-1%0D%0A');
+    expect(idempotencyKeyOf('\u0000')).toBe('%00');
+    expect(idempotencyKeyOf('注')).toBe('%E6%B3%A8');
+    expect(idempotencyKeyOf('🦄')).toBe('%F0%9F%A6%84');
+    expect(idempotencyKeyOf('%')).toBe('%25');
+    expect(idempotencyKeyOf("a b!'()*")).toBe('a%20b%21%27%28%29%2A');
+    for (const id of hostile) expect(decodeURIComponent(idempotencyKeyOf(id))).toBe(id);
+  });
+
+  it('gives a valid header value, the same for the same id and different ones for different ids', () => {
+    for (const id of hostile) {
+      expect(() => validateHeaderValue('idempotency-key', idempotencyKeyOf(id))).not.toThrow();
+      expect(idempotencyKeyOf(id)).toBe(idempotencyKeyOf(id));
+    }
+    expect(() => validateHeaderValue('idempotency-key', 'o-1\r\n')).toThrow(); // what Node did with the raw id
+    expect(new Set(hostile.map(idempotencyKeyOf)).size).toBe(hostile.length);
+    expect(idempotencyKeyOf('%41')).not.toBe(idempotencyKeyOf('A'));
+  });
+
+  it('reaches the real email API with an id Node would refuse as a header', async () => {
+    const id = 'o-\u0000注🦄\r\n';
+    await client().sendConfirmation({ ...order, id }, { idempotencyKey: idempotencyKeyOf(id) });
+    expect(sink.postsFor(idempotencyKeyOf(id)).map((r) => r.status)).toEqual([200]);
+  });
+});
 
 describe('confirmationEmail', () => {
   it('states quantity, symbol, side and price', () => {

@@ -22,6 +22,26 @@ export function confirmationEmail(order: Order): ConfirmationEmail {
   };
 }
 
+/** The bytes an Idempotency-Key keeps as they are: RFC 3986's unreserved characters. */
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+
+/**
+ * The `Idempotency-Key` of an order: its id's UTF-8 bytes, each byte outside `A–Z a–z 0–9 - . _ ~` written
+ * as `%XX` (upper-case hex), as `encodeURIComponent` would but for `! ' ( ) *` too. The result is plain ASCII
+ * a header can always carry, whatever the id holds (CJK, emoji, CR/LF, NUL: Node refuses those in a
+ * header). The same id always gives the same key and two ids never share one (`%` itself is encoded), so
+ * the API's deduplication means what it did; an id of only unreserved characters (`o-1`) is its own key.
+ * The contract caps an id at 200 code units, so a key is at most 1,800 characters.
+ */
+export function idempotencyKeyOf(orderId: string): string {
+  let key = '';
+  for (const ch of orderId) {
+    if (UNRESERVED.test(ch)) key += ch;
+    else for (const byte of Buffer.from(ch, 'utf8')) key += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return key;
+}
+
 /** Longest excerpt of a response body kept in an error message. */
 export const BODY_EXCERPT_CHARS = 500;
 
@@ -79,7 +99,8 @@ export class EmailClient {
   }
 
   /**
-   * POSTs the order's confirmation. Resolves on 2xx. Throws {@link EmailApiUnavailableError} when a retry
+   * POSTs the order's confirmation, with `request.idempotencyKey` as its `Idempotency-Key` (use
+   * {@link idempotencyKeyOf}: the key must be a valid header value). Resolves on 2xx. Throws {@link EmailApiUnavailableError} when a retry
    * may help, {@link NonRetryableError} (status and a body excerpt in the message) when it cannot: 3xx and
    * 4xx other than 408 and 429.
    */

@@ -4,6 +4,14 @@
  */
 export { ConfirmationInProgressError, DEFAULT_RETRY, emailerAgent, OrderConfirmer, type ConfirmOutcome, type EmailerAgentOptions } from './agent.js';
 export { DedupeStore, SENT, type Claim, type ClaimResult, type DedupeOptions } from './dedupe.js';
-export { BODY_EXCERPT_CHARS, confirmationEmail, EmailApiUnavailableError, EmailClient, type ConfirmationEmail, type EmailClientOptions } from './emailer.js';
+export {
+  BODY_EXCERPT_CHARS,
+  confirmationEmail,
+  EmailApiUnavailableError,
+  EmailClient,
+  idempotencyKeyOf,
+  type ConfirmationEmail,
+  type EmailClientOptions,
+} from './emailer.js';
 export { parseRetryAfter } from './retry-after.js';
 export { OrderEmailerConfig, orderEmailerService, readConfig } from './config.js';
