@@ -168,7 +168,7 @@ export class TransactionalPartitions {
     const key = tpKey(state.topic, state.partition);
     if (this.#inDoubt.has(state)) {
       await this.#settle(state);
-      if (offset <= (state.tracker.committed ?? -1)) return;
+      if (!this.#host.isCurrent(state) || offset <= (state.tracker.committed ?? -1)) return;
     }
     const producer = this.#transactional.get(key);
     if (!producer) return; // claimed states always have one; a revoked state's was closed
@@ -235,11 +235,13 @@ export class TransactionalPartitions {
     const attempted = this.#inDoubt.get(state);
     if (attempted === undefined) return;
     const key = tpKey(state.topic, state.partition);
-    await this.#closeTransactional(key);
     if (!this.#host.isCurrent(state)) {
+      // Revoked or replaced: whoever claims the partition next initialises its transactional id, which
+      // settles the transaction; the producer under `key` may already be that claim's.
       this.#inDoubt.delete(state);
       return;
     }
+    await this.#closeTransactional(key);
     const producer = this.#options.transport.producer({ transactionalId: this.#transactionalId(state) });
     this.#openProducers.add(producer);
     let committed: string | undefined;
