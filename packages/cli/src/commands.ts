@@ -1,6 +1,6 @@
 import { DEAD_LETTER_HEADERS, deadLetterTopicName, decodeHeaders, StreamError, type AnyTopic, type Decoded, type Transport } from '@stream/core';
 import { randomBytes } from 'node:crypto';
-import { cliConsumerOptions, readToEnd } from './read.js';
+import { cliConsumerOptions, readToEnd, type ReadOutcome } from './read.js';
 
 /** Where command output goes (stdout in the CLI, an array in tests). */
 export type Print = (line: string) => void;
@@ -119,40 +119,63 @@ export async function dlqListCommand(transport: Transport, args: { topic: string
   });
 }
 
+/** What a replay did: letters sent back, letters skipped by `--match`, and letters a later replay reads again. */
+export interface ReplayResult {
+  readonly replayed: number;
+  readonly skipped: number;
+  /**
+   * Letters replayed by this run after the first one it skipped in their partition: the group's progress
+   * cannot pass a skipped letter, so a later replay reads these again (and, when they match it, sends them again).
+   */
+  readonly readAgain: number;
+}
+
 /**
  * `stream dlq replay <topic>`: sends dead letters back to their source topic with their original key, value
  * and headers. Progress is committed under the group `stream-cli-dlq-replay.<dlq>`, so replaying twice does
- * not send a dead letter twice. `--match` replays only letters whose error message matches.
+ * not send a dead letter twice. `--match` replays only letters whose error message matches; the others stay
+ * for a later replay: in each partition progress is committed only up to the first letter skipped, so a later
+ * replay (with another `--match`, or none) still finds every skipped letter. Matching letters after that first
+ * skipped one are replayed now and read again by that later replay (reported as `readAgain`).
  */
 export async function dlqReplayCommand(
   transport: Transport,
   args: { topic: string; deadLetterTopic?: string; match?: RegExp },
   print: Print,
-): Promise<{ replayed: number; skipped: number }> {
+): Promise<ReplayResult> {
   const dlq = args.deadLetterTopic ?? deadLetterTopicName(args.topic);
   const producer = transport.producer();
   await producer.connect();
   let replayed = 0;
   let skipped = 0;
+  let readAgain = 0;
+  const skippedIn = new Set<number>();
   try {
     await readToEnd(transport, dlq, {
       groupId: `stream-cli-dlq-replay.${dlq}`,
       commit: true,
-      onMessage: async (m) => {
+      onMessage: async (m): Promise<ReadOutcome> => {
         const headers = decodeHeaders(m.headers);
         const source = headers[DEAD_LETTER_HEADERS.sourceTopic] ?? args.topic;
         if (args.match && !args.match.test(headers[DEAD_LETTER_HEADERS.errorMessage] ?? '')) {
           skipped += 1;
-          return;
+          skippedIn.add(m.partition);
+          return 'left';
         }
         const original = Object.fromEntries(Object.entries(m.headers).filter(([k]) => !DLQ_HEADER_NAMES.has(k)));
         await producer.send([{ topic: source, key: m.key, value: m.value, headers: original }]);
         replayed += 1;
+        if (skippedIn.has(m.partition)) readAgain += 1;
+        return 'done';
       },
     });
   } finally {
     await producer.disconnect();
   }
-  print(`replayed ${replayed} dead letter(s) from ${dlq}${skipped ? `, skipped ${skipped} not matching` : ''}`);
-  return { replayed, skipped };
+  const notes = [
+    ...(skipped ? [`skipped ${skipped} not matching (left for a later replay)`] : []),
+    ...(readAgain ? [`${readAgain} replayed after a skipped one will be read again by a later replay`] : []),
+  ];
+  print(`replayed ${replayed} dead letter(s) from ${dlq}${notes.map((n) => `, ${n}`).join('')}`);
+  return { replayed, skipped, readAgain };
 }

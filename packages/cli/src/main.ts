@@ -26,7 +26,9 @@ Creates every topic of @stream/contracts and its <topic>.dlq; existing topics ar
 list prints each dead letter of <topic> (default <topic>.dlq) with its error headers.
 replay sends them back to their source topic with their original key, value and headers; progress is
 committed, so a second replay sends only letters that arrived since. --match replays only letters whose
-error message matches REGEX.`,
+error message matches REGEX and leaves the others for a later replay: in each partition progress is
+committed only up to the first letter it skipped, so the letters after that one (matching ones included,
+which are then sent again) are read again by the next replay.`,
 };
 
 function transportFrom(brokers: string | undefined): Transport {

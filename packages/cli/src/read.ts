@@ -23,13 +23,25 @@ export interface ReadMessage extends RawMessage {
 }
 
 /**
+ * What `onMessage` did with a message: `'done'` (or nothing) lets the read commit past it, `'left'` leaves it
+ * for a later read, so that partition's commit stays at it (the messages after it are still read).
+ */
+export type ReadOutcome = 'done' | 'left';
+
+/**
  * Reads a topic from a consumer group's position (or the beginning) up to the end offsets it had when the
- * read started, then stops. Commits what it read when `commit` is set, so the next read resumes after it.
+ * read started, then stops. Commits what it read when `commit` is set, so the next read resumes after it;
+ * per partition the commit never passes a message that `onMessage` left (see {@link ReadOutcome}).
  */
 export async function readToEnd(
   transport: Transport,
   topic: string,
-  options: { groupId: string; commit: boolean; onMessage: (message: ReadMessage) => Promise<void> | void; timeoutMs?: number },
+  options: {
+    groupId: string;
+    commit: boolean;
+    onMessage: (message: ReadMessage) => Promise<ReadOutcome | void> | ReadOutcome | void;
+    timeoutMs?: number;
+  },
 ): Promise<number> {
   const admin = transport.admin();
   await admin.connect();
@@ -41,6 +53,8 @@ export async function readToEnd(
 
   const consumer = transport.consumer(cliConsumerOptions(options.groupId, topic));
   let count = 0;
+  /** Partitions with a message left in this read: their commit stays at the first one. */
+  const left = new Set<number>();
   let failure: Error | undefined;
   const queue: FetchedBatch[] = [];
   let wake: (() => void) | undefined;
@@ -73,13 +87,19 @@ export async function readToEnd(
       }
       const end = ends.get(batch.partition) ?? 0;
       let last = -1;
+      let commitUpTo = -1;
       for (const message of batch.messages) {
         if (Number(message.offset) >= end) break;
-        await options.onMessage({ ...message, partition: batch.partition });
+        const outcome = await options.onMessage({ ...message, partition: batch.partition });
+        if (outcome === 'left' && !left.has(batch.partition)) {
+          left.add(batch.partition);
+          commitUpTo = Number(message.offset);
+        }
         count += 1;
         last = Number(message.offset);
+        if (!left.has(batch.partition)) commitUpTo = last + 1;
       }
-      if (last >= 0 && options.commit) await consumer.commit([{ topic, partition: batch.partition, offset: String(last + 1) }]);
+      if (commitUpTo >= 0 && options.commit) await consumer.commit([{ topic, partition: batch.partition, offset: String(commitUpTo) }]);
       if (last + 1 >= end || Number(batch.messages.at(-1)?.offset ?? -1) + 1 >= end) remaining.delete(batch.partition);
       else consumer.resume([{ topic: batch.topic, partition: batch.partition }]);
     }

@@ -4,7 +4,7 @@ import type { AgentContext } from '../agent.js';
 import { silentLogger } from '../logger.js';
 import { DEFAULT_HEADER_LIMITS, defineTopic } from '../topic.js';
 import { MemoryBroker, MemoryTransport } from '../transport/memory/index.js';
-import type { OutgoingMessage, TransportProducer } from '../transport/transport.js';
+import type { ConsumerListener, OutgoingMessage, RawMessage, TransportConsumer, TransportProducer } from '../transport/transport.js';
 import { AgentRunner, type AgentHost } from './agent-runner.js';
 import { resolveRetry } from './backoff.js';
 import { ConsumerRuntime } from './consumer-runtime.js';
@@ -80,7 +80,7 @@ async function setup(handler: Handler, options: { exactlyOnce?: boolean; maxReco
   };
   const crashes: Error[] = [];
   const start = () => runtime.start((error) => void crashes.push(error));
-  return { broker, runtime, runner, send, start, crashes };
+  return { broker, transport, runtime, runner, send, start, crashes };
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
@@ -89,6 +89,35 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 }
 
 const committedTotal = (broker: MemoryBroker) => broker.committed(GROUP).reduce((sum, o) => sum + Number(o.offset), 0);
+
+/** A consumer whose group events the test calls itself, in the order it wants. */
+function scriptedConsumer() {
+  const script: { listener: ConsumerListener | undefined } = { listener: undefined };
+  const consumer: TransportConsumer = {
+    start: (listener) => {
+      script.listener = listener;
+      return Promise.resolve();
+    },
+    pause: () => undefined,
+    resume: () => undefined,
+    seek: () => undefined,
+    commit: () => Promise.resolve(),
+    stop: () => Promise.resolve(),
+  };
+  const listener = (): ConsumerListener => {
+    if (!script.listener) throw new Error('the runtime did not start the consumer');
+    return script.listener;
+  };
+  return { consumer, listener };
+}
+
+/** Records of `orders` as fetched, all with key k0, at offsets `from`… */
+function fetched(from: number, count: number): RawMessage[] {
+  return Array.from({ length: count }, (_, i) => {
+    const encoded = orders.encodeNow({ key: 'k0', value: { n: from + i } }) as OutgoingMessage;
+    return { key: encoded.key, value: encoded.value, headers: encoded.headers, offset: String(from + i), timestamp: '0' };
+  });
+}
 
 describe('ConsumerRuntime', () => {
   it('delivers every fetched record to its agent and commits each partition up to what is done', async () => {
@@ -167,5 +196,34 @@ describe('ConsumerRuntime', () => {
     expect(seen).toHaveLength(10);
     await t.runtime.finishStop();
     expect(committedTotal(t.broker)).toBe(10);
+  });
+
+  it('on a rebalance starts no held record of a partition being revoked: the revoke comes before agents resume', async () => {
+    let release!: () => void;
+    const blocked = new Promise<void>((resolve) => (release = resolve));
+    const started: number[] = [];
+    const t = await setup(async ({ n }) => {
+      started.push(n);
+      if (n === 0) await blocked;
+    });
+    const scripted = scriptedConsumer();
+    t.transport.consumer = () => scripted.consumer;
+    await t.start();
+    const p0 = { topic: 'orders', partition: 0 };
+    scripted.listener().onAssignment({ generation: 1, partitions: [p0, { topic: 'orders', partition: 1 }] });
+    // Same key: record 0 runs, records 1 and 2 wait for it.
+    expect(scripted.listener().onBatch({ ...p0, messages: fetched(0, 3), highWatermark: '3' })).toBe(3);
+    await until(() => started.length === 1, 'record 0 started');
+    // The group rebalances: agents hold; record 0 finishes meanwhile; partition 0 then goes elsewhere.
+    scripted.listener().onRevoking();
+    release();
+    await until(() => t.runner.inFlight === 0, 'record 0 finished');
+    scripted.listener().onAssignment({ generation: 2, partitions: [{ topic: 'orders', partition: 1 }] });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(started).toEqual([0]);
+    expect(t.runtime.buffered()).toBe(0);
+    expect(t.crashes).toEqual([]);
+    t.runtime.beginStop();
+    await t.runtime.finishStop();
   });
 });

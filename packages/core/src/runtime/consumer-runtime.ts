@@ -104,7 +104,6 @@ export class ConsumerRuntime implements ConsumerListener {
   }
 
   onAssignment(assignment: Assignment): void {
-    for (const runner of this.#options.runners) runner.resume();
     const next = new Set(assignment.partitions.map((tp) => tpKey(tp.topic, tp.partition)));
     for (const [key, state] of this.#partitions) {
       if (next.has(key)) continue;
@@ -127,6 +126,10 @@ export class ConsumerRuntime implements ConsumerListener {
       const state = this.#newState(tp.topic, tp.partition);
       if (this.#options.exactlyOnceTopics.has(tp.topic)) this.#exactlyOnce.claim(state, { delayMs: 0, rewindTo: undefined });
     }
+    // Only now, with every revoked partition's state aborted, may agents start what they held since
+    // onRevoking: their queues still hold deliveries of the revoked partitions, which are then dropped
+    // instead of started.
+    for (const runner of this.#options.runners) runner.resume();
     this.#generation = assignment.generation;
     this.#options.log.info({ generation: assignment.generation, partitions: assignment.partitions.map((tp) => `${tp.topic}/${tp.partition}`) }, 'assignment');
     if (this.#stopping) this.#consumer?.pause(assignment.partitions);

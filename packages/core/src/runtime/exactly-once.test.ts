@@ -56,6 +56,41 @@ function complete(state: PartitionState, offset: number): void {
   state.done(delivery, [{ topic: 'receipts', key: null, value: Buffer.from(`receipt-${offset}`), headers: {} }]);
 }
 
+/**
+ * Makes the next transaction commit of `transport`'s producers fail to the caller, as when EndTxn's answer is
+ * lost: with `reachesBroker` the broker committed first, else nothing was committed. Returns how many
+ * commits failed so far.
+ */
+function loseNextCommitAnswer(transport: MemoryTransport, reachesBroker: boolean): () => number {
+  const original = transport.producer.bind(transport);
+  let armed = true;
+  let failed = 0;
+  transport.producer = (options) => {
+    const producer = original(options);
+    const transaction = producer.transaction.bind(producer);
+    producer.transaction = async () => {
+      const tx = await transaction();
+      const commit = tx.commit.bind(tx);
+      const abort = tx.abort.bind(tx);
+      let lost = false;
+      tx.commit = async () => {
+        if (!armed) return commit();
+        armed = false;
+        failed += 1;
+        lost = true;
+        if (reachesBroker) await commit();
+        throw new StreamError('TRANSPORT_FAILED', 'commit failed: request timed out');
+      };
+      // After a failed commit, an abort does nothing (as in the kafkajs transport): the transaction stays
+      // open on the broker until the transactional id is initialised again.
+      tx.abort = () => (lost ? Promise.resolve() : abort());
+      return tx;
+    };
+    return producer;
+  };
+  return () => failed;
+}
+
 describe('TransactionalPartitions', () => {
   it("claims a partition by fencing the previous owner's producer, then seeks to the committed offset and resumes", async () => {
     const t = setup();
@@ -162,6 +197,41 @@ describe('TransactionalPartitions', () => {
     await until(() => !state.claiming);
     expect(failures).toBe(-1);
     expect(t.calls).toEqual(['pause orders/0', 'resume orders/0']);
+    await t.partitions.close();
+  });
+  it('a commit whose answer is lost after the broker committed is settled as committed: its outputs are not sent again', async () => {
+    const t = setup();
+    const failures = loseNextCommitAnswer(t.transport, true);
+    const state = t.current();
+    t.partitions.claim(state);
+    await until(() => !state.claiming);
+    complete(state, 0);
+    complete(state, 1);
+    await t.partitions.commit(state, 2);
+    expect(failures()).toBe(1);
+    expect(state.tracker.committed).toBe(2);
+    complete(state, 2);
+    await t.partitions.commit(state, 3);
+    expect(t.broker.messages('receipts').map((m) => m.value?.toString())).toEqual(['receipt-0', 'receipt-1', 'receipt-2']);
+    expect(t.broker.committed(GROUP)).toEqual([{ topic: 'orders', partition: 0, offset: '3' }]);
+    expect(state.revoked).toBe(false);
+    expect(t.crashes).toEqual([]);
+    await t.partitions.close();
+  });
+
+  it('a commit that failed before the broker committed is settled as aborted: the next round commits its outputs once', async () => {
+    const t = setup();
+    loseNextCommitAnswer(t.transport, false);
+    const state = t.current();
+    t.partitions.claim(state);
+    await until(() => !state.claiming);
+    complete(state, 0);
+    await expect(t.partitions.commit(state, 1)).rejects.toThrow(/aborted/);
+    expect(state.tracker.committed).toBeUndefined();
+    expect(t.broker.committed(GROUP)).toEqual([]);
+    await t.partitions.commit(state, 1);
+    expect(t.broker.messages('receipts').map((m) => m.value?.toString())).toEqual(['receipt-0']);
+    expect(t.broker.committed(GROUP)).toEqual([{ topic: 'orders', partition: 0, offset: '1' }]);
     await t.partitions.close();
   });
 });

@@ -48,6 +48,8 @@ export class TransactionalPartitions {
   readonly #transactional = new Map<string, TransportProducer>();
   /** Every transactional producer created and not yet disconnected, also those of claims still running. */
   readonly #openProducers = new Set<TransportProducer>();
+  /** States whose last transaction commit has an unknown outcome, with the offset it tried to commit. */
+  readonly #inDoubt = new Map<PartitionState, number>();
   #admin: Promise<TransportAdmin> | undefined;
 
   constructor(options: TransactionalPartitionsOptions, host: TransactionalHost) {
@@ -144,6 +146,8 @@ export class TransactionalPartitions {
     const key = tpKey(state.topic, state.partition);
     const producer = this.#transactional.get(key);
     this.#transactional.delete(key);
+    // The next owner's claim initialises the transactional id again, which settles a transaction in doubt.
+    this.#inDoubt.delete(state);
     if (producer) void committing.then(() => this.#disconnect(producer));
   }
 
@@ -151,9 +155,21 @@ export class TransactionalPartitions {
    * Exactly-once: the outputs of the completed prefix and its offset commit in one transaction, from a
    * producer whose transactional id is stable per partition, so a restarted or rebalanced instance
    * fences the old one's unfinished transaction.
+   *
+   * A commit that fails without a fence is ambiguous: the EndTxn may have reached the coordinator and
+   * committed although its answer was lost (timeout, connection reset). Sending the outputs again in a
+   * new transaction would then publish them twice. So the partition is first settled
+   * ({@link #settle}): its producer is initialised again, which makes the coordinator finish (commit or
+   * abort) the open transaction, and the committed offset is read back. Past the attempted offset the
+   * transaction did commit and the prefix is done; otherwise it was aborted, its outputs are kept and the
+   * next round commits them in a new transaction. Until a settle succeeds, no new transaction begins.
    */
   async commit(state: PartitionState, offset: number): Promise<void> {
     const key = tpKey(state.topic, state.partition);
+    if (this.#inDoubt.has(state)) {
+      await this.#settle(state);
+      if (!this.#host.isCurrent(state) || offset <= (state.tracker.committed ?? -1)) return;
+    }
     const producer = this.#transactional.get(key);
     if (!producer) return; // claimed states always have one; a revoked state's was closed
     const outputs = state.outputsBefore(offset);
@@ -162,9 +178,14 @@ export class TransactionalPartitions {
       try {
         if (outputs.length > 0) await tx.send(outputs);
         await tx.sendOffsets(this.#options.groupId, [{ topic: state.topic, partition: state.partition, offset: String(offset) }]);
-        await tx.commit();
       } catch (error) {
         await tx.abort().catch(() => undefined);
+        throw error;
+      }
+      try {
+        await tx.commit();
+      } catch (error) {
+        if (!(error instanceof StreamError && error.context.fenced === true)) this.#inDoubt.set(state, offset);
         throw error;
       }
     } catch (error) {
@@ -172,11 +193,75 @@ export class TransactionalPartitions {
         this.#fenced(state, producer);
         return;
       }
-      throw error;
+      if (!this.#inDoubt.has(state)) throw error;
+      this.#options.log.warn(
+        { err: toError(error), topic: state.topic, partition: state.partition, offset },
+        'exactly-once commit failed with an unknown outcome: settling it before anything is sent again',
+      );
+      try {
+        await this.#settle(state);
+      } catch (settleError) {
+        throw new StreamError(
+          'TRANSPORT_FAILED',
+          `commit of ${state.topic}/${state.partition} up to ${offset} has an unknown outcome (${toError(error).message}) and settling it failed: ${toError(settleError).message}`,
+          { cause: settleError, context: { topic: state.topic, partition: state.partition, offset } },
+        );
+      }
+      if (offset <= (state.tracker.committed ?? -1)) return;
+      throw new StreamError(
+        'TRANSPORT_FAILED',
+        `commit of ${state.topic}/${state.partition} up to ${offset} failed and its transaction was aborted: ${toError(error).message}`,
+        { cause: error, context: { topic: state.topic, partition: state.partition, offset } },
+      );
     }
+    this.#committed(state, offset);
+  }
+
+  #committed(state: PartitionState, offset: number): void {
     state.dropOutputs(offset);
     state.tracker.markCommitted(offset);
     this.#options.instrumentation.committed(state.topic, state.partition, offset);
+  }
+
+  /**
+   * Settles a transaction whose commit has an unknown outcome: closes the partition's producer, initialises
+   * a new one with the same transactional id (the coordinator completes or aborts the open transaction
+   * before it answers), then reads the group's committed offset of the partition. At or past the attempted
+   * offset the transaction committed: the prefix is marked committed and its outputs dropped. Otherwise it
+   * was aborted and the outputs stay for the next transaction. Throws when the broker cannot be reached:
+   * the partition stays in doubt and the next commit settles it first.
+   */
+  async #settle(state: PartitionState): Promise<void> {
+    const attempted = this.#inDoubt.get(state);
+    if (attempted === undefined) return;
+    const key = tpKey(state.topic, state.partition);
+    if (!this.#host.isCurrent(state)) {
+      // Revoked or replaced: whoever claims the partition next initialises its transactional id, which
+      // settles the transaction; the producer under `key` may already be that claim's.
+      this.#inDoubt.delete(state);
+      return;
+    }
+    await this.#closeTransactional(key);
+    const producer = this.#options.transport.producer({ transactionalId: this.#transactionalId(state) });
+    this.#openProducers.add(producer);
+    let committed: string | undefined;
+    try {
+      await producer.connect();
+      const admin = await this.#adminClient();
+      committed = (await admin.committedOffsets(this.#options.groupId, state.topic)).find((o) => o.partition === state.partition)?.offset;
+    } catch (error) {
+      await this.#disconnect(producer);
+      throw error;
+    }
+    this.#inDoubt.delete(state);
+    if (!this.#host.isCurrent(state)) {
+      await this.#disconnect(producer);
+      return;
+    }
+    this.#transactional.set(key, producer);
+    const outcome = committed !== undefined && Number(committed) >= attempted ? 'committed' : 'aborted';
+    this.#options.log.info({ topic: state.topic, partition: state.partition, attempted, committed, outcome }, 'exactly-once commit of unknown outcome settled');
+    if (outcome === 'committed') this.#committed(state, attempted);
   }
 
   /**
@@ -191,6 +276,7 @@ export class TransactionalPartitions {
   #fenced(state: PartitionState, producer: TransportProducer): void {
     const key = tpKey(state.topic, state.partition);
     if (this.#transactional.get(key) === producer) this.#transactional.delete(key);
+    this.#inDoubt.delete(state);
     void this.#disconnect(producer);
     if (!this.#host.isCurrent(state)) return;
     const delayMs = 2 * this.#options.heartbeatIntervalMs;
@@ -214,6 +300,7 @@ export class TransactionalPartitions {
   /** Closes every transactional producer, also those of claims still running, and the admin client. */
   async close(): Promise<void> {
     this.#transactional.clear();
+    this.#inDoubt.clear();
     await Promise.all([...this.#openProducers].map((producer) => this.#disconnect(producer)));
     const admin = this.#admin;
     this.#admin = undefined;
