@@ -188,6 +188,7 @@ export class AgentRunner {
       }
       this.#inFlight += 1;
       this.#startedAt.set(item.delivery, Date.now());
+      item.delivery.partition.started(item, this.name, item.delivery.offset);
       this.#host.instrumentation.inFlight(this.#labels, 1);
       void this.#run(item);
     }
@@ -197,6 +198,7 @@ export class AgentRunner {
   #settled(item: Queued): void {
     this.#inFlight -= 1;
     this.#startedAt.delete(item.delivery);
+    item.delivery.partition.stopped(item);
     this.#host.instrumentation.inFlight(this.#labels, -1);
     this.#release(item.orderingKey);
     if (this.#inFlight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
@@ -206,7 +208,7 @@ export class AgentRunner {
   /** Never rejects: every outcome is handled inside, then the slot is freed. */
   async #run(item: Queued): Promise<void> {
     try {
-      await this.#attempts(item.delivery);
+      await this.#attempts(item);
     } finally {
       this.#settled(item);
     }
@@ -228,20 +230,24 @@ export class AgentRunner {
    * are due later: one delay per topic). False when revoked or stopping meanwhile: not committed, it
    * waits again wherever it is consumed next.
    */
-  async #waitUntilDue(delivery: Delivery, origin: RetryOrigin, waitSignal: AbortSignal): Promise<boolean> {
+  async #waitUntilDue(item: Queued, origin: RetryOrigin, waitSignal: AbortSignal): Promise<boolean> {
+    const { delivery } = item;
     // Waiting to be due is not being stuck: /healthz must not count minutes of it.
     this.#startedAt.delete(delivery);
+    delivery.partition.stopped(item);
     try {
       await sleep(origin.dueAt - Date.now(), waitSignal);
     } catch {
       return false;
     }
     this.#startedAt.set(delivery, Date.now());
+    delivery.partition.started(item, this.name, delivery.offset);
     return true;
   }
 
   /** Attempts the handler until it succeeds, or the failure policy forwards, dead-letters or gives up the record. */
-  async #attempts(delivery: Delivery): Promise<void> {
+  async #attempts(item: Queued): Promise<void> {
+    const { delivery } = item;
     const { partition, message } = delivery;
     const { signal, waitSignal } = this.#signalsOf(partition);
     // A child logger per record is measurable on the hot path: built only when something logs.
@@ -250,7 +256,7 @@ export class AgentRunner {
     // On a retry stage: where the record first came from, and its attempts so far.
     const origin: RetryOrigin | undefined = this.#options.stage > 0 ? retryOrigin(message) : undefined;
     // Only a record that is not due yet awaits: the others reach their handler without a microtask in between.
-    if (origin && origin.dueAt > Date.now() && !(await this.#waitUntilDue(delivery, origin, waitSignal))) return;
+    if (origin && origin.dueAt > Date.now() && !(await this.#waitUntilDue(item, origin, waitSignal))) return;
     const priorAttempts = origin?.attempts ?? 0;
     let firstFailureAt: Date | undefined = origin?.firstFailureAt;
     let decoded: Decoded<unknown, unknown> | undefined;

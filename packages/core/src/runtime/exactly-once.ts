@@ -175,7 +175,7 @@ export class TransactionalPartitions {
       throw error;
     }
     state.dropOutputs(offset);
-    state.tracker.markCommitted(offset);
+    state.committedAt(offset);
     this.#options.instrumentation.committed(state.topic, state.partition, offset);
   }
 
