@@ -43,7 +43,11 @@ export interface AppOptions {
   readonly commitIntervalMs?: number;
   /** How long `stop()` lets in-flight records finish before aborting them. Default 30 s. */
   readonly shutdownTimeoutMs?: number;
-  /** Records and bytes buffered per partition before it is paused. Default 1,000 records / 16 MiB. */
+  /**
+   * Records and bytes a partition may hold before it is paused (queued, running, finished behind an unfinished
+   * record, exactly-once outputs awaiting their transaction; keys, values and headers counted). It resumes
+   * below half of both. Default 1,000 records / 16 MiB.
+   */
   readonly buffer?: { readonly maxRecords?: number; readonly maxBytes?: number };
   readonly sessionTimeoutMs?: number;
   readonly heartbeatIntervalMs?: number;
