@@ -39,7 +39,7 @@ export interface UnfinishedRecord {
 export interface PartitionHealth {
   readonly topic: string;
   readonly partition: number;
-  /** High watermark (as of the partition's last fetch) minus the committed offset. */
+  /** High watermark (of the partition's last fetch; read every second while it is paused) minus the committed offset. */
   readonly lag: number;
   readonly highWatermark: number;
   /** The committed offset (before this assignment's first commit: where it started); undefined before any fetch. */

@@ -186,6 +186,26 @@ describe('a pinned partition is visible', () => {
     await h.stop();
   });
 
+  it('keeps the lag of a paused partition growing while producers write on', async () => {
+    const topic = payments('paused-lag', 1);
+    const stuck = gate();
+    const h = await createTestApp({ buffer: { maxRecords: 10 } }, (app) =>
+      app.agent(topic, { concurrency: 4 }, async (_p, ctx) => {
+        if (ctx.key === 'stuck') await stuck.wait;
+      }),
+    );
+    await fill(h, topic, 20);
+    await eventually(() => h.app.health().partitions[0]?.paused === true, 5000, 'the partition to be paused');
+    await h.send(topic, ...Array.from({ length: 30 }, (_, i) => ({ key: `late${i}`, value: payment(i), partition: 0 })));
+    // Not fetched while paused: the log end is read for it.
+    await eventually(() => h.app.health().lag[0]?.lag === 50, 5000, 'the lag to count the records written after the pause');
+    stuck.open();
+    await h.settle();
+    expect(h.committed(topic).get(0)).toBe(50);
+    expect(h.app.health().lag[0]?.lag).toBe(0);
+    await h.stop();
+  });
+
   it('refuses a stuckAfterMs that is not a positive number', async () => {
     await expect(createTestApp({ stuckAfterMs: 0 }, () => undefined)).rejects.toThrow(/stuckAfterMs must be a positive number/);
   });

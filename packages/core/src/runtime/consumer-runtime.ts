@@ -9,6 +9,7 @@ import type {
   PartitionOffset,
   TopicPartition,
   Transport,
+  TransportAdmin,
   TransportConsumer,
 } from '../transport/transport.js';
 import type { PartitionHealth, PartitionLag } from '../health.js';
@@ -17,6 +18,9 @@ import { TransactionalPartitions } from './exactly-once.js';
 import type { Instrumentation } from './instrumentation.js';
 import { tpKey } from '../transport/shared.js';
 import { PartitionState, type BufferLimits, type Delivery } from './partition.js';
+
+/** A paused partition is not fetched, so its high watermark is asked for at most this often (for its lag). */
+const PAUSED_WATERMARK_REFRESH_MS = 1000;
 
 export interface ConsumerRuntimeOptions {
   readonly appId: string;
@@ -52,6 +56,10 @@ export class ConsumerRuntime implements ConsumerListener {
   #consumer: TransportConsumer | undefined;
   #generation = -1;
   #timer: NodeJS.Timeout | undefined;
+  /** Reads the high watermarks of paused partitions; connected on first use. */
+  #admin: Promise<TransportAdmin> | undefined;
+  #watermarksAt = 0;
+  #watermarks: Promise<void> = Promise.resolve();
   #committing: Promise<void> = Promise.resolve();
   #stopping = false;
   #crash: Error | undefined;
@@ -106,7 +114,10 @@ export class ConsumerRuntime implements ConsumerListener {
     this.#onCrash = onCrash;
     this.#consumer = this.#options.transport.consumer(this.#options.consumer);
     await this.#consumer.start(this);
-    this.#timer = setInterval(() => void this.commit(), this.#options.commitIntervalMs);
+    this.#timer = setInterval(() => {
+      void this.commit();
+      this.#refreshPausedWatermarks();
+    }, this.#options.commitIntervalMs);
     this.#timer.unref();
   }
 
@@ -216,6 +227,41 @@ export class ConsumerRuntime implements ConsumerListener {
     if (this.#options.exactlyOnceTopics.has(state.topic) && state.tracker.peekCommit() !== undefined) void this.commit();
   }
 
+  /**
+   * A paused partition is not fetched, so the high watermark its last fetch brought goes stale while
+   * producers write on: its lag would stop growing exactly when it matters. So, at most every second while
+   * some partition is paused, the log ends of their topics are read. A failure is logged and tried again.
+   */
+  #refreshPausedWatermarks(): void {
+    const now = Date.now();
+    if (now - this.#watermarksAt < PAUSED_WATERMARK_REFRESH_MS || this.#stopping) return;
+    const paused = [...this.#partitions.values()].filter((s) => s.paused && !s.claiming && !s.revoked);
+    if (paused.length === 0) return;
+    this.#watermarksAt = now;
+    this.#watermarks = this.#watermarks.then(async () => {
+      try {
+        this.#admin ??= (async () => {
+          const admin = this.#options.transport.admin();
+          await admin.connect();
+          return admin;
+        })();
+        const admin = await this.#admin;
+        for (const topic of new Set(paused.map((s) => s.topic))) {
+          const ends = new Map((await admin.endOffsets(topic)).map((o) => [o.partition, Number(o.offset)]));
+          for (const state of paused) {
+            const end = state.topic === topic ? ends.get(state.partition) : undefined;
+            if (end !== undefined && end > state.highWatermark) state.highWatermark = end;
+          }
+        }
+      } catch (error) {
+        const failed = this.#admin;
+        this.#admin = undefined;
+        void failed?.then((a) => a.disconnect()).catch(() => undefined);
+        this.#options.log.warn({ err: toError(error) }, 'reading the high watermarks of paused partitions failed: will retry');
+      }
+    });
+  }
+
   /** Commits every partition's completed prefix. Calls are serialised; a failed commit is retried on the next one. */
   commit(): Promise<void> {
     this.#committing = this.#committing
@@ -274,6 +320,10 @@ export class ConsumerRuntime implements ConsumerListener {
     await this.commit();
     await this.#consumer?.stop();
     await this.#exactlyOnce.close();
+    await this.#watermarks;
+    const admin = this.#admin;
+    this.#admin = undefined;
+    await admin?.then((a) => a.disconnect()).catch(() => undefined);
   }
 
   /** Deliveries buffered (accepted, not started) across partitions: bounded by the buffer limits. */
@@ -284,7 +334,7 @@ export class ConsumerRuntime implements ConsumerListener {
   }
 
   /**
-   * Lag per assigned partition: the high watermark (as of the partition's last fetch) minus its committed
+   * Lag per assigned partition: the high watermark (of its last fetch; read every second while paused) minus its committed
    * offset, never minus what was fetched: records held in memory are not consumed until committed. Before
    * this assignment's first commit, the committed offset is where the partition started (its first fetched offset).
    */
