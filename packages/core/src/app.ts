@@ -1,6 +1,6 @@
 import type { AgentHandler, AgentOptions } from './agent.js';
 import { StreamError, toError } from './errors.js';
-import { NO_CONSUMER, type AppHealth, type AppState } from './health.js';
+import { DEFAULT_STUCK_AFTER_MS, NO_CONSUMER, stuckRecords, type AppHealth, type AppState } from './health.js';
 import { createLogger, type Logger } from './logger.js';
 import { runUntilSignalled } from './process.js';
 import { SharedProducer } from './producer.js';
@@ -44,7 +44,11 @@ export interface AppOptions {
   readonly commitIntervalMs?: number;
   /** How long `stop()` lets in-flight records finish before aborting them. Default 30 s. */
   readonly shutdownTimeoutMs?: number;
-  /** Records and bytes buffered per partition before it is paused. Default 1,000 records / 16 MiB. */
+  /**
+   * Records and bytes a partition may hold before it is paused (queued, running, finished behind an unfinished
+   * record, exactly-once outputs awaiting their transaction; keys, values and headers counted). It resumes
+   * below half of both. Default 1,000 records / 16 MiB.
+   */
   readonly buffer?: { readonly maxRecords?: number; readonly maxBytes?: number };
   readonly sessionTimeoutMs?: number;
   readonly heartbeatIntervalMs?: number;
@@ -57,6 +61,12 @@ export interface AppOptions {
    * headers and 64 KiB of header names and values.
    */
   readonly headerLimits?: HeaderLimits;
+  /**
+   * A record whose handler has not finished this long after it started (retries and their backoff included)
+   * is stuck: `health().stuck` names its agent and partition and `/healthz` fails. Default 5 minutes; keep
+   * it above the longest retry policy (attempts times `backoff.maxMs`).
+   */
+  readonly stuckAfterMs?: number;
 }
 
 /** See {@link AppOptions.headerLimits}. */
@@ -95,6 +105,9 @@ export class App implements RecordSender {
     if (!/^[A-Za-z0-9._-]+$/.test(options.id)) throw new StreamError('CONFIG_INVALID', `invalid app id ${JSON.stringify(options.id)}`);
     this.id = options.id;
     this.#options = options;
+    if (options.stuckAfterMs !== undefined && !(options.stuckAfterMs > 0)) {
+      throw new StreamError('CONFIG_INVALID', `app ${options.id}: stuckAfterMs must be a positive number of milliseconds, got ${options.stuckAfterMs}`);
+    }
     this.log = options.logger ?? createLogger({ name: options.id });
     this.#instrumentation = options.instrumentation ?? noInstrumentation;
     this.transport = selectTransport(options, this.log);
@@ -216,7 +229,14 @@ export class App implements RecordSender {
    * const stuck = agents.filter((a) => a.oldestInFlightMs > 60_000);
    */
   health(): AppHealth {
-    return { state: this.#state, ready: this.ready, failure: this.#failure, ...(this.#runtime?.health() ?? NO_CONSUMER) };
+    const consumer = this.#runtime?.health() ?? NO_CONSUMER;
+    const stuckAfterMs = this.stuckAfterMs;
+    return { state: this.#state, ready: this.ready, failure: this.#failure, ...consumer, stuckAfterMs, stuck: stuckRecords(consumer.partitions, stuckAfterMs) };
+  }
+
+  /** How long a record may stay unfinished before it counts as stuck (see {@link AppOptions.stuckAfterMs}). */
+  get stuckAfterMs(): number {
+    return this.#options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS;
   }
 
   /** @internal commits completed offsets now instead of at the next interval, for the test harness's `settle()`. */

@@ -30,6 +30,43 @@ export interface PartitionLag {
   readonly lag: number;
 }
 
+/** The record running longest on a partition: started by `agent` and not finished `ageMs` later. */
+export interface UnfinishedRecord {
+  readonly agent: string;
+  readonly offset: number;
+  /** Since its first attempt started, retries and their backoff included (a wait until due on a retry stage is not). */
+  readonly ageMs: number;
+}
+
+/** One assigned partition: how far behind it is, what it holds in memory, and whether something is stuck on it. */
+export interface PartitionHealth {
+  readonly topic: string;
+  readonly partition: number;
+  /** High watermark (of the partition's last fetch; read every second while it is paused) minus the committed offset. */
+  readonly lag: number;
+  readonly highWatermark: number;
+  /** The committed offset (before this assignment's first commit: where it started); undefined before any fetch. */
+  readonly committedOffset: number | undefined;
+  /** Records held: queued, running, finished behind an unfinished one, and exactly-once outputs awaiting their transaction. */
+  readonly heldRecords: number;
+  /** Their bytes (keys, values, headers), counted against `buffer.maxBytes`. */
+  readonly heldBytes: number;
+  /** Fetching stopped: the partition holds `buffer.maxRecords` or `buffer.maxBytes` (or the app is stopping). */
+  readonly paused: boolean;
+  /** Exactly-once: being claimed (fencing the previous owner), not processed yet. */
+  readonly claiming: boolean;
+  /** Milliseconds since its last commit while it has uncommitted records; 0 when it is up to date. */
+  readonly commitAgeMs: number;
+  /** Its oldest running record, if any. */
+  readonly oldestUnfinished: UnfinishedRecord | undefined;
+}
+
+/** A record unfinished for longer than the app's `stuckAfterMs`: what makes `/healthz` fail. */
+export interface StuckRecord extends UnfinishedRecord {
+  readonly topic: string;
+  readonly partition: number;
+}
+
 /** What the app's consumer reports; the idle values before start and for an app without agents. */
 export interface ConsumerHealth {
   /** True once the group gave this member its first assignment. */
@@ -41,8 +78,13 @@ export interface ConsumerHealth {
   /** Deliveries accepted and not yet started, over all partitions: bounded by the buffer limits. */
   readonly buffered: number;
   readonly lag: readonly PartitionLag[];
-  /** Milliseconds since the last successful commit (or since start); undefined without a consumer. */
+  /**
+   * The largest commit age over the assigned partitions (see {@link PartitionHealth.commitAgeMs}): a
+   * partition that commits does not hide one that cannot. Undefined without a consumer.
+   */
   readonly commitAgeMs: number | undefined;
+  /** Every assigned partition. */
+  readonly partitions: readonly PartitionHealth[];
 }
 
 /**
@@ -55,7 +97,21 @@ export interface AppHealth extends ConsumerHealth {
   readonly ready: boolean;
   /** Why the app failed, when `state` is `'failed'`. */
   readonly failure: Error | undefined;
+  /** The app's bound (`stuckAfterMs`): a record unfinished longer is stuck. */
+  readonly stuckAfterMs: number;
+  /** The partitions whose oldest unfinished record is older than `stuckAfterMs`: `/healthz` fails while any is. */
+  readonly stuck: readonly StuckRecord[];
 }
 
 /** The consumer part of {@link AppHealth} when there is no consumer (yet). */
-export const NO_CONSUMER: ConsumerHealth = { joined: false, assignment: [], agents: [], buffered: 0, lag: [], commitAgeMs: undefined };
+export const NO_CONSUMER: ConsumerHealth = { joined: false, assignment: [], agents: [], buffered: 0, lag: [], commitAgeMs: undefined, partitions: [] };
+
+/** Default of the app's `stuckAfterMs`: well above a retry policy's backoff (30 s at most per attempt by default). */
+export const DEFAULT_STUCK_AFTER_MS = 5 * 60_000;
+
+/** The partitions of `partitions` whose oldest unfinished record is older than `stuckAfterMs`. */
+export function stuckRecords(partitions: readonly PartitionHealth[], stuckAfterMs: number): StuckRecord[] {
+  return partitions.flatMap((p) =>
+    p.oldestUnfinished && p.oldestUnfinished.ageMs > stuckAfterMs ? [{ topic: p.topic, partition: p.partition, ...p.oldestUnfinished }] : [],
+  );
+}

@@ -58,8 +58,10 @@ describe('the environment every service shares', () => {
       OPS_PORT: '0',
       OPS_HOST: '127.0.0.1',
       LOG_LEVEL: 'debug',
+      STUCK_AFTER_MS: '120000',
     });
     expect(config).toMatchObject({
+      STUCK_AFTER_MS: 120_000,
       KAFKA_CLIENT_ID: 'emailer-7',
       KAFKA_GROUP_ID: 'emailer-blue',
       KAFKA_TLS: true,
@@ -103,8 +105,10 @@ describe('the environment every service shares', () => {
         KAFKA_SASL_PASSWORD: 'p',
         OPS_PORT: '70000',
         LOG_LEVEL: 'loud',
+        STUCK_AFTER_MS: '-5',
       }),
     );
+    expect(message).toContain('STUCK_AFTER_MS: must be positive');
     expect(message).toMatch(/^invalid configuration: KAFKA_BROKERS: expected host:port/);
     for (const name of ['KAFKA_CLIENT_ID', 'KAFKA_TLS', 'KAFKA_SASL_MECHANISM: expected one of plain, scram-sha-256, scram-sha-512', 'OPS_PORT', 'LOG_LEVEL'])
       expect(message).toContain(name);
@@ -183,5 +187,7 @@ describe('defineService', () => {
     expect(service.app.transport).toBeInstanceOf(KafkaTransport);
     expect(service.log.level).toBe('warn');
     expect(service.opsPort).toBeUndefined();
+    expect(service.app.stuckAfterMs).toBe(5 * 60_000);
+    expect(definition.create(definition.readConfig({ ...base, SEARCH_INDEX: 'p', STUCK_AFTER_MS: '90000' })).app.stuckAfterMs).toBe(90_000);
   });
 });

@@ -85,6 +85,12 @@ function serviceEnvironmentSchema(id: string) {
     /** Address the ops server binds; unset keeps the ops server's own default (all interfaces). */
     OPS_HOST: z.string().min(1, 'must not be empty when set').optional(),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+    /** A record unfinished this long fails `/healthz` (the app's `stuckAfterMs`); unset keeps the app's default (5 minutes). */
+    STUCK_AFTER_MS: z.coerce
+      .number({ error: 'expected a number of milliseconds' })
+      .int('expected a whole number of milliseconds')
+      .positive('must be positive')
+      .optional(),
   });
 }
 
@@ -120,7 +126,7 @@ export type ServiceConfig<S extends StandardSchemaV1 = StandardSchemaV1<Environm
 
 /**
  * Reads a service's configuration, once, into a frozen object: the variables every service shares
- * ({@link ServiceEnvironment}: KAFKA_*, OPS_*, LOG_LEVEL) and those of the service's own `schema`. A bad
+ * ({@link ServiceEnvironment}: KAFKA_*, OPS_*, LOG_LEVEL, STUCK_AFTER_MS) and those of the service's own `schema`. A bad
  * environment throws one {@link StreamError} (`CONFIG_INVALID`) naming every bad variable, the shared ones
  * first; values (passwords, tokens, file paths) are never echoed. TLS files are read here, so a missing file
  * fails the start rather than the first connection.

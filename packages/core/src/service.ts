@@ -74,7 +74,10 @@ export function createService(options: ServiceOptions): Service {
   };
 }
 
-/** App options a service sets in code; brokers, group, client id, TLS, SASL, ops port and log level come from the environment. */
+/**
+ * App options a service sets in code; brokers, group, client id, TLS, SASL, ops port and log level come from the
+ * environment, and so does `stuckAfterMs` when `STUCK_AFTER_MS` is set.
+ */
 export type ServiceShellOptions = Omit<ServiceOptions, 'id' | 'brokers' | 'transport' | 'groupId' | 'clientId' | 'opsPort' | 'opsHost' | 'logLevel'> & {
   /** Where the configuration is read from; default `process.env`. */
   readonly env?: Environment;
@@ -125,6 +128,7 @@ export function defineService<S extends StandardSchemaV1>(id: string, schema: S)
       opsPort: config.OPS_PORT,
       ...(config.OPS_HOST === undefined ? {} : { opsHost: config.OPS_HOST }),
       logLevel: config.LOG_LEVEL,
+      ...(config.STUCK_AFTER_MS === undefined ? {} : { stuckAfterMs: config.STUCK_AFTER_MS }),
     });
   };
   async function run(optionsOrWire: ServiceShellOptions | ServiceWiring<S>, maybeWire?: ServiceWiring<S>): Promise<void> {

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { App } from '../app.js';
+import type { PartitionHealth } from '../health.js';
 import type { AgentLabels, Instrumentation } from '../runtime/instrumentation.js';
 
 /**
@@ -91,13 +92,43 @@ export class RuntimeMetrics implements Instrumentation {
     });
     new Gauge({
       name: 'stream_last_commit_age_seconds',
-      help: 'Seconds since the last successful commit',
+      help: 'Largest stream_partition_commit_age_seconds over the assigned partitions (0 when all are up to date)',
       registers,
       collect() {
         const age = app()?.health().commitAgeMs;
         if (age !== undefined) this.set(age / 1000);
       },
     });
+    const perPartition = (name: string, help: string, read: (p: PartitionHealth) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['topic', 'partition'],
+        registers,
+        collect() {
+          this.reset();
+          for (const p of app()?.health().partitions ?? []) this.set({ topic: p.topic, partition: String(p.partition) }, read(p));
+        },
+      });
+    perPartition(
+      'stream_partition_commit_age_seconds',
+      'Seconds since the partition last committed, while it has uncommitted records (0 when up to date)',
+      (p) => p.commitAgeMs / 1000,
+    );
+    perPartition(
+      'stream_partition_oldest_unfinished_seconds',
+      'Age of the oldest record a handler started on the partition and has not finished (0 when none)',
+      (p) => (p.oldestUnfinished?.ageMs ?? 0) / 1000,
+    );
+    perPartition(
+      'stream_partition_held_records',
+      'Records the partition holds (queued, running, finished behind an unfinished one, exactly-once outputs)',
+      (p) => p.heldRecords,
+    );
+    perPartition('stream_partition_held_bytes', 'Bytes of stream_partition_held_records, counted against buffer.maxBytes', (p) => p.heldBytes);
+    perPartition('stream_partition_paused', '1 while fetching of the partition is paused (full, claiming or stopping)', (p) =>
+      p.paused || p.claiming ? 1 : 0,
+    );
   }
 
   /** Lets lag and commit-age gauges read the running app. */

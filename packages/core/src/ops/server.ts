@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { App } from '../app.js';
 import { toError } from '../errors.js';
+import { stuckRecords } from '../health.js';
 import type { RuntimeMetrics } from './metrics.js';
 
 /** A named dependency check for `/readyz` (Redis reachable, …). Resolve true when ready. */
@@ -14,7 +15,10 @@ export interface OpsServerOptions {
   readonly host?: string;
   /** Dependency checks for `/readyz`, by name. Each is given 1 s. */
   readonly readiness?: Readonly<Record<string, ReadinessCheck>>;
-  /** `/healthz` fails when a record has been in flight longer than this. Default 10 minutes. */
+  /**
+   * `/healthz` fails when a record has been unfinished longer than this. Default the app's `stuckAfterMs`
+   * (5 minutes unless set).
+   */
   readonly stuckAfterMs?: number;
   /** `/healthz` fails when the event loop's p99 delay over the last interval exceeds this. Default 5 s. */
   readonly maxEventLoopDelayMs?: number;
@@ -47,7 +51,7 @@ async function timed(check: ReadinessCheck, ms: number): Promise<boolean> {
  */
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
   const { app, metrics } = options;
-  const stuckAfterMs = options.stuckAfterMs ?? 10 * 60_000;
+  const stuckAfterMs = options.stuckAfterMs;
   const maxDelayMs = options.maxEventLoopDelayMs ?? 5000;
   const loop = monitorEventLoopDelay({ resolution: 20 });
   loop.enable();
@@ -62,9 +66,10 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     const problems: string[] = [];
     if (app.state === 'failed') problems.push(`app failed: ${app.failure?.message ?? 'unknown'}`);
     if (loopP99Ms > maxDelayMs) problems.push(`event loop delay p99 ${Math.round(loopP99Ms)} ms`);
-    for (const agent of app.health().agents) {
-      const age = agent.oldestInFlightMs;
-      if (age > stuckAfterMs) problems.push(`agent ${agent.name} has a record in flight for ${Math.round(age / 1000)} s`);
+    const health = app.health();
+    const stuck = stuckAfterMs === undefined ? health.stuck : stuckRecords(health.partitions, stuckAfterMs);
+    for (const r of stuck) {
+      problems.push(`agent ${r.agent}: record ${r.topic}/${r.partition} offset ${r.offset} unfinished for ${Math.round(r.ageMs / 1000)} s`);
     }
     return problems;
   };

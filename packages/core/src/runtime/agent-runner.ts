@@ -208,6 +208,7 @@ export class AgentRunner {
       }
       this.#inFlight += 1;
       this.#startedAt.set(item.delivery, Date.now());
+      item.delivery.partition.started(item, this.name, item.delivery.offset);
       this.#host.instrumentation.inFlight(this.#labels, 1);
       void this.#run(item);
     }
@@ -217,6 +218,7 @@ export class AgentRunner {
   #settled(item: Queued): void {
     this.#inFlight -= 1;
     this.#startedAt.delete(item.delivery);
+    item.delivery.partition.stopped(item);
     this.#host.instrumentation.inFlight(this.#labels, -1);
     this.#release(item.orderingKey);
     if (this.#inFlight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
@@ -226,7 +228,7 @@ export class AgentRunner {
   /** Never rejects: every outcome is handled inside, then the slot is freed. */
   async #run(item: Queued): Promise<void> {
     try {
-      await this.#attempts(item.delivery);
+      await this.#attempts(item);
     } finally {
       this.#settled(item);
     }
@@ -248,15 +250,18 @@ export class AgentRunner {
    * are due later: one delay per topic). False when revoked or stopping meanwhile: not committed, it
    * waits again wherever it is consumed next.
    */
-  async #waitUntilDue(delivery: Delivery, origin: RetryOrigin, waitSignal: AbortSignal): Promise<boolean> {
+  async #waitUntilDue(item: Queued, origin: RetryOrigin, waitSignal: AbortSignal): Promise<boolean> {
+    const { delivery } = item;
     // Waiting to be due is not being stuck: /healthz must not count minutes of it.
     this.#startedAt.delete(delivery);
+    delivery.partition.stopped(item);
     try {
       await sleep(origin.dueAt - Date.now(), waitSignal);
     } catch {
       return false;
     }
     this.#startedAt.set(delivery, Date.now());
+    delivery.partition.started(item, this.name, delivery.offset);
     return true;
   }
 
@@ -275,17 +280,18 @@ export class AgentRunner {
   }
 
   /** Attempts the handler until it succeeds, or the failure policy forwards, dead-letters or gives up the record. */
-  async #attempts(delivery: Delivery): Promise<void> {
+  async #attempts(item: Queued): Promise<void> {
     const waiting: { on: string | undefined } = { on: undefined };
     try {
-      await this.#attemptsWaiting(delivery, waiting);
+      await this.#attemptsWaiting(item, waiting);
     } finally {
       if (waiting.on !== undefined) this.#circuits.leave(waiting.on);
     }
   }
 
   /** {@link #attempts}, with `waiting.on` naming the dependency whose circuit the record waits on. */
-  async #attemptsWaiting(delivery: Delivery, waiting: { on: string | undefined }): Promise<void> {
+  async #attemptsWaiting(item: Queued, waiting: { on: string | undefined }): Promise<void> {
+    const { delivery } = item;
     const stopWaiting = () => {
       if (waiting.on === undefined) return;
       this.#circuits.leave(waiting.on);
@@ -299,7 +305,7 @@ export class AgentRunner {
     // On a retry stage: where the record first came from, and its attempts so far.
     const origin: RetryOrigin | undefined = this.#options.stage > 0 ? retryOrigin(message) : undefined;
     // Only a record that is not due yet awaits: the others reach their handler without a microtask in between.
-    if (origin && origin.dueAt > Date.now() && !(await this.#waitUntilDue(delivery, origin, waitSignal))) return;
+    if (origin && origin.dueAt > Date.now() && !(await this.#waitUntilDue(item, origin, waitSignal))) return;
     const priorAttempts = origin?.attempts ?? 0;
     let firstFailureAt: Date | undefined = origin?.firstFailureAt;
     let decoded: Decoded<unknown, unknown> | undefined;
@@ -360,6 +366,7 @@ export class AgentRunner {
             log().debug({ err: error, dependency, attempt: priorAttempts + attempt, retryInMs: delayMs }, 'dependency unavailable: waiting');
             // Waiting out a dependency is not being stuck: /healthz must not restart a process for an outage.
             this.#startedAt.delete(delivery);
+            delivery.partition.stopped(item);
             try {
               await sleep(delayMs, waitSignal);
             } catch {
@@ -367,6 +374,7 @@ export class AgentRunner {
             }
             checkPassed = (await circuits.check(dependency)) === true;
             this.#startedAt.set(delivery, Date.now());
+            delivery.partition.started(item, this.name, delivery.offset);
             continue;
           }
           // The dependency answers others but not this record: the record's fault after all.

@@ -187,6 +187,7 @@ export class AppRuntime {
       buffered: consumer.buffered(),
       lag: consumer.lag(),
       commitAgeMs: consumer.commitAgeMs,
+      partitions: consumer.partitions(),
     };
   }
 }

@@ -67,6 +67,11 @@ export class CommitTracker {
     }
   }
 
+  /** One past the end of the completed prefix (undefined until the first tracked offset completed). */
+  get completedUpTo(): number | undefined {
+    return this.#committable;
+  }
+
   /** Offsets tracked and not yet part of the completed prefix (in flight, queued, or done behind a gap). */
   get pending(): number {
     return this.#order.length - this.#head;

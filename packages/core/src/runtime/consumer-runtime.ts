@@ -9,13 +9,18 @@ import type {
   PartitionOffset,
   TopicPartition,
   Transport,
+  TransportAdmin,
   TransportConsumer,
 } from '../transport/transport.js';
+import type { PartitionHealth, PartitionLag } from '../health.js';
 import type { AgentRunner } from './agent-runner.js';
 import { TransactionalPartitions } from './exactly-once.js';
 import type { Instrumentation } from './instrumentation.js';
 import { tpKey } from '../transport/shared.js';
 import { PartitionState, type BufferLimits, type Delivery } from './partition.js';
+
+/** A paused partition is not fetched, so its high watermark is asked for at most this often (for its lag). */
+const PAUSED_WATERMARK_REFRESH_MS = 1000;
 
 export interface ConsumerRuntimeOptions {
   readonly appId: string;
@@ -51,11 +56,14 @@ export class ConsumerRuntime implements ConsumerListener {
   #consumer: TransportConsumer | undefined;
   #generation = -1;
   #timer: NodeJS.Timeout | undefined;
+  /** Reads the high watermarks of paused partitions; connected on first use. */
+  #admin: Promise<TransportAdmin> | undefined;
+  #watermarksAt = 0;
+  #watermarks: Promise<void> = Promise.resolve();
   #committing: Promise<void> = Promise.resolve();
   #stopping = false;
   #crash: Error | undefined;
   #onCrash: ((error: Error) => void) | undefined;
-  #lastCommitAt = Date.now();
 
   constructor(options: ConsumerRuntimeOptions) {
     this.#options = options;
@@ -90,16 +98,26 @@ export class ConsumerRuntime implements ConsumerListener {
     return this.#crash;
   }
 
-  /** Milliseconds since the last successful commit (or since start). */
+  /**
+   * The largest commit age over the assigned partitions: how long the partition furthest behind has had
+   * uncommitted records since its last commit (0 when every partition is up to date). A partition that
+   * commits never hides one that cannot.
+   */
   get commitAgeMs(): number {
-    return Date.now() - this.#lastCommitAt;
+    const now = Date.now();
+    let age = 0;
+    for (const state of this.#partitions.values()) age = Math.max(age, state.commitAgeMs(now));
+    return age;
   }
 
   async start(onCrash: (error: Error) => void): Promise<void> {
     this.#onCrash = onCrash;
     this.#consumer = this.#options.transport.consumer(this.#options.consumer);
     await this.#consumer.start(this);
-    this.#timer = setInterval(() => void this.commit(), this.#options.commitIntervalMs);
+    this.#timer = setInterval(() => {
+      void this.commit();
+      this.#refreshPausedWatermarks();
+    }, this.#options.commitIntervalMs);
     this.#timer.unref();
   }
 
@@ -174,19 +192,22 @@ export class ConsumerRuntime implements ConsumerListener {
     this.#onCrash?.(error);
   }
 
-  /** Called by runners when a delivery leaves the buffer. */
+  /** Called by runners when a delivery leaves the queue. It is still held (and counted) until it is done. */
   dequeued(delivery: Delivery): void {
-    const state = delivery.partition;
-    state.dequeued(delivery);
+    delivery.partition.dequeued();
+  }
+
+  /** Called by runners when an agent is done with a delivery: once the completed prefix moves, the partition holds less. */
+  finished(delivery: Delivery, outputs: readonly OutgoingMessage[]): void {
+    if (delivery.partition.done(delivery, outputs)) this.#resumeIfRoom(delivery.partition);
+  }
+
+  /** Resumes a paused partition once what it holds is below half of both limits. */
+  #resumeIfRoom(state: PartitionState): void {
     if (state.paused && !state.revoked && !state.claiming && !this.#stopping && state.hasRoom(this.#options.buffer)) {
       state.paused = false;
       this.#consumer?.resume([{ topic: state.topic, partition: state.partition }]);
     }
-  }
-
-  /** Called by runners when an agent is done with a delivery. */
-  finished(delivery: Delivery, outputs: readonly OutgoingMessage[]): void {
-    delivery.partition.done(delivery, outputs);
   }
 
   #newState(topic: string, partition: number): PartitionState {
@@ -204,6 +225,44 @@ export class ConsumerRuntime implements ConsumerListener {
     if (state.paused) return;
     state.paused = true;
     this.#consumer?.pause([{ topic: state.topic, partition: state.partition }]);
+    // Under exactly-once a full partition may be holding outputs of a completed prefix: their transaction
+    // need not wait for the next interval to make room.
+    if (this.#options.exactlyOnceTopics.has(state.topic) && state.tracker.peekCommit() !== undefined) void this.commit();
+  }
+
+  /**
+   * A paused partition is not fetched, so the high watermark its last fetch brought goes stale while
+   * producers write on: its lag would stop growing exactly when it matters. So, at most every second while
+   * some partition is paused, the log ends of their topics are read. A failure is logged and tried again.
+   */
+  #refreshPausedWatermarks(): void {
+    const now = Date.now();
+    if (now - this.#watermarksAt < PAUSED_WATERMARK_REFRESH_MS || this.#stopping) return;
+    const paused = [...this.#partitions.values()].filter((s) => s.paused && !s.claiming && !s.revoked);
+    if (paused.length === 0) return;
+    this.#watermarksAt = now;
+    this.#watermarks = this.#watermarks.then(async () => {
+      try {
+        this.#admin ??= (async () => {
+          const admin = this.#options.transport.admin();
+          await admin.connect();
+          return admin;
+        })();
+        const admin = await this.#admin;
+        for (const topic of new Set(paused.map((s) => s.topic))) {
+          const ends = new Map((await admin.endOffsets(topic)).map((o) => [o.partition, Number(o.offset)]));
+          for (const state of paused) {
+            const end = state.topic === topic ? ends.get(state.partition) : undefined;
+            if (end !== undefined && end > state.highWatermark) state.highWatermark = end;
+          }
+        }
+      } catch (error) {
+        const failed = this.#admin;
+        this.#admin = undefined;
+        void failed?.then((a) => a.disconnect()).catch(() => undefined);
+        this.#options.log.warn({ err: toError(error) }, 'reading the high watermarks of paused partitions failed: will retry');
+      }
+    });
   }
 
   /** Commits every partition's completed prefix. Calls are serialised; a failed commit is retried on the next one. */
@@ -238,15 +297,16 @@ export class ConsumerRuntime implements ConsumerListener {
         ? Promise.resolve()
         : consumer.commit(plain).then(() => {
             plain.forEach((p, i) => {
-              states[i]!.tracker.markCommitted(Number(p.offset));
+              states[i]!.committedAt(Number(p.offset));
               this.#options.instrumentation.committed(p.topic, p.partition, Number(p.offset));
             });
           });
     // Every partition's transaction ends before the next round begins one on the same producer, also
     // when another commit failed (Promise.all would move on while the others are still open).
     const failed = (await Promise.allSettled([plainCommit, ...transactions])).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // A transaction that committed dropped the outputs it carried: its partition may have room again.
+    for (const state of this.#partitions.values()) this.#resumeIfRoom(state);
     if (failed) throw failed.reason;
-    if (plain.length > 0 || transactions.length > 0) this.#lastCommitAt = Date.now();
   }
 
   /** Stops taking records: every partition is paused and agents start nothing new. */
@@ -263,6 +323,10 @@ export class ConsumerRuntime implements ConsumerListener {
     await this.commit();
     await this.#consumer?.stop();
     await this.#exactlyOnce.close();
+    await this.#watermarks;
+    const admin = this.#admin;
+    this.#admin = undefined;
+    await admin?.then((a) => a.disconnect()).catch(() => undefined);
   }
 
   /** Deliveries buffered (accepted, not started) across partitions: bounded by the buffer limits. */
@@ -272,12 +336,39 @@ export class ConsumerRuntime implements ConsumerListener {
     return total;
   }
 
-  /** Lag per assigned partition: log end minus committed (or minus what is being processed). */
-  lag(): { topic: string; partition: number; lag: number }[] {
-    return [...this.#partitions.values()].map((s) => ({
-      topic: s.topic,
-      partition: s.partition,
-      lag: Math.max(0, s.highWatermark - (s.tracker.committed ?? s.tracker.lastTracked + 1)),
-    }));
+  /**
+   * Lag per assigned partition: the high watermark (of its last fetch; read every second while paused) minus its committed
+   * offset, never minus what was fetched: records held in memory are not consumed until committed. Before
+   * this assignment's first commit, the committed offset is where the partition started (its first fetched offset).
+   */
+  lag(): PartitionLag[] {
+    return [...this.#partitions.values()].map((s) => ({ topic: s.topic, partition: s.partition, lag: partitionLag(s) }));
   }
+
+  /** What each assigned partition holds, how far behind it is, and its oldest unfinished record. */
+  partitions(): PartitionHealth[] {
+    const now = Date.now();
+    return [...this.#partitions.values()].map((s): PartitionHealth => {
+      const oldest = s.oldestRunning();
+      return {
+        topic: s.topic,
+        partition: s.partition,
+        lag: partitionLag(s),
+        highWatermark: s.highWatermark,
+        committedOffset: s.tracker.committed ?? s.firstOffset,
+        heldRecords: s.heldRecords,
+        heldBytes: s.heldBytes,
+        paused: s.paused,
+        claiming: s.claiming,
+        commitAgeMs: s.commitAgeMs(now),
+        oldestUnfinished: oldest ? { agent: oldest.agent, offset: oldest.offset, ageMs: now - oldest.since } : undefined,
+      };
+    });
+  }
+}
+
+/** High watermark minus the committed offset (or where the partition started, before its first commit). */
+function partitionLag(s: PartitionState): number {
+  const committed = s.tracker.committed ?? s.firstOffset ?? s.highWatermark;
+  return Math.max(0, s.highWatermark - committed);
 }

@@ -219,7 +219,7 @@ export class TransactionalPartitions {
 
   #committed(state: PartitionState, offset: number): void {
     state.dropOutputs(offset);
-    state.tracker.markCommitted(offset);
+    state.committedAt(offset);
     this.#options.instrumentation.committed(state.topic, state.partition, offset);
   }
 

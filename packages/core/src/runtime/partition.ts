@@ -1,6 +1,7 @@
 import { StreamError } from '../errors.js';
-import type { OutgoingMessage, RawMessage } from '../transport/transport.js';
+import { rawHeaderBytes, type RawHeaders, type OutgoingMessage, type RawMessage } from '../transport/transport.js';
 import { CommitTracker } from './commit-tracker.js';
+import { Queue } from './queue.js';
 
 /** One message on its way through one agent. */
 export interface Delivery {
@@ -10,16 +11,37 @@ export interface Delivery {
   readonly bytes: number;
 }
 
-/** Limits of what one partition may hold in memory before it is paused. */
+/**
+ * Limits of what one partition may hold in memory before it is paused. Everything it holds counts: records
+ * queued, running, and finished behind an unfinished one (until the completed prefix passes them), and under
+ * exactly-once the outputs waiting for their transaction.
+ */
 export interface BufferLimits {
   readonly maxRecords: number;
   readonly maxBytes: number;
 }
 
+/** What a record costs beyond its key, value and headers (the message object, the delivery, the tracker entry). */
+const RECORD_OVERHEAD_BYTES = 64;
+
+/** The bytes a message counts for against `buffer.maxBytes`: key, value, header names and values, plus overhead. */
+export function messageBytes(message: { readonly key: Buffer | null; readonly value: Buffer | null; readonly headers: RawHeaders }): number {
+  return (message.value?.length ?? 0) + (message.key?.length ?? 0) + rawHeaderBytes(message.headers) + RECORD_OVERHEAD_BYTES;
+}
+
+/** A record one agent is handling: what `/healthz` and the per-partition gauges call unfinished. */
+export interface RunningRecord {
+  readonly agent: string;
+  readonly offset: number;
+  /** `Date.now()` when its first attempt started (on a retry stage: when it became due). */
+  readonly since: number;
+}
+
 /**
  * The runtime's state for one assigned partition in one assignment: which offsets are done (commit
- * tracking), how much is buffered (backpressure), and the abort signal that fires when it is revoked.
- * A partition revoked and later assigned again gets a fresh state: nothing of the old one is committed.
+ * tracking), how much it holds (backpressure), which records are running and since when, and the abort
+ * signal that fires when it is revoked. A partition revoked and later assigned again gets a fresh state:
+ * nothing of the old one is committed.
  */
 export class PartitionState {
   readonly topic: string;
@@ -29,9 +51,17 @@ export class PartitionState {
   readonly #agents: number;
   readonly #remaining = new Map<number, number>();
   /** Outputs of completed records waiting for their transaction (exactly-once only), in offset order. */
-  readonly #outputs = new Map<number, OutgoingMessage[]>();
+  readonly #outputs = new Map<number, { messages: OutgoingMessage[]; bytes: number }>();
+  /** Every accepted record not yet passed by the completed prefix, in offset order, with what it counts for. */
+  readonly #held = new Queue<{ offset: number; bytes: number }>();
+  /** Records running now, per agent and delivery (a record of a topic with two agents runs twice). */
+  readonly #running = new Map<object, RunningRecord>();
+  /** Deliveries accepted and not started yet (per agent): what `health().buffered` reports. */
   queued = 0;
-  queuedBytes = 0;
+  /** Records held: accepted and not yet passed by the completed prefix, plus outputs waiting for a transaction. */
+  heldRecords = 0;
+  /** The bytes of what {@link heldRecords} counts (key, value, headers, overhead). */
+  heldBytes = 0;
   paused = false;
   /**
    * Exactly-once only: the partition is not ours to process yet. Its transactional producer is being
@@ -42,6 +72,11 @@ export class PartitionState {
   highWatermark = 0;
   /** The first offset this state accepted: where a rewind goes when the group has no committed offset. */
   firstOffset: number | undefined;
+  /**
+   * `Date.now()` of this partition's last commit, or of the moment it last went from nothing uncommitted to
+   * something; undefined while everything it accepted is committed (an idle partition is not behind).
+   */
+  uncommittedSince: number | undefined;
 
   constructor(topic: string, partition: number, agents: number) {
     this.topic = topic;
@@ -62,41 +97,67 @@ export class PartitionState {
   accept(message: RawMessage, offset: number): Delivery {
     this.tracker.track(offset);
     this.firstOffset ??= offset;
+    this.uncommittedSince ??= Date.now();
     // One agent per topic is the common case: its offsets need no countdown.
     if (this.#agents > 1) this.#remaining.set(offset, this.#agents);
-    const bytes = (message.value?.length ?? 0) + (message.key?.length ?? 0) + 64;
+    const bytes = messageBytes(message);
     this.queued += this.#agents;
-    this.queuedBytes += bytes * this.#agents;
+    this.heldRecords += 1;
+    this.heldBytes += bytes;
+    this.#held.push({ offset, bytes });
     return { partition: this, message, offset, bytes };
   }
 
   isFull(limits: BufferLimits): boolean {
-    return this.queued >= limits.maxRecords || this.queuedBytes >= limits.maxBytes;
+    return this.heldRecords >= limits.maxRecords || this.heldBytes >= limits.maxBytes;
   }
 
   /** Below half of both limits: room enough to resume fetching without flapping. */
   hasRoom(limits: BufferLimits): boolean {
-    return this.queued <= limits.maxRecords / 2 && this.queuedBytes <= limits.maxBytes / 2;
+    return this.heldRecords <= limits.maxRecords / 2 && this.heldBytes <= limits.maxBytes / 2;
   }
 
-  /** A delivery left the buffer (it started running, or was dropped). */
-  dequeued(delivery: Delivery): void {
+  /** A delivery left the queue (it started running, or was dropped). It is still held until it is done. */
+  dequeued(): void {
     this.queued -= 1;
-    this.queuedBytes -= delivery.bytes;
+  }
+
+  /** One agent started handling a delivery (`token` names that agent's run of it until {@link stopped}). */
+  started(token: object, agent: string, offset: number): void {
+    this.#running.set(token, { agent, offset, since: Date.now() });
+  }
+
+  /** The run named by `token` ended (finished, failed for good, aborted, or waiting to be due on a retry stage). */
+  stopped(token: object): void {
+    this.#running.delete(token);
+  }
+
+  /** The record running longest on this partition, if any. */
+  oldestRunning(): RunningRecord | undefined {
+    let oldest: RunningRecord | undefined;
+    for (const running of this.#running.values()) if (!oldest || running.since < oldest.since) oldest = running;
+    return oldest;
   }
 
   /**
    * One agent finished a delivery (processed or dead-lettered). Returns true when every agent is done
-   * with that offset, i.e. the commit tracker may have moved.
+   * with that offset, i.e. the commit tracker may have moved (and what the partition holds shrunk).
    */
   done(delivery: Delivery, outputs: readonly OutgoingMessage[]): boolean {
     if (this.revoked) return false;
     const left = this.#agents > 1 ? this.#remaining.get(delivery.offset) : 1;
     if (left === undefined) throw new StreamError('STATE_INVALID', `offset ${delivery.offset} of ${this.topic}/${this.partition} finished twice`);
     if (outputs.length > 0) {
+      const bytes = outputs.reduce((sum, m) => sum + messageBytes(m), 0);
       const existing = this.#outputs.get(delivery.offset);
-      if (existing) existing.push(...outputs);
-      else this.#outputs.set(delivery.offset, [...outputs]);
+      if (existing) {
+        existing.messages.push(...outputs);
+        existing.bytes += bytes;
+      } else {
+        this.#outputs.set(delivery.offset, { messages: [...outputs], bytes });
+      }
+      this.heldRecords += outputs.length;
+      this.heldBytes += bytes;
     }
     if (left > 1) {
       this.#remaining.set(delivery.offset, left - 1);
@@ -104,18 +165,48 @@ export class PartitionState {
     }
     this.#remaining.delete(delivery.offset);
     this.tracker.complete(delivery.offset);
+    this.#releasePrefix();
     return true;
+  }
+
+  /** Stops counting the records the completed prefix passed: they are done and only their offset is kept. */
+  #releasePrefix(): void {
+    const end = this.tracker.completedUpTo;
+    if (end === undefined) return;
+    for (;;) {
+      const head = this.#held.peek();
+      if (!head || head.offset >= end) return;
+      this.#held.shift();
+      this.heldRecords -= 1;
+      this.heldBytes -= head.bytes;
+    }
   }
 
   /** The outputs of every completed offset below `before`, in offset order (kept until {@link dropOutputs}). */
   outputsBefore(before: number): OutgoingMessage[] {
     const offsets = [...this.#outputs.keys()].filter((o) => o < before).sort((a, b) => a - b);
-    return offsets.flatMap((offset) => this.#outputs.get(offset)!);
+    return offsets.flatMap((offset) => this.#outputs.get(offset)!.messages);
   }
 
   /** Forgets the outputs below `before` once their transaction committed. */
   dropOutputs(before: number): void {
-    for (const offset of [...this.#outputs.keys()]) if (offset < before) this.#outputs.delete(offset);
+    for (const [offset, held] of [...this.#outputs]) {
+      if (offset >= before) continue;
+      this.#outputs.delete(offset);
+      this.heldRecords -= held.messages.length;
+      this.heldBytes -= held.bytes;
+    }
+  }
+
+  /** `offset` was committed: the partition is up to date when nothing it accepted is left uncommitted. */
+  committedAt(offset: number): void {
+    this.tracker.markCommitted(offset);
+    this.uncommittedSince = this.tracker.pending === 0 && this.tracker.peekCommit() === undefined ? undefined : Date.now();
+  }
+
+  /** Milliseconds since the last commit while something is uncommitted; 0 when the partition is up to date. */
+  commitAgeMs(now = Date.now()): number {
+    return this.uncommittedSince === undefined ? 0 : now - this.uncommittedSince;
   }
 
   revoke(reason: string): void {
