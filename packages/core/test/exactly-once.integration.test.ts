@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/local-stack';
+import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName, waitUntil } from '@stream/local-stack';
 import { createApp, defineTopic, KafkaTransport, silentLogger, StreamError, type Transport, type TransportProducer } from '../src/index.js';
 
 const brokers = [...localServers().kafkaBrokers];
@@ -41,14 +41,6 @@ function losingCommitAnswers(inner: Transport, losses: number): { transport: Tra
   return { transport, lost: () => lost };
 }
 
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('exactly-once on the real Kafka when a commit answer is lost', () => {
   beforeAll(() => requireServers('kafka'));
   afterAll(() => deleteTopics(topics));
@@ -82,7 +74,7 @@ describe('exactly-once on the real Kafka when a commit answer is lost', () => {
     await admin.connect();
     await app.start();
     try {
-      await until(async () => (await admin.committedOffsets(groupId, input)).some((o) => o.offset === String(total)), 60_000, 'every input committed');
+      await waitUntil(async () => (await admin.committedOffsets(groupId, input)).some((o) => o.offset === String(total)), 'every input committed', 60_000);
     } finally {
       await app.stop();
       await admin.disconnect();
@@ -101,7 +93,7 @@ describe('exactly-once on the real Kafka when a commit answer is lost', () => {
       eachMessage: async ({ message }) => void seen.push((JSON.parse(message.value!.toString()) as { n: number }).n),
     });
     try {
-      await until(() => seen.includes(sentinel), 30_000, 'the sentinel');
+      await waitUntil(() => seen.includes(sentinel), 'the sentinel', 30_000);
     } finally {
       await reader.disconnect();
     }

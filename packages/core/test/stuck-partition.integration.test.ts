@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/local-stack';
+import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName, waitUntil } from '@stream/local-stack';
 import { createApp, defineTopic, silentLogger, type App } from '../src/index.js';
 
 const brokers = [...localServers().kafkaBrokers];
@@ -11,14 +11,6 @@ async function produce(topic: string, partition: number, keys: readonly string[]
   await producer.connect();
   await producer.send({ topic, messages: keys.map((key, n) => ({ key, partition, value: JSON.stringify({ n }) })) });
   await producer.disconnect();
-}
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('a stuck partition on the real Kafka', () => {
@@ -55,18 +47,18 @@ describe('a stuck partition on the real Kafka', () => {
         Array.from({ length: 30 }, (_, i) => `b${i}`),
       );
       const lag = (partition: number) => app.health().lag.find((l) => l.partition === partition)?.lag;
-      await until(() => started === 60 && lag(1) === 0, 30_000, 'every fetched record started and partition 1 committed');
+      await waitUntil(() => started === 60 && lag(1) === 0, 'every fetched record started and partition 1 committed', 30_000);
       await produce(
         name,
         0,
         Array.from({ length: 20 }, (_, i) => `c${i}`),
       );
       // Nothing of partition 0 is committed: all it holds is lag, and so is what was written after it was paused.
-      await until(() => lag(0) === 50, 15_000, 'the lag of partition 0 to reach 50');
+      await waitUntil(() => lag(0) === 50, 'the lag of partition 0 to reach 50', 15_000);
       const p = (partition: number) => app.health().partitions.find((s) => s.partition === partition);
       expect(p(0)).toMatchObject({ paused: true, lag: 50, committedOffset: 0 });
       expect(p(1)).toMatchObject({ paused: false, lag: 0, committedOffset: 30 });
-      await until(() => app.health().stuck.length === 1, 15_000, 'the stuck record to be reported');
+      await waitUntil(() => app.health().stuck.length === 1, 'the stuck record to be reported', 15_000);
       const health = app.health();
       expect(health.stuck[0]).toMatchObject({ topic: name, partition: 0, agent: 'pinner', offset: 0 });
       expect(p(0)!.heldRecords).toBeLessThanOrEqual(30);
@@ -74,7 +66,7 @@ describe('a stuck partition on the real Kafka', () => {
       expect(health.commitAgeMs).toBeGreaterThan(500);
       expect(p(1)!.commitAgeMs).toBe(0);
       release();
-      await until(() => p(0)?.committedOffset === 50 && p(0)?.lag === 0, 30_000, 'partition 0 to catch up');
+      await waitUntil(() => p(0)?.committedOffset === 50 && p(0)?.lag === 0, 'partition 0 to catch up', 30_000);
       expect(app.health().stuck).toEqual([]);
       expect(app.health().commitAgeMs).toBe(0);
     } finally {
