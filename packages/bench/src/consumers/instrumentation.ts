@@ -2,10 +2,12 @@
 import type { Instrumentation } from '@stream/core';
 import { count, type Recorder } from './harness.js';
 
-export function benchInstrumentation(recorder: Recorder, onCommitted?: (partition: number, offset: number) => void): Instrumentation {
+export function benchInstrumentation(recorder: Recorder, onCommitted?: (partition: number, offset: number) => void, onProcessed?: () => void): Instrumentation {
   const noop = () => undefined;
   return {
-    processed: noop,
+    // A record is processed once its handler returned and every send of it was acknowledged.
+    processed: onProcessed ?? noop,
+
     failed: noop,
     retried: noop,
     deadLettered: noop,

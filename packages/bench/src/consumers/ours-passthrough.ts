@@ -4,6 +4,7 @@
  * - `agent`: `app.agent(input, { concurrency, ordering: 'key' }, (v, ctx) => ctx.send(output, …))`.
  * - `stream`: `app.stream(input, { prefetch }, …)` with `take(size, { within })`, each batch sent with
  *   `Promise.all` of `output.send(app, …)` (the public way to send from a stream loop).
+ * - `defaults`: `app.agent(input, (v, ctx) => ctx.send(output, …))`: no options at all, what a user gets first.
  * - `eos`: the agent with `exactlyOnce: true`; complete when the last transaction (outputs + offsets) committed.
  */
 import { defineTopic } from '@stream/core';
@@ -20,7 +21,8 @@ await runConsumer(
     const output = defineTopic({ name: config.output, value: Enriched });
 
     // Exactly-once: complete when the committed offsets cover every input record (see serviceApp).
-    const app = serviceApp(config, recorder, { outputs: [output], exactlyOnce });
+    // An agent's sends are acknowledged after its handler returned: complete once every record is processed.
+    const app = serviceApp(config, recorder, { outputs: [output], exactlyOnce, acknowledged: config.mode !== 'stream' });
 
     if (config.mode === 'stream') {
       app.stream(input, { prefetch: concurrency(config.concurrency) }, async (stream) => {
@@ -29,6 +31,12 @@ await runConsumer(
           await Promise.all(batch.map((trade) => output.send(app, { key: trade.key, value: enrich(trade) })));
           for (const trade of batch) recorder.handled(trade.seq, trade.producedAt);
         }
+      });
+    } else if (config.mode === 'defaults') {
+      app.agent(input, async (trade, ctx) => {
+        recorder.begin();
+        await ctx.send(output, { key: trade.key, value: enrich(trade) });
+        recorder.handled(trade.seq, trade.producedAt);
       });
     } else {
       app.agent(input, { concurrency: concurrency(config.concurrency), ordering: 'key', exactlyOnce }, async (trade, ctx) => {
@@ -42,5 +50,5 @@ await runConsumer(
       await app.stop();
     };
   },
-  (config) => (config.mode === 'eos' ? 'explicit' : 'all-handled'),
+  (config) => (config.mode === 'stream' ? 'all-handled' : 'explicit'),
 );

@@ -19,21 +19,34 @@ export function param(config: ConsumerConfig, name: string): string {
 /**
  * The app of a per-service consumer. With `exactlyOnce`, outputs become visible when their partition's
  * transaction commits with the offsets, so the run completes when the committed offsets cover every
- * input record (use the `explicit` completion); otherwise when every record was handled.
+ * input record (use the `explicit` completion). With `acknowledged`, an agent's `ctx.send` resolves before
+ * the broker acknowledged the output, so the run completes when every record was processed, i.e. its
+ * sends acknowledged (use the `explicit` completion too); otherwise when every record was handled.
  */
 export function serviceApp(
   config: ConsumerConfig,
   recorder: Recorder,
-  options: { readonly outputs?: readonly AnyTopic[]; readonly exactlyOnce?: boolean } = {},
+  options: { readonly outputs?: readonly AnyTopic[]; readonly exactlyOnce?: boolean; readonly acknowledged?: boolean } = {},
 ): App {
   const committed = new Map<number, number>();
-  const instrumentation = benchInstrumentation(recorder, (partition, offset) => {
-    if (!options.exactlyOnce) return;
-    committed.set(partition, offset);
-    let total = 0;
-    for (const o of committed.values()) total += o;
-    if (total >= config.expected && recorder.allHandled) recorder.complete();
-  });
+  let processed = 0;
+  const instrumentation = benchInstrumentation(
+    recorder,
+    (partition, offset) => {
+      if (!options.exactlyOnce) return;
+      committed.set(partition, offset);
+      let total = 0;
+      for (const o of committed.values()) total += o;
+      if (total >= config.expected && recorder.allHandled) recorder.complete();
+    },
+    options.acknowledged
+      ? () => {
+          processed += 1;
+          if (processed >= config.expected && recorder.allHandled) recorder.complete();
+        }
+      : undefined,
+  );
+
   return createApp({
     id: config.groupId,
     brokers: [...config.brokers],

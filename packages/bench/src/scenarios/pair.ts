@@ -38,6 +38,11 @@ export interface PairOptions {
   readonly deadlineMs: (side: 'ours' | 'baseline') => number;
   readonly ours: Side;
   readonly baseline: Side;
+  /**
+   * A third side run in the same alternation (ours, baseline, also, ours…), on the same data: e.g. the
+   * tuned agent beside an agent with default options. Gets no `perRun` set-up.
+   */
+  readonly also?: Side;
   /** Per-run set-up of the per-service scenarios: unique keys, a fresh email sink… */
   readonly perRun?: (which: 'ours' | 'baseline', round: number) => Promise<RunSetup>;
 }
@@ -61,13 +66,13 @@ export const DEFAULT_SIDE_CONFIG: Side['config'] = {
   partitionsConsumedConcurrently: 1,
 };
 
-async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours' | 'baseline', round: number): Promise<RoundMeasurement> {
-  const side = options[which];
+async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours' | 'baseline' | 'also', round: number): Promise<RoundMeasurement> {
+  const side = which === 'also' ? options.also! : options[which];
   const names = runNames(options.scenario, which, round, options.output);
   const loadAvg1 = loadavg()[0] ?? Number.NaN;
   let setup: RunSetup | undefined;
   try {
-    setup = options.perRun ? await options.perRun(which, round) : undefined;
+    setup = options.perRun && which !== 'also' ? await options.perRun(which, round) : undefined;
     await createFreshTopics([
       { name: names.input, partitions: options.data.partitions },
       ...(names.output ? [{ name: names.output, partitions: options.data.partitions, ...outputTopicConfig() }] : []),
@@ -82,7 +87,7 @@ async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours'
       ...(names.output ? { output: names.output } : {}),
       groupId: names.groupId,
       expected: options.data.records,
-      deadlineMs: options.deadlineMs(which),
+      deadlineMs: options.deadlineMs(which === 'also' ? 'ours' : which),
       ...(setup ? { service: setup.service } : {}),
     };
     const runName = `${options.scenario}-${which}-r${round}`;
@@ -119,14 +124,19 @@ async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours'
 }
 
 /** Runs the pair alternately for `ctx.rounds` rounds. */
-export async function runPair(ctx: ScenarioContext, options: PairOptions): Promise<{ ours: RoundMeasurement[]; baseline: RoundMeasurement[] }> {
+export async function runPair(
+  ctx: ScenarioContext,
+  options: PairOptions,
+): Promise<{ ours: RoundMeasurement[]; baseline: RoundMeasurement[]; also: RoundMeasurement[] }> {
   const ours: RoundMeasurement[] = [];
   const baseline: RoundMeasurement[] = [];
+  const also: RoundMeasurement[] = [];
   for (let round = 1; round <= ctx.rounds; round += 1) {
     ours.push(await runOnce(ctx, options, 'ours', round));
     baseline.push(await runOnce(ctx, options, 'baseline', round));
+    if (options.also) also.push(await runOnce(ctx, options, 'also', round));
   }
-  return { ours, baseline };
+  return { ours, baseline, also };
 }
 
 /** Medians of a side's rounds. */

@@ -226,4 +226,73 @@ describe('AgentRunner', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(15);
     expect(attempts).toEqual([3]);
   });
+
+  describe('sends at least once', () => {
+    const output = defineTopic({ name: 'receipts', value: z.object({ n: z.number() }) });
+
+    /** A host whose produce requests wait until the test acknowledges (or refuses) them. */
+    function ackingHost() {
+      const fake = fakeHost();
+      const acks: { messages: readonly OutgoingMessage[]; ack: () => void; refuse: (error: Error) => void }[] = [];
+      const host: AgentHost = {
+        ...fake.host,
+        produce: (messages) => new Promise<void>((ack, refuse) => void acks.push({ messages, ack, refuse })),
+      };
+      return { ...fake, host, acks };
+    }
+
+    it('starts the next record of a key before the previous output is acknowledged, and finishes each only after its acknowledgement', async () => {
+      const fake = ackingHost();
+      const started: number[] = [];
+      const agent = runner(
+        fake.host,
+        async ({ n }, ctx) => {
+          started.push(n);
+          await ctx.send(output, { value: { n } });
+        },
+        { concurrency: 1 },
+      );
+      const deliveries = [record('k', 1), record('k', 2), record('k', 3)];
+      for (const d of deliveries) agent.enqueue(d);
+      await tick();
+      // Concurrency 1, one key: all three ran while no send was acknowledged yet.
+      expect(started).toEqual([1, 2, 3]);
+      expect(fake.acks).toHaveLength(3);
+      expect(fake.finished).toEqual([]);
+      let idle = false;
+      void agent.whenIdle().then(() => (idle = true));
+      fake.acks[1]!.ack();
+      await tick();
+      expect(fake.finished).toEqual([deliveries[1]]);
+      expect(idle).toBe(false);
+      fake.acks[0]!.ack();
+      fake.acks[2]!.ack();
+      await tick();
+      expect(fake.finished).toEqual([deliveries[1], deliveries[0], deliveries[2]]);
+      expect(idle).toBe(true);
+    });
+
+    it('fails a record whose send the broker refuses: the handler runs again and the record finishes only once a send is acknowledged', async () => {
+      const fake = ackingHost();
+      const attempts: number[] = [];
+      const agent = runner(
+        fake.host,
+        async ({ n }, ctx) => {
+          attempts.push(ctx.attempt);
+          await ctx.send(output, { value: { n } });
+        },
+        { concurrency: 1 },
+      );
+      const first = record('k', 1);
+      agent.enqueue(first);
+      await tick();
+      fake.acks[0]!.refuse(new Error('NOT_ENOUGH_REPLICAS'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(fake.finished).toEqual([]);
+      expect(attempts).toEqual([1, 2]);
+      fake.acks[1]!.ack();
+      await tick();
+      expect(fake.finished).toEqual([first]);
+    });
+  });
 });

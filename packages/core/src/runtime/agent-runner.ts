@@ -7,7 +7,7 @@ import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
 import { Circuits, type DependencyCheck, type OpenCircuit } from './circuit.js';
 import { classifyFailure, type Classifier, type FailureClass } from './classify.js';
 import { FailurePolicy, type FailureHost } from './failure-policy.js';
-import { RecordContext } from './handler-context.js';
+import { PendingSends, RecordContext } from './handler-context.js';
 import type { AgentLabels } from './instrumentation.js';
 import type { Delivery, PartitionState } from './partition.js';
 import { Queue } from './queue.js';
@@ -52,6 +52,8 @@ export interface AgentRunnerOptions {
 interface Queued {
   readonly delivery: Delivery;
   readonly orderingKey: string | null;
+  /** True while the record holds a `concurrency` slot and its ordering key: until its handler returns. */
+  holdsSlot: boolean;
 }
 
 const NO_OUTPUTS: OutgoingMessage[] = [];
@@ -79,7 +81,10 @@ export class AgentRunner {
   readonly #ready = new Queue<Queued>();
   readonly #waiting = new Map<string, Queue<Queued>>();
   readonly #busyKeys = new Set<string>();
+  /** Records holding a `concurrency` slot: their handler is running or they wait to retry. */
   #inFlight = 0;
+  /** Records started and not settled yet: also those whose handler returned and whose sends are not acknowledged. */
+  #open = 0;
   readonly #startedAt = new Map<Delivery, number>();
   /** Per partition state, built once: AbortSignal.any per record costs CPU and keeps listeners on long-lived signals. */
   readonly #signals = new WeakMap<PartitionState, { signal: AbortSignal; waitSignal: AbortSignal }>();
@@ -143,7 +148,7 @@ export class AgentRunner {
   }
 
   enqueue(delivery: Delivery): void {
-    const item: Queued = { delivery, orderingKey: this.#orderingKey(delivery) };
+    const item: Queued = { delivery, orderingKey: this.#orderingKey(delivery), holdsSlot: false };
     const key = item.orderingKey;
     if (key === null) {
       this.#ready.push(item);
@@ -175,9 +180,9 @@ export class AgentRunner {
     this.#pump();
   }
 
-  /** Resolves once nothing is in flight. */
+  /** Resolves once nothing is in flight: no handler runs and no send of a started record awaits its acknowledgement. */
   whenIdle(): Promise<void> {
-    if (this.#inFlight === 0) return Promise.resolve();
+    if (this.#open === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -207,6 +212,8 @@ export class AgentRunner {
         continue;
       }
       this.#inFlight += 1;
+      this.#open += 1;
+      item.holdsSlot = true;
       this.#startedAt.set(item.delivery, Date.now());
       item.delivery.partition.started(item, this.name, item.delivery.offset);
       this.#host.instrumentation.inFlight(this.#labels, 1);
@@ -214,15 +221,26 @@ export class AgentRunner {
     }
   }
 
-  /** Bookkeeping once a delivery is done with (processed, dead-lettered or aborted): frees its slot and key. */
-  #settled(item: Queued): void {
+  /**
+   * Frees a record's `concurrency` slot and ordering key, so the next record may start: once its handler
+   * returned, while its sends may still await their acknowledgement.
+   */
+  #freeSlot(item: Queued): void {
+    if (!item.holdsSlot) return;
+    item.holdsSlot = false;
     this.#inFlight -= 1;
-    this.#startedAt.delete(item.delivery);
-    item.delivery.partition.stopped(item);
     this.#host.instrumentation.inFlight(this.#labels, -1);
     this.#release(item.orderingKey);
-    if (this.#inFlight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
     this.#pump();
+  }
+
+  /** Bookkeeping once a delivery is done with (processed, dead-lettered or aborted): frees its slot and key if still held. */
+  #settled(item: Queued): void {
+    this.#open -= 1;
+    this.#startedAt.delete(item.delivery);
+    item.delivery.partition.stopped(item);
+    if (this.#open === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    this.#freeSlot(item);
   }
 
   /** Never rejects: every outcome is handled inside, then the slot is freed. */
@@ -322,6 +340,7 @@ export class AgentRunner {
       // What the handler sends joins the partition's transaction under exactly-once; otherwise it is sent at
       // once and this stays the shared empty list.
       const outputs: OutgoingMessage[] = this.#options.exactlyOnce ? [] : NO_OUTPUTS;
+      const sends = this.#options.exactlyOnce ? null : new PendingSends();
       const started = performance.now();
       try {
         if (!decoded) {
@@ -329,10 +348,17 @@ export class AgentRunner {
           const result = this.topic.decode(message, { partition: partition.partition });
           decoded = result instanceof Promise ? await result : result;
         }
-        const ctx = new RecordContext(delivery, decoded, priorAttempts + attempt, signal, log, outputs, this.#options.exactlyOnce ? null : this.#host);
+        const ctx = new RecordContext(delivery, decoded, priorAttempts + attempt, signal, log, outputs, sends && this.#host, sends);
         await this.#options.handler(decoded.value, ctx);
         // A handler that returns after its signal fired may have given up half-way: count it as not done.
         if (signal.aborted) return;
+        if (sends && sends.pending > 0) {
+          // The next record need not wait for the broker; this one finishes (and may commit) once it acknowledged.
+          this.#freeSlot(item);
+          const refused = await sends.settled();
+          if (signal.aborted) return;
+          if (refused) throw refused;
+        }
         this.#host.instrumentation.processed(this.#labels, (performance.now() - started) / 1000);
         stopWaiting();
         this.#circuits.succeeded();

@@ -12,6 +12,50 @@ export interface ImmediateSend {
   produce(messages: readonly OutgoingMessage[]): Promise<void>;
 }
 
+/**
+ * The sends of one attempt on the at-least-once path that the broker has not acknowledged yet. A handler's
+ * `ctx.send` resolves once its message is handed to the producer; the record is finished (and its offset
+ * may commit) only once every send of it is acknowledged, and a send that fails fails the record. So the
+ * next record need not wait for a broker round trip, and the commit never passes an unacknowledged output.
+ */
+export class PendingSends {
+  #pending = 0;
+  #error: Error | undefined;
+  #whenSettled: ((error: Error | undefined) => void) | undefined;
+  /** The last promise added: the sends of records in flight at once share one produce request's promise. */
+  #last: Promise<void> | undefined;
+
+  readonly #settle = (): void => {
+    this.#pending -= 1;
+    if (this.#pending === 0 && this.#whenSettled) this.#whenSettled(this.#error);
+  };
+
+  readonly #fail = (error: unknown): void => {
+    this.#error ??= toError(error);
+    this.#settle();
+  };
+
+  /** Sends not acknowledged yet. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  add(ack: Promise<void>): void {
+    if (ack === this.#last) return;
+    this.#last = ack;
+    this.#pending += 1;
+    ack.then(this.#settle, this.#fail);
+  }
+
+  /** Resolves once every send added so far is acknowledged or failed: with the first failure, if any. */
+  settled(): Promise<Error | undefined> {
+    if (this.#pending === 0) return Promise.resolve(this.#error);
+    return new Promise((resolve) => (this.#whenSettled = resolve));
+  }
+}
+
+const SENT: Promise<void> = Promise.resolve();
+
 const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
 
 /**
@@ -42,6 +86,8 @@ export class RecordContext implements AgentContext<unknown> {
   readonly #outputs: OutgoingMessage[];
   /** Where sends go at once (at-least-once), or null when they join the partition's transaction. */
   readonly #host: ImmediateSend | null;
+  /** Collects the acknowledgements of sends made at once (at-least-once). */
+  readonly #sends: PendingSends | null;
   readonly #traceparent: string | undefined;
 
   /**
@@ -49,6 +95,7 @@ export class RecordContext implements AgentContext<unknown> {
    * @param log builds the record's child logger on first use.
    * @param outputs collects what the handler sends when `host` is null (exactly-once).
    * @param host sends at once, or null to collect into `outputs`.
+   * @param sends collects what `host` has not acknowledged yet (with `host`).
    */
   constructor(
     delivery: Delivery,
@@ -58,6 +105,7 @@ export class RecordContext implements AgentContext<unknown> {
     log: () => Logger,
     outputs: OutgoingMessage[],
     host: ImmediateSend | null,
+    sends: PendingSends | null = null,
   ) {
     this.topic = delivery.partition.topic;
     this.partition = delivery.partition.partition;
@@ -70,6 +118,7 @@ export class RecordContext implements AgentContext<unknown> {
     this.#log = log;
     this.#outputs = outputs;
     this.#host = host;
+    this.#sends = sends;
     this.#traceparent = childTraceparent(decoded.headers);
   }
 
@@ -82,7 +131,13 @@ export class RecordContext implements AgentContext<unknown> {
     return this.#log();
   }
 
-  /** Not an async function: on the common path (synchronous schemas) a send costs one Promise, the producer's. */
+  /**
+   * Encodes and hands the record to the producer. At least once, it resolves without waiting for the
+   * broker: the record's offset commits only after every send of it is acknowledged, and a send the broker
+   * refuses fails the record (see {@link PendingSends}). Under exactly-once it joins the partition's
+   * transaction. Not an async function: on the common path (synchronous schemas) a send costs no Promise
+   * of its own beyond the producer's batch.
+   */
   send<KIn, KOut, VIn, VOut>(topic: Topic<KIn, KOut, VIn, VOut>, record: OutgoingRecord<KIn, VIn>): Promise<void> {
     try {
       const traceparent = this.#traceparent;
@@ -98,7 +153,12 @@ export class RecordContext implements AgentContext<unknown> {
 
   #emit(encoded: OutgoingMessage): Promise<void> {
     if (this.signal.aborted) throw new StreamError('ABORTED', `send to ${encoded.topic} after the record was aborted`, { cause: this.signal.reason });
-    if (this.#host) return this.#host.produce([encoded]);
+    if (this.#host) {
+      const ack = this.#host.produce([encoded]);
+      if (!this.#sends) return ack;
+      this.#sends.add(ack);
+      return SENT;
+    }
     this.#outputs.push(encoded);
     return Promise.resolve();
   }
