@@ -1,5 +1,6 @@
 import type { Logger } from './logger.js';
 import type { Headers } from './record.js';
+import type { BatchOptions } from './batch.js';
 import type { RetryOptions } from './runtime/backoff.js';
 import type { Classifier } from './runtime/classify.js';
 import type { RecordSender } from './topic.js';
@@ -22,6 +23,19 @@ export interface DeadLetterOptions {
 export interface RetryTopicsOptions {
   /** One stage per delay, in order, each a whole number of milliseconds up to a week. E.g. `[60_000, 600_000]`. */
   readonly delaysMs: readonly number[];
+}
+
+/**
+ * Options of a batch agent (`app.agent(topic, { batch: { maxRecords, maxWaitMs } }, async (records, batch) => …)`):
+ * an agent's options, without `ordering` (a batch keeps its partition's offset order).
+ */
+export interface BatchAgentOptions extends Omit<AgentOptions, 'ordering'> {
+  readonly batch: BatchOptions;
+  /**
+   * Records in flight at once across the agent's partitions (in open, waiting and running batches). Default
+   * unbounded: what each partition may hold (`buffer` of the app) bounds it.
+   */
+  readonly concurrency?: number;
 }
 
 /** Options of an agent. */

@@ -1,4 +1,5 @@
-import type { AgentHandler, AgentOptions } from './agent.js';
+import type { AgentHandler, AgentOptions, BatchAgentOptions } from './agent.js';
+import { batchRecordHandler, validateBatchOptions, type BatchHandler } from './batch.js';
 import { StreamError, toError } from './errors.js';
 import { DEFAULT_STUCK_AFTER_MS, NO_CONSUMER, stuckRecords, type AppHealth, type AppState } from './health.js';
 import { createLogger, type Logger } from './logger.js';
@@ -132,18 +133,39 @@ export class App implements RecordSender {
    * });
    */
   agent<T extends AnyTopic>(topic: T, handler: AgentHandler<KeyOf<T>, ValueOf<T>>): this;
+  /**
+   * Adds a batch agent: `handler` gets up to `batch.maxRecords` records of one partition at a time, in
+   * offset order, the partitions side by side. It may fail single records (see {@link BatchOutcomes}):
+   * only those are retried and dead-lettered, and the commit never passes them.
+   *
+   * @example
+   * app.agent(activities, { batch: { maxRecords: 500, maxWaitMs: 20 } }, async (records) => {
+   *   await store.writeAll(records.map((r) => r.value));
+   * });
+   */
+  agent<T extends AnyTopic>(topic: T, options: BatchAgentOptions, handler: BatchHandler<KeyOf<T>, ValueOf<T>>): this;
   agent<T extends AnyTopic>(topic: T, options: AgentOptions, handler: AgentHandler<KeyOf<T>, ValueOf<T>>): this;
   agent<T extends AnyTopic>(
     topic: T,
-    optionsOrHandler: AgentOptions | AgentHandler<KeyOf<T>, ValueOf<T>>,
-    maybeHandler?: AgentHandler<KeyOf<T>, ValueOf<T>>,
+    optionsOrHandler: AgentOptions | BatchAgentOptions | AgentHandler<KeyOf<T>, ValueOf<T>>,
+    maybeHandler?: AgentHandler<KeyOf<T>, ValueOf<T>> | BatchHandler<KeyOf<T>, ValueOf<T>>,
   ): this {
-    const [options, handler] = typeof optionsOrHandler === 'function' ? [{}, optionsOrHandler] : [optionsOrHandler, maybeHandler];
+    const [given, handler] = typeof optionsOrHandler === 'function' ? [{}, optionsOrHandler] : [optionsOrHandler, maybeHandler];
     if (!handler) throw new StreamError('CONFIG_INVALID', `agent on ${topic.name}: a handler is required`);
+    let options: AgentOptions = given;
+    let recordHandler = handler as AgentHandler<unknown, unknown>;
+    if ('batch' in given && given.batch !== undefined) {
+      const { batch, ...rest } = given;
+      if ('ordering' in rest) throw new StreamError('CONFIG_INVALID', `agent on ${topic.name}: a batch agent keeps offset order per partition; drop ordering`);
+      validateBatchOptions(rest.name ?? topic.name, batch);
+      // Records start at once and wait in their partition's batch: the partition's buffer limits bound them.
+      options = { ...rest, ordering: 'none', concurrency: rest.concurrency ?? Number.POSITIVE_INFINITY };
+      recordHandler = batchRecordHandler(handler as BatchHandler<unknown, unknown>, batch);
+    }
     this.#addAgent({
       topic,
       options,
-      handler: handler as AgentHandler<unknown, unknown>,
+      handler: recordHandler,
       retryStages: retryStages(topic.name, options.retryTopics?.delaysMs ?? []),
     });
     return this;

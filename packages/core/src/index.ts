@@ -1,7 +1,8 @@
 export { App, createApp, type AppOptions, type AppState, type HeaderLimits, type StopResult } from './app.js';
 export type { AppHealth, AgentHealth, ConsumerHealth, PartitionHealth, PartitionLag, StuckRecord, UnfinishedRecord } from './health.js';
 export { DEFAULT_STUCK_AFTER_MS } from './health.js';
-export type { AgentContext, AgentHandler, AgentOptions, DeadLetterOptions, Ordering, RetryTopicsOptions } from './agent.js';
+export type { AgentContext, AgentHandler, AgentOptions, BatchAgentOptions, DeadLetterOptions, Ordering, RetryTopicsOptions } from './agent.js';
+export type { BatchContext, BatchHandler, BatchOptions, BatchOutcomes, BatchRecord } from './batch.js';
 export { AgentStream, type StreamAgentFunction } from './stream.js';
 export {
   defineTopic,

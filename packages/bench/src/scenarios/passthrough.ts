@@ -162,3 +162,61 @@ export const exactlyOnce: Scenario = {
     );
   },
 };
+
+const oursDefaults: Side = {
+  label: 'app.agent with no options',
+  program: 'ours-passthrough',
+  config: { ...DEFAULT_SIDE_CONFIG, mode: 'defaults' },
+};
+
+/**
+ * What a user gets first: the passthrough agent with no options at all, against the hand-written kafkajs
+ * baseline, with the tuned agent (`passthrough`'s) run in the same rounds on the same data.
+ */
+export const defaults: Scenario = {
+  name: 'defaults',
+  title: 'Passthrough, agent with default options',
+  description: 'decode + zod + produce, app.agent with no options, vs kafkajs eachBatch and vs the tuned agent',
+  defaultRounds: ROUNDS,
+  async run(ctx) {
+    const data = passthroughData(ctx.quick);
+    const runs = await runPair(ctx, {
+      scenario: 'defaults',
+      data,
+      output: true,
+      deadlineMs: deadline(data),
+      ours: oursDefaults,
+      baseline: kafkajsEachBatch,
+      also: oursAgent,
+    });
+    const ours = summarize(oursDefaults.label, runs.ours);
+    const baseline = summarize(kafkajsEachBatch.label, runs.baseline);
+    const tuned = summarize(oursAgent.label, runs.also);
+    const ceiling = await withCeiling(ctx, data, ours.recordsPerSec);
+    const overTuned = ratio(ours.recordsPerSec, tuned.recordsPerSec);
+    const result = throughputResult(
+      defaults,
+      { ...data, recordBytes: '~220', ours: oursDefaults.config, baseline: kafkajsEachBatch.config, tuned: oursAgent.config },
+      ours,
+      baseline,
+      0.5,
+      '≥ 0.5× kafkajs baseline and ≥ 0.5× the tuned agent records/s',
+      [...outputViolations('ours', runs.ours, false), ...outputViolations('baseline', runs.baseline, false), ...outputViolations('tuned', runs.also, false)],
+      [
+        'Completion: every input processed, i.e. its output acknowledged by the broker (acks=all); outputs read back afterwards.',
+        `Tuned: ${oursAgent.label}, run in the same rounds after the baseline.`,
+      ],
+      ceiling,
+    );
+    return {
+      ...result,
+      targetMet: result.targetMet && overTuned >= 0.5,
+      extra: {
+        tunedRecordsPerSec: Math.round(tuned.recordsPerSec),
+        tunedPeakRssMb: Math.round(tuned.peakRssMb),
+        tunedCpuMsPer1kRecords: Number(tuned.cpuMsPer1kRecords.toFixed(1)),
+        oursOverTuned: Number(overTuned.toFixed(2)),
+      },
+    };
+  },
+};

@@ -1,0 +1,173 @@
+import type { AgentContext, AgentHandler } from './agent.js';
+import { StreamError, toError } from './errors.js';
+
+/** How a batch agent groups records: per partition, up to `maxRecords`, waiting at most `maxWaitMs` for them. */
+export interface BatchOptions {
+  /** Largest batch handed to the handler (1–100,000). */
+  readonly maxRecords: number;
+  /**
+   * How long the first record of a batch waits for more (0–60,000 ms). A batch is also cut when it is
+   * full, and while the partition's previous batch runs the next one keeps filling.
+   */
+  readonly maxWaitMs: number;
+}
+
+/** One record of a batch: its value and its own context (`send`, `signal`, offset, key, headers, attempt). */
+export interface BatchRecord<K, V> {
+  readonly value: V;
+  readonly ctx: AgentContext<K>;
+}
+
+/** Where a batch came from. */
+export interface BatchContext {
+  readonly topic: string;
+  readonly partition: number;
+  /** Fires when the partition is revoked or the shutdown deadline passes (the first record's signal). */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Per-record outcomes of a batch: one entry per record, in order; `undefined` (or a missing entry) for a
+ * record that was processed, an error for one that failed. Only the failed records are retried and, after
+ * their attempts, dead-lettered, each by the classification of its own error.
+ */
+export type BatchOutcomes = readonly (Error | undefined)[];
+
+/**
+ * Processes one partition's batch, in offset order. Resolving with nothing marks every record processed;
+ * resolving with {@link BatchOutcomes} fails only the records that have an error; throwing fails all of them.
+ * Sends go through each record's `ctx.send`, so that they commit (or join the transaction) with their record.
+ */
+export type BatchHandler<K, V> = (records: readonly BatchRecord<K, V>[], batch: BatchContext) => Promise<BatchOutcomes | void>;
+
+/** The limits {@link BatchOptions} must stay within. */
+const LIMITS = { maxRecords: [1, 100_000], maxWaitMs: [0, 60_000] } as const;
+
+/** Checks batch options, naming the agent in the error. */
+export function validateBatchOptions(agent: string, options: BatchOptions): void {
+  for (const [field, [min, max]] of Object.entries(LIMITS) as [keyof BatchOptions, readonly [number, number]][]) {
+    const value = options[field];
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new StreamError('CONFIG_INVALID', `agent ${agent}: batch.${field} must be a whole number from ${min} to ${max}, got ${String(value)}`);
+    }
+  }
+}
+
+interface Entry {
+  readonly record: BatchRecord<unknown, unknown>;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** One partition's batches: the open one filling, the closed ones waiting, at most one running. */
+class PartitionBatches {
+  #open: Entry[] = [];
+  readonly #closed: Entry[][] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+  readonly topic: string;
+  readonly partition: number;
+  readonly #run: (batch: Entry[], context: BatchContext) => Promise<BatchOutcomes | void>;
+  readonly #options: BatchOptions;
+  readonly #idle: () => void;
+
+  constructor(
+    topic: string,
+    partition: number,
+    run: (batch: Entry[], context: BatchContext) => Promise<BatchOutcomes | void>,
+    options: BatchOptions,
+    idle: () => void,
+  ) {
+    this.topic = topic;
+    this.partition = partition;
+    this.#run = run;
+    this.#options = options;
+    this.#idle = idle;
+  }
+
+  get empty(): boolean {
+    return !this.#running && this.#open.length === 0 && this.#closed.length === 0;
+  }
+
+  add(entry: Entry): void {
+    this.#open.push(entry);
+    if (this.#open.length >= this.#options.maxRecords) this.#close();
+    else this.#timer ??= setTimeout(() => this.#close(), this.#options.maxWaitMs);
+  }
+
+  #close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#open.length > 0) this.#closed.push(this.#open);
+    this.#open = [];
+    this.#drain();
+  }
+
+  #drain(): void {
+    if (this.#running) return;
+    const next = this.#closed.shift();
+    if (!next) return this.#idle();
+    // Records aborted while they waited (revoke, deadline) are not handed over: their handler call returns
+    // and the runner leaves them uncommitted.
+    const batch = next.filter((e) => {
+      if (!e.record.ctx.signal.aborted) return true;
+      e.resolve();
+      return false;
+    });
+    if (batch.length === 0) return this.#drain();
+    this.#running = true;
+    const context: BatchContext = { topic: this.topic, partition: this.partition, signal: batch[0]!.record.ctx.signal };
+    void this.#run(batch, context)
+      .then(
+        (outcomes) => {
+          if (outcomes && outcomes.length > batch.length) {
+            const error = new StreamError(
+              'STATE_INVALID',
+              `batch handler of ${this.topic}[${this.partition}] returned ${outcomes.length} outcomes for ${batch.length} records`,
+            );
+            for (const e of batch) e.reject(error);
+            return;
+          }
+          batch.forEach((e, i) => {
+            const failed = outcomes?.[i];
+            if (failed === undefined) e.resolve();
+            else e.reject(toError(failed));
+          });
+        },
+        (thrown: unknown) => {
+          const error = toError(thrown);
+          for (const e of batch) e.reject(error);
+        },
+      )
+      .finally(() => {
+        this.#running = false;
+        this.#drain();
+      });
+  }
+}
+
+/**
+ * Turns a batch handler into the per-record handler the runtime runs: each record joins its partition's
+ * open batch, and its call resolves or rejects with its own outcome once its batch ran. So retries, dead
+ * letters, dependency waits, commits and exactly-once transactions stay per record, while the handler sees
+ * one partition's records at a time, in offset order, the partitions side by side.
+ *
+ * A record that failed is retried on its own schedule: it joins a later batch of its partition, after
+ * records that followed it.
+ */
+export function batchRecordHandler<K, V>(handler: BatchHandler<K, V>, options: BatchOptions): AgentHandler<K, V> {
+  const partitions = new Map<string, PartitionBatches>();
+  const run = (batch: Entry[], context: BatchContext) => handler(batch.map((e) => e.record) as BatchRecord<K, V>[], context);
+  return (value, ctx) =>
+    new Promise<void>((resolve, reject) => {
+      const id = `${ctx.partition}:${ctx.topic}`;
+      let batches = partitions.get(id);
+      if (!batches) {
+        const created = new PartitionBatches(ctx.topic, ctx.partition, run, options, () => {
+          if (created.empty && partitions.get(id) === created) partitions.delete(id);
+        });
+        partitions.set(id, (batches = created));
+      }
+      batches.add({ record: { value, ctx: ctx as AgentContext<unknown> }, resolve, reject });
+    });
+}
