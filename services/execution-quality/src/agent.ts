@@ -1,12 +1,14 @@
 import type { executionQuality, orders } from '@stream/contracts';
-import { classifyFailure, type App, type Classifier, type RetryOptions } from '@stream/core';
+import { classifyFailure, toError, type App, type BatchOptions, type Classifier, type RetryOptions } from '@stream/core';
 import { MarketDataTimeoutError } from './price-source.js';
 import type { PriceLookup } from './prices.js';
 import { executionReport } from './report.js';
 
 export interface ExecutionQualityAgentOptions {
-  /** Orders in flight at once; their lookups are batched. Default 64. */
+  /** Orders in flight at once across partitions (in batches). Default: what each partition may hold (the app's `buffer`). */
   readonly concurrency?: number;
+  /** Orders of one partition looked up together. Default 500 orders, waiting at most 20 ms for them. */
+  readonly batch?: BatchOptions;
   /** Default: 5 attempts for an order's own failures, 200 ms doubling to 5 s. */
   readonly retry?: RetryOptions;
 }
@@ -21,9 +23,13 @@ export const DEFAULT_RETRY: RetryOptions = { attempts: 5, backoff: { initialMs: 
 export const classifyExecutionQuality: Classifier = (error) =>
   error instanceof MarketDataTimeoutError || classifyFailure(error).kind === 'dependency' ? { kind: 'dependency', dependency: 'influxdb' } : undefined;
 
+export const DEFAULT_BATCH: BatchOptions = { maxRecords: 500, maxWaitMs: 20 };
+
 /**
- * For each order: look up the market price of its symbol at its execution time (batched with the other
- * orders in flight) and send its report to `output`, keyed by order id.
+ * For each batch of orders of a partition: look up the market prices of their symbols at their execution
+ * times together (one Flux query per symbol and span of execution times, see {@link PriceLookup.lookupAll})
+ * and send each order's report to `output`, keyed by order id. Partitions run side by side. An order whose
+ * query failed fails alone (the others of its batch are reported) and is retried on its own.
  *
  * Exactly-once: the report and the order's offset commit in one Kafka transaction, so each order has one
  * report for read-committed consumers, whatever retries or restarts happened. InfluxDB down, slow, or
@@ -42,14 +48,29 @@ export function executionQualityAgent(
     input,
     {
       name: 'execution-quality',
-      concurrency: options.concurrency ?? 64,
+      batch: options.batch ?? DEFAULT_BATCH,
+      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
       exactlyOnce: true,
       retry: options.retry ?? DEFAULT_RETRY,
       classify: classifyExecutionQuality,
     },
-    async (order, ctx) => {
-      const quote = await prices.lookup(order.symbol, order.executedAt, ctx.signal);
-      await ctx.send(output, { key: order.id, value: executionReport(order, quote) });
+    async (records, batch) => {
+      const quotes = await prices.lookupAll(
+        records.map(({ value }) => ({ symbol: value.symbol, executedAt: value.executedAt })),
+        batch.signal,
+      );
+      return Promise.all(
+        records.map(async ({ value: order, ctx }, i) => {
+          const quote = quotes[i];
+          if (quote instanceof Error) return quote;
+          try {
+            await ctx.send(output, { key: order.id, value: executionReport(order, quote ?? null) });
+            return undefined;
+          } catch (error) {
+            return toError(error);
+          }
+        }),
+      );
     },
   );
 }

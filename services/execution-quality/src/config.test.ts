@@ -17,7 +17,8 @@ describe('configuration', () => {
       MARKET_LOOKBACK: 300_000,
       INFLUX_TIMEOUT: 10_000,
       LOOKUP_MAX_SPAN: 900_000,
-      EXECUTION_CONCURRENCY: 64,
+      EXECUTION_BATCH_SIZE: 500,
+      EXECUTION_BATCH_WAIT: 20,
       OPS_PORT: 9464,
       LOG_LEVEL: 'info',
     });

@@ -30,7 +30,12 @@ export const ExecutionQualityConfig = z.object({
   INFLUX_TIMEOUT: duration('10s', 100, 600_000),
   /** Widest span of execution times one batched query covers (splits a batch whose orders lie further apart). */
   LOOKUP_MAX_SPAN: duration('15m', 1, 7 * 86_400_000),
-  EXECUTION_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(64),
+  /** Orders of one partition looked up together (one Flux query per symbol and span per batch). */
+  EXECUTION_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** How long the first order of a batch waits for more. */
+  EXECUTION_BATCH_WAIT: duration('20ms', 0, 60_000),
+  /** Cap on orders in flight across partitions; unset: what each partition may hold bounds it. */
+  EXECUTION_CONCURRENCY: z.coerce.number().int().min(1).max(1_000_000).optional(),
 });
 
 /** The execution-quality service: its id and its own variables. */

@@ -51,7 +51,8 @@ async function start(prices: PriceLookup, concurrency = 64): Promise<TestHarness
 
 async function run(prices: PriceLookup, list: readonly Order[], timeoutMs = 20_000): Promise<Map<string, ExecutionQuality>> {
   const harness = await start(prices);
-  await harness.send(orders, ...list.map((value) => ({ key: value.id, value })));
+  // All at once, like a backlog a consumer finds (harness.send would send one after the other).
+  await Promise.all(list.map((value) => harness.app.send(orders, { key: value.id, value })));
   await harness.settle(timeoutMs);
   const produced = await harness.produced(executionQuality);
   const byId = new Map(produced.map((r) => [r.key, r.value]));

@@ -15,13 +15,17 @@ await executionQualityService.run({ outputs: [executionQuality] }, (config, serv
   });
   service.readiness('influxdb', () => influxPing(config.INFLUX_URL));
   const prices = new MarketPrices(source, { maxSpanMs: config.LOOKUP_MAX_SPAN });
-  executionQualityAgent(service.app, orders, executionQuality, prices, { concurrency: config.EXECUTION_CONCURRENCY });
+  executionQualityAgent(service.app, orders, executionQuality, prices, {
+    batch: { maxRecords: config.EXECUTION_BATCH_SIZE, maxWaitMs: config.EXECUTION_BATCH_WAIT },
+    ...(config.EXECUTION_CONCURRENCY !== undefined ? { concurrency: config.EXECUTION_CONCURRENCY } : {}),
+  });
   service.log.info(
     {
       influxHost: new URL(config.INFLUX_URL).host,
       bucket: config.INFLUX_BUCKET,
       lookbackMs: config.MARKET_LOOKBACK,
-      concurrency: config.EXECUTION_CONCURRENCY,
+      batchSize: config.EXECUTION_BATCH_SIZE,
+      concurrency: config.EXECUTION_CONCURRENCY ?? 'unbounded',
     },
     'execution-quality starting',
   );

@@ -13,6 +13,17 @@ export interface MarketQuote {
 /** What the agent needs: the market price of a symbol at an instant, or null without market data. */
 export interface PriceLookup {
   lookup(symbol: string, executedAt: Date, signal?: AbortSignal): Promise<MarketQuote | null>;
+  /**
+   * Lookups made together (a batch of orders): one answer per request, in order, each a quote, null
+   * without market data, or the error of the query that should have answered it (the others still get theirs).
+   */
+  lookupAll(requests: readonly PriceRequest[], signal?: AbortSignal): Promise<(MarketQuote | null | Error)[]>;
+}
+
+/** One lookup of {@link PriceLookup.lookupAll}. */
+export interface PriceRequest {
+  readonly symbol: string;
+  readonly executedAt: Date;
 }
 
 /** Orders by time, then price, so "the last point at or before t" is unique even across series. */
@@ -156,6 +167,16 @@ export class MarketPrices implements PriceLookup {
     const answer = signal ? await untilAborted(pending, signal) : await pending;
     if (!answer.ok) throw answer.error;
     return answer.quote;
+  }
+
+  /**
+   * Answers a batch of lookups at once: grouped by symbol (one query per symbol and span, see
+   * {@link planQueries}), without waiting for other lookups to join.
+   */
+  async lookupAll(requests: readonly PriceRequest[], signal?: AbortSignal): Promise<(MarketQuote | null | Error)[]> {
+    signal?.throwIfAborted();
+    const answers = await this.#answer(requests.map((r) => ({ symbol: r.symbol, atNs: dateToNanos(r.executedAt), signal })));
+    return answers.map((a) => (a.ok ? a.quote : a.error instanceof Error ? a.error : new Error(String(a.error))));
   }
 
   async #answer(items: Lookup[]): Promise<Answer[]> {

@@ -1,5 +1,5 @@
 /**
- * Ours, execution-quality: the service's `executionQualityAgent` (exactly-once) with its `MarketPrices`
+ * Ours, execution-quality: the service's `executionQualityAgent` (a batch agent, exactly-once) with its `MarketPrices`
  * (batched per symbol) over its `InfluxPriceSource` (Flux) on the real InfluxDB. Complete when the last
  * transaction (reports + offsets) committed.
  */
@@ -21,7 +21,9 @@ await runConsumer(
     const source = priceSource(config);
     const prices = new MarketPrices(source);
     const app = serviceApp(config, recorder, { outputs: [output], exactlyOnce: true });
-    executionQualityAgent(recordingApp(app, recorder), input, output, prices, { concurrency: concurrency(config.concurrency) });
+    // The service's own defaults (batches of 500 / 20 ms per partition); STREAM_BENCH_CONCURRENCY caps orders in flight.
+    const cap = concurrency(0);
+    executionQualityAgent(recordingApp(app, recorder), input, output, prices, cap > 0 ? { concurrency: cap } : {});
     // Reported with the result, which is taken as soon as the run completes.
     void recorder.completed.then(
       () => count(recorder, 'influxQueries', prices.queries),

@@ -3,7 +3,18 @@
  * handed to the service's agent function through {@link recordingApp}, which wraps each agent handler so
  * that the Recorder sees every record once its handler (the service's code) finished.
  */
-import { createApp, createLogger, type AgentHandler, type AgentOptions, type AnyTopic, type App, type KeyOf, type ValueOf } from '@stream/core';
+import {
+  createApp,
+  createLogger,
+  type AgentHandler,
+  type AgentOptions,
+  type AnyTopic,
+  type App,
+  type BatchAgentOptions,
+  type BatchHandler,
+  type KeyOf,
+  type ValueOf,
+} from '@stream/core';
 import type { ConsumerConfig } from '../protocol.js';
 import { stampOf } from '../service-data.js';
 import type { Recorder } from './harness.js';
@@ -60,16 +71,35 @@ export function serviceApp(
 /**
  * `app` as the service's agent function sees it, except that `agent(topic, options, handler)` (the form the
  * services use) registers a handler that reports each record to `recorder` once the service's handler
- * resolved. Everything else is the app itself.
+ * resolved (for a batch agent: each record its batch handler did not fail). Everything else is the app itself.
  */
 export function recordingApp(app: App, recorder: Recorder): App {
-  const agent = <T extends AnyTopic>(topic: T, options: AgentOptions, handler: AgentHandler<KeyOf<T>, ValueOf<T>>): App =>
-    app.agent(topic, options, async (value, ctx) => {
+  const agent = <T extends AnyTopic>(
+    topic: T,
+    options: AgentOptions | BatchAgentOptions,
+    handler: AgentHandler<KeyOf<T>, ValueOf<T>> | BatchHandler<KeyOf<T>, ValueOf<T>>,
+  ): App => {
+    if ('batch' in options) {
+      const batchHandler = handler as BatchHandler<KeyOf<T>, ValueOf<T>>;
+      return app.agent(topic, options, async (records, batch) => {
+        recorder.begin();
+        const outcomes = await batchHandler(records, batch);
+        records.forEach(({ value }, i) => {
+          if (outcomes?.[i] !== undefined) return;
+          const { seq, producedAt } = stampOf(value);
+          recorder.handled(seq, producedAt);
+        });
+        return outcomes;
+      });
+    }
+    const recordHandler = handler as AgentHandler<KeyOf<T>, ValueOf<T>>;
+    return app.agent(topic, options, async (value, ctx) => {
       recorder.begin();
-      await handler(value, ctx);
+      await recordHandler(value, ctx);
       const { seq, producedAt } = stampOf(value);
       recorder.handled(seq, producedAt);
     });
+  };
   return new Proxy(app, {
     get(target, property) {
       if (property === 'agent') return agent;

@@ -115,12 +115,12 @@ const FEED_MAX_ITEMS = 500;
 export const serviceFeedCache = serviceScenario({
   name: 'service-feed-cache',
   title: 'Service: feed-cache on Redis',
-  description: 'feed-cache agent (stream, take 500 / 20 ms, MULTI ZADD + trim) on Redis vs kafkajs eachBatch + ioredis MULTI',
+  description: 'feed-cache batch agent (500 / 20 ms per partition, partitions side by side, MULTI ZADD + trim) on Redis vs kafkajs eachBatch + ioredis MULTI',
   servers: ['kafka', 'redis'],
   data: (quick) => ({ kind: 'feed', records: quick ? 5_000 : 100_000, partitions: 6, keys: 1_000, seed: 11 }),
   output: false,
   exactlyOnce: false,
-  ours: { label: 'feedAgent (app.stream, take(500, within 20 ms)) + FeedStore', program: 'ours-feed-cache', config: { ...DEFAULT_SIDE_CONFIG } },
+  ours: { label: 'feedAgent (batch agent, 500 / 20 ms per partition) + FeedStore', program: 'ours-feed-cache', config: { ...DEFAULT_SIDE_CONFIG } },
   baseline: {
     label: 'kafkajs eachBatch (6 partitions at once) + ioredis MULTI',
     program: 'kafkajs-feed-cache',
@@ -229,20 +229,19 @@ export const serviceOrderEmailer = serviceScenario({
   ],
 });
 
-const EQ_CONCURRENCY = 512;
-
 export const serviceExecutionQuality = serviceScenario({
   name: 'service-execution-quality',
   title: 'Service: execution-quality on InfluxDB, exactly-once',
-  description: `execution-quality agent (MarketPrices batched per symbol, Flux, exactly-once, concurrency ${EQ_CONCURRENCY}) vs kafkajs eachBatch + transactions`,
+  description:
+    'execution-quality batch agent (its defaults: 500 orders / 20 ms per partition, one Flux query per symbol per batch, exactly-once) vs kafkajs eachBatch + transactions',
   servers: ['kafka', 'influxdb'],
   data: (quick) => ({ kind: 'orders', records: quick ? 1_000 : 5_000, partitions: 6, keys: 1_000, seed: 13, symbols: quick ? 10 : 50 }),
   output: true,
   exactlyOnce: true,
   ours: {
-    label: `executionQualityAgent + MarketPrices, exactlyOnce, concurrency ${EQ_CONCURRENCY}`,
+    label: 'executionQualityAgent (batch agent, service defaults) + MarketPrices, exactlyOnce',
     program: 'ours-execution-quality',
-    config: { ...DEFAULT_SIDE_CONFIG, concurrency: EQ_CONCURRENCY },
+    config: { ...DEFAULT_SIDE_CONFIG },
   },
   baseline: {
     label: 'kafkajs eachBatch + transaction per batch, one Flux window query per symbol of the batch',
