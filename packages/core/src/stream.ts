@@ -180,7 +180,9 @@ export class AgentStream<K, V> implements AsyncIterable<V> {
     return new AgentStream(this.#channel, [
       ...this.#stages,
       (v, item) => {
-        const error = problem(v as V, { ...(item.record as StreamRecord<K, unknown>), value: v as V });
+        const record = item.record as StreamRecord<K, unknown>;
+        // The record as it is when no stage before changed its value (the common case: no copy per record).
+        const error = problem(v as V, (record.value === v ? record : { ...record, value: v }) as StreamRecord<K, V>);
         if (error === undefined) return v;
         this.#channel.failOne(item, error);
         return SKIP;
