@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import type { App } from '../app.js';
 import { toError } from '../errors.js';
 import { stuckRecords } from '../health.js';
@@ -128,6 +129,12 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
       }
     })();
   });
+  // CONNECT and Upgrade requests bypass the handler (Node would drop the connection without a word): a 405.
+  const refuse = (_req: unknown, socket: Duplex) => {
+    if (!socket.destroyed) socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  };
+  server.on('connect', refuse);
+  server.on('upgrade', refuse);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host ?? DEFAULT_OPS_HOST, () => resolve());
