@@ -539,6 +539,28 @@ describe('stream agents', () => {
     await h.stop();
   });
 
+  it('reject fails the records it names on their own: a NonRetryableError dead-letters them, the rest of the batch goes on (#20)', async () => {
+    const topic = payments('stream-reject', 1);
+    const batches: number[][] = [];
+    const h = await createTestApp({}, (app) =>
+      app.stream(topic, { retry: { attempts: 5, backoff: { initialMs: 1, maxMs: 1 } } }, async (stream) => {
+        const valid = stream.reject((p, r) => (p.amount % 10 === 0 ? new NonRetryableError(`payment ${p.id} of key ${r.key}: a round amount`) : undefined));
+        for await (const batch of valid.take(10, { within: 20 })) batches.push(batch.map((p) => Number(p.id.slice(2))));
+      }),
+    );
+    await h.send(topic, ...Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
+    await h.settle();
+    const round = Array.from({ length: 30 }, (_, i) => i).filter((i) => payment(i).amount % 10 === 0);
+    expect(round.length).toBeGreaterThan(0);
+    expect(batches.flat()).toEqual(Array.from({ length: 30 }, (_, i) => i).filter((i) => !round.includes(i)));
+    const letters = h.deadLetters(topic);
+    expect(letters.map((l) => l.key)).toEqual(round.map((i) => `k${i}`));
+    expect(letters[0]).toMatchObject({ errorClass: 'NonRetryableError', attempts: 1 });
+    expect(letters[0]!.errorMessage).toMatch(/payment p-9 of key k9: a round amount/);
+    expect(h.committed(topic).get(0)).toBe(30);
+    await h.stop();
+  });
+
   it('filter, map and through compose; a failing loop restarts and its unfinished records are retried', async () => {
     const input = payments('stream-in', 1);
     const output = receipts('stream-out', 1);

@@ -45,7 +45,7 @@ export { MemoryBroker, MemoryTransport } from './transport/memory/index.js';
 export type * from './transport/transport.js';
 export { loadConfig } from './config.js';
 export { RuntimeMetrics } from './ops/metrics.js';
-export { startOpsServer, type OpsServer, type OpsServerOptions, type ReadinessCheck } from './ops/server.js';
+export { DEFAULT_OPS_HOST, failureClass, startOpsServer, type OpsServer, type OpsServerOptions, type ReadinessCheck } from './ops/server.js';
 export {
   createService,
   defineService,
@@ -56,6 +56,9 @@ export {
   type ServiceWiring,
 } from './service.js';
 export {
+  DEFAULT_HTTP_HOST,
+  httpHost,
+  httpPort,
   loadServiceConfig,
   kafkaConnection,
   type Environment,

@@ -35,10 +35,9 @@ function problemOf(read: () => unknown): string {
 }
 
 describe('the environment every service shares', () => {
-  it('applies the defaults: group and client id are the service id, ops on 9464 (bind left to the ops server), info logs', () => {
+  it('applies the defaults: group and client id are the service id, ops on 127.0.0.1:9464 (loopback), info logs', () => {
     const config = loadServiceConfig('feed-cache', none, base);
-    expect(config).toEqual({ KAFKA_BROKERS: ['127.0.0.1:9092'], KAFKA_GROUP_ID: 'feed-cache', OPS_PORT: 9464, LOG_LEVEL: 'info' });
-    expect(config.OPS_HOST).toBeUndefined();
+    expect(config).toEqual({ KAFKA_BROKERS: ['127.0.0.1:9092'], KAFKA_GROUP_ID: 'feed-cache', OPS_PORT: 9464, OPS_HOST: '127.0.0.1', LOG_LEVEL: 'info' });
     expect(kafkaConnection('feed-cache', config)).toEqual({ brokers: ['127.0.0.1:9092'], clientId: 'feed-cache', groupId: 'feed-cache' });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -117,6 +116,18 @@ describe('the environment every service shares', () => {
     expect(problemOf(() => loadServiceConfig('x', none, {}))).toMatch(/KAFKA_BROKERS: required: comma-separated host:port list/);
   });
 
+  it('takes an IP address or a host name for OPS_HOST, and names a bad one or a bad port without echoing it (#20)', () => {
+    for (const host of ['0.0.0.0', '127.0.0.1', '::', '::1', 'fe80::1', 'ops.internal', 'localhost', ' 10.0.0.7 '])
+      expect(loadServiceConfig('x', none, { ...base, OPS_HOST: host }).OPS_HOST).toBe(host.trim());
+    for (const host of ['', ' ', 'http://0.0.0.0', '0.0.0.0:9464', 'a b', '-x', 'host_name', '[::1]', 'x'.repeat(64)]) {
+      const message = problemOf(() => loadServiceConfig('x', none, { ...base, OPS_HOST: host }));
+      expect(message, host).toContain('OPS_HOST: expected an IP address (127.0.0.1, 0.0.0.0, ::) or a host name');
+      if (host.trim()) expect(message).not.toContain(host);
+    }
+    expect(problemOf(() => loadServiceConfig('x', none, { ...base, OPS_PORT: 'http' }))).toContain('OPS_PORT: expected a port number');
+    expect(problemOf(() => loadServiceConfig('x', none, { ...base, OPS_PORT: '65536' }))).toContain('OPS_PORT: expected a port within 0..65535');
+  });
+
   it('names the variables that only go together in the same error as the rest', () => {
     const message = problemOf(() =>
       loadServiceConfig('x', z.object({ REDIS_URL: z.url() }), {
@@ -175,6 +186,7 @@ describe('defineService', () => {
       KAFKA_BROKERS: ['127.0.0.1:9092'],
       KAFKA_GROUP_ID: 'search-enricher',
       OPS_PORT: 9464,
+      OPS_HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
       SEARCH_INDEX: 'products',
     });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { z } from 'zod';
@@ -22,7 +23,35 @@ const brokers = z
   )
   .refine((list) => list.length > 0 && list.every((b) => /^[^:\s]+:\d+$/.test(b)), 'expected host:port[,host:port…]');
 
-const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);
+/** Where every HTTP server of a service binds unless its `*_HOST` says otherwise: loopback only. */
+export const DEFAULT_HTTP_HOST = '127.0.0.1';
+
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/**
+ * The address an HTTP server binds (`OPS_HOST`, feed-cache's `HTTP_HOST`): an IPv4 or IPv6 address (`127.0.0.1`,
+ * `0.0.0.0`, `::`, `::1`) or a host name, default {@link DEFAULT_HTTP_HOST}. Loopback unless set: a container
+ * sets `0.0.0.0` explicitly. A bad value is named without being echoed.
+ *
+ * @example const Own = z.object({ HTTP_HOST: httpHost(), HTTP_PORT: httpPort(8080) });
+ */
+export function httpHost(fallback: string = DEFAULT_HTTP_HOST) {
+  return z
+    .string()
+    .trim()
+    .refine((host) => isIP(host) !== 0 || HOST_NAME.test(host), 'expected an IP address (127.0.0.1, 0.0.0.0, ::) or a host name')
+    .default(fallback);
+}
+
+/** A TCP port to listen on, 0 for a free one, default `fallback`. */
+export function httpPort(fallback: number) {
+  return z.coerce
+    .number({ error: 'expected a port number' })
+    .int('expected a whole port number')
+    .min(0, 'expected a port within 0..65535')
+    .max(65_535, 'expected a port within 0..65535')
+    .default(fallback);
+}
 
 /** `on`/`off` (also `true`/`false`, `1`/`0`, `yes`/`no`), so a container's `KAFKA_TLS=1` reads as it looks. */
 const onOff = z
@@ -81,9 +110,9 @@ function serviceEnvironmentSchema(id: string) {
     KAFKA_SASL_USERNAME: secret,
     /** Never logged, never echoed in errors. */
     KAFKA_SASL_PASSWORD: secret,
-    OPS_PORT: port(9464),
-    /** Address the ops server binds; unset keeps the ops server's own default (all interfaces). */
-    OPS_HOST: z.string().min(1, 'must not be empty when set').optional(),
+    OPS_PORT: httpPort(9464),
+    /** Address the ops server binds: loopback unless set (containers set 0.0.0.0). */
+    OPS_HOST: httpHost(),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     /** A record unfinished this long fails `/healthz` (the app's `stuckAfterMs`); unset keeps the app's default (5 minutes). */
     STUCK_AFTER_MS: z.coerce

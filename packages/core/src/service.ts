@@ -3,14 +3,14 @@ import { App, type AppOptions } from './app.js';
 import { toError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { RuntimeMetrics } from './ops/metrics.js';
-import { startOpsServer, type ReadinessCheck } from './ops/server.js';
+import { DEFAULT_OPS_HOST, startOpsServer, type ReadinessCheck } from './ops/server.js';
 import { kafkaConnection, loadServiceConfig, type Environment, type ServiceConfig } from './service-config.js';
 
 /** Options of {@link createService}: an app, plus its ops endpoints and logging. */
 export interface ServiceOptions extends Omit<AppOptions, 'instrumentation' | 'logger'> {
   /** Port of `/healthz`, `/readyz` and `/metrics`; 0 picks a free one; null turns the ops server off. */
   readonly opsPort: number | null;
-  /** Address the ops server binds; default the ops server's own (all interfaces). */
+  /** Address the ops server binds; default 127.0.0.1 (loopback only). Containers set `0.0.0.0` (`OPS_HOST`). */
   readonly opsHost?: string;
   readonly logLevel?: string;
   readonly logger?: Logger;
@@ -61,10 +61,12 @@ export function createService(options: ServiceOptions): Service {
           const ops = await startOpsServer({ app, metrics, port: options.opsPort, ...(options.opsHost ? { host: options.opsHost } : {}) });
           app.onStop(() => ops.close());
           opsPort = ops.port;
-          log.info({ port: ops.port }, 'ops server listening');
+          log.info({ host: options.opsHost ?? DEFAULT_OPS_HOST, port: ops.port }, 'ops server listening');
         } catch (error) {
           log.fatal({ err: toError(error) }, 'cannot start the ops server');
-          process.stderr.write(`${options.id}: cannot start the ops server on port ${options.opsPort}: ${toError(error).message}\n`);
+          process.stderr.write(
+            `${options.id}: cannot start the ops server on ${options.opsHost ?? DEFAULT_OPS_HOST}:${options.opsPort}: ${toError(error).message}\n`,
+          );
           process.exitCode = 1;
           return;
         }
@@ -126,7 +128,7 @@ export function defineService<S extends StandardSchemaV1>(id: string, schema: S)
       clientId: kafka.clientId,
       kafka: { ...appOptions.kafka, ...(kafka.ssl === undefined ? {} : { ssl: kafka.ssl }), ...(kafka.sasl === undefined ? {} : { sasl: kafka.sasl }) },
       opsPort: config.OPS_PORT,
-      ...(config.OPS_HOST === undefined ? {} : { opsHost: config.OPS_HOST }),
+      opsHost: config.OPS_HOST,
       logLevel: config.LOG_LEVEL,
       ...(config.STUCK_AFTER_MS === undefined ? {} : { stuckAfterMs: config.STUCK_AFTER_MS }),
     });

@@ -51,6 +51,13 @@ class Channel {
     for (const item of done) item.resolve();
   }
 
+  /** Fails one value handed out, on its own: it is no longer the loop's (see {@link AgentStream.reject}). */
+  failOne(item: Item, error: Error): void {
+    const at = this.#delivered.indexOf(item);
+    if (at !== -1) this.#delivered.splice(at, 1);
+    item.reject(error);
+  }
+
   /** Fails every value handed out and not done (the loop threw or returned). */
   failDelivered(error: Error): void {
     const failed = this.#delivered;
@@ -158,6 +165,29 @@ export class AgentStream<K, V> implements AsyncIterable<V> {
   /** Only values for which `predicate` holds (the others are done at once). */
   filter(predicate: (value: V) => boolean | Promise<boolean>): AgentStream<K, V> {
     return new AgentStream(this.#channel, [...this.#stages, async (v) => ((await predicate(v as V)) ? v : SKIP)]);
+  }
+
+  /**
+   * Fails, each on its own, the records for which `problem` returns an error, and passes the others on: the
+   * loop never sees a failed one. The error goes to the agent's retry policy like a handler's, so a
+   * `NonRetryableError` sends the record to the dead-letter topic at once, with the error's message as the
+   * reason, while the records around it (the rest of a batch of `take`) go on.
+   *
+   * @example
+   * const valid = stream.reject((a, r) => (r.key === a.user ? undefined : new NonRetryableError(`key ${r.key} is not the user ${a.user}`)));
+   */
+  reject(problem: (value: V, record: StreamRecord<K, V>) => Error | undefined): AgentStream<K, V> {
+    return new AgentStream(this.#channel, [
+      ...this.#stages,
+      (v, item) => {
+        const record = item.record as StreamRecord<K, unknown>;
+        // The record as it is when no stage before changed its value (the common case: no copy per record).
+        const error = problem(v as V, (record.value === v ? record : { ...record, value: v }) as StreamRecord<K, V>);
+        if (error === undefined) return v;
+        this.#channel.failOne(item, error);
+        return SKIP;
+      },
+    ]);
   }
 
   /** Values transformed by `fn`. */

@@ -43,11 +43,21 @@ const TOPICS: Readonly<Record<InputTopic, AnyTopic>> = { feed_activities: feedAc
 const WORDS = ['wireless headphones', 'red leather wallet', 'waterproof tent', 'quiet blender', 'oak desk', 'garden hose', 'running shoes', 'desk lamp'];
 const USERS = 100;
 
-/** Whether the topic's contract accepts the record, and if so its id and user. */
+/**
+ * feed-cache's own rule on top of the contract (its `feedProblem`, with the fleet's defaults): the key is the
+ * activity's user, and its time at most FEED_MAX_FUTURE_SECONDS (300 s) ahead of now. Others are dead-lettered.
+ */
+const FEED_MAX_FUTURE_MS = 300_000;
+function feedCacheTakes(key: unknown, value: { user?: string; timestamp?: Date }): boolean {
+  return key === value.user && value.timestamp instanceof Date && value.timestamp.getTime() <= Date.now() + FEED_MAX_FUTURE_MS;
+}
+
+/** Whether the topic's contract (and, for activities, feed-cache's rule) accepts the record, and if so its id and user. */
 async function classify(topic: InputTopic, wire: WireRecord): Promise<{ id: string; user: string | null } | null> {
   try {
     const decoded = await TOPICS[topic].decode({ key: wire.key, value: wire.value, headers: {}, offset: '0', timestamp: '0' }, { partition: 0 });
-    const value = decoded.value as { id: string; user?: string };
+    const value = decoded.value as { id: string; user?: string; timestamp?: Date };
+    if (topic === 'feed_activities' && !feedCacheTakes(decoded.key, value)) return null;
     return { id: value.id, user: topic === 'feed_activities' ? (value.user ?? null) : null };
   } catch {
     return null;

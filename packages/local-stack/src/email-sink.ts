@@ -93,6 +93,12 @@ export interface EmailSinkOptions {
  * bought …`). An id may hold spaces, CR/LF and any other character the contract allows.
  */
 const ORDER_IN_BODY = /^Your (?:buy|sell) order ([\s\S]+?) was executed: you (?:bought|sold) /;
+/**
+ * An order id as order-emailer writes it into a body: its control characters, line and paragraph separators and
+ * bidirectional overrides replaced by U+FFFD (order-emailer's `emailText`), so {@link EmailSink.emailsFor} finds
+ * the email of an id holding CR/LF or NUL.
+ */
+const asInEmail = (id: string): string => id.replace(/[\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]/gu, '\uFFFD');
 /** Bodies above this size are answered 413, as a real API would. */
 const MAX_BODY_BYTES = 1_000_000;
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
@@ -236,7 +242,7 @@ export class EmailSink {
 
   /** Emails accepted for one order id, whatever their idempotency keys. */
   emailsFor(orderId: string): number {
-    return this.#orders.get(orderId) ?? 0;
+    return this.#orders.get(orderId) ?? this.#orders.get(asInEmail(orderId)) ?? 0;
   }
 
   /** The accepted emails, oldest first (the last `retain`), optionally of one Idempotency-Key: `GET /sent`. */

@@ -135,10 +135,11 @@ describe('the feed HTTP API', () => {
         { id: 'x2', message: 'world', timestamp: '2026-01-01T00:00:02.000Z' },
         { id: 'x1', message: 'hello', timestamp: '2026-01-01T00:00:01.000Z' },
       ],
+      truncated: false,
     });
     const older = await (await fetch(`${base}/feed/eve%20smith?limit=1&before=2026-01-01T00:00:02Z`)).json();
     expect(older).toMatchObject({ items: [{ id: 'x1' }] });
-    expect(await (await fetch(`${base}/feed/nobody`)).json()).toEqual({ user: 'nobody', items: [] });
+    expect(await (await fetch(`${base}/feed/nobody`)).json()).toEqual({ user: 'nobody', items: [], truncated: false });
   });
 
   it.each([

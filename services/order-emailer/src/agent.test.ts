@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfirmationInProgressError, emailerAgent, OrderConfirmer, type ConfirmOutcome } from './agent.js';
 import { DedupeStore } from './dedupe.js';
-import { confirmationEmail, EmailClient, idempotencyKeyOf } from './emailer.js';
+import { confirmationEmail, EmailClient, emailText, idempotencyKeyOf } from './emailer.js';
 
 const TOKEN = 'tok-emailer-91b2c7-never-log-me';
 const FAST_RETRY: RetryOptions = { attempts: Infinity, backoff: { initialMs: 10, maxMs: 50, jitter: 0 } };
@@ -140,7 +140,8 @@ describe('order-emailer on the memory transport, the real Redis and a real HTTP 
     expect(sink.requests).toHaveLength(ids.length);
     for (const id of ids) {
       const [request] = sink.postsFor(idempotencyKeyOf(id));
-      expect((request!.body as { body: string }).body).toContain(`order ${id} was executed`);
+      expect((request!.body as { body: string }).body).toContain(`order ${emailText(id)} was executed`);
+      expect(sink.emailsFor(id)).toBe(1);
       expect(await dedupe.state(id)).toBe('sent');
     }
     expect(confirmer.outcomes.filter((o) => o === 'already-sent')).toHaveLength(ids.length);

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { EmailSink, waitUntil } from '@stream/local-stack';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BODY_EXCERPT_CHARS, confirmationEmail, EmailApiUnavailableError, EmailClient, idempotencyKeyOf } from './emailer.js';
+import { BODY_EXCERPT_CHARS, confirmationEmail, EMAIL_FIELD_MAX_CHARS, emailText, EmailApiUnavailableError, EmailClient, idempotencyKeyOf } from './emailer.js';
 
 const TOKEN = 'tok-emailer-7f3a9c-do-not-leak';
 const order: Order = { id: 'o-1', userId: 'u-42', symbol: 'AAPL', side: 'buy', quantity: 10, price: 187.25, executedAt: new Date('2026-01-02T15:04:05Z') };
@@ -81,6 +81,25 @@ describe('confirmationEmail', () => {
     expect(email.body).toContain('187.25');
     expect(confirmationEmail({ ...order, side: 'sell' }).body).toMatch(/sell order .* sold 10 shares/);
   });
+
+  it('writes no control character, line separator or bidi override of the order into the body (#20)', () => {
+    const hostileId = 'o-1\r\nBcc: all@example.com\u0000\u001b[31m\u0085\u2028\u202Egnp.exe\u2066x\u2069';
+    const body = confirmationEmail({ ...order, id: hostileId, symbol: 'AA\nPL\u202E' }).body;
+    expect(body).not.toMatch(/[\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]/u);
+    expect(body).toContain('order o-1\uFFFD\uFFFDBcc: all@example.com\uFFFD\uFFFD[31m\uFFFD\uFFFD\uFFFDgnp.exe\uFFFDx\uFFFD was executed');
+    expect(body).toContain('shares of AA\uFFFDPL\uFFFD at');
+    // Printable text, CJK and emoji stay as they are.
+    expect(confirmationEmail({ ...order, id: '注文-🦄 1' }).body).toContain('order 注文-🦄 1 was executed');
+  });
+
+  it('bounds each free-text field, counting code points (#20)', () => {
+    expect(emailText('x'.repeat(EMAIL_FIELD_MAX_CHARS))).toBe('x'.repeat(EMAIL_FIELD_MAX_CHARS));
+    const long = emailText('🦄'.repeat(EMAIL_FIELD_MAX_CHARS + 50));
+    expect([...long]).toHaveLength(EMAIL_FIELD_MAX_CHARS);
+    expect(long.endsWith('🦄…')).toBe(true);
+    const body = confirmationEmail({ ...order, id: 'o'.repeat(1000), symbol: 's'.repeat(1000) }).body;
+    expect(body.length).toBeLessThan(2 * EMAIL_FIELD_MAX_CHARS + 200);
+  });
 });
 
 describe('EmailClient against a real HTTP server', () => {
@@ -128,6 +147,18 @@ describe('EmailClient against a real HTTP server', () => {
     const error = await failure(client().sendConfirmation(order, { idempotencyKey: 'o-1' }));
     expect(error.message).toContain('[redacted]');
     expect(error.message).not.toContain(TOKEN);
+  });
+
+  it('keeps a token straddling the excerpt cut out of the error: redacted before the body is cut (#20)', async () => {
+    // The token starts 10 characters before the cut: cutting first would keep those 10 characters.
+    const body = `${'x'.repeat(BODY_EXCERPT_CHARS - 10)}${TOKEN}${'y'.repeat(100)}`;
+    for (const status of [400, 503]) {
+      sink.script = () => ({ status, body });
+      const error = await failure(client().sendConfirmation(order, { idempotencyKey: 'o-1' }));
+      expect(error.message).not.toContain(TOKEN.slice(0, 10));
+      expect(error.message).not.toContain(TOKEN.slice(0, 4));
+      expect(error.message).toContain(`${'x'.repeat(BODY_EXCERPT_CHARS - 10)}[redacted]`);
+    }
   });
 
   it('times out a slow answer as a retryable error, and the server sees the request abandoned', async () => {

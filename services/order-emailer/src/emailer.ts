@@ -10,14 +10,38 @@ export interface ConfirmationEmail {
   readonly body: string;
 }
 
-/** The email of an order: who gets it and a body stating quantity, symbol, side and price. */
+/**
+ * Characters replaced in the text of an email: control characters (C0, DEL, C1: CR/LF, NUL, ESC sequences that
+ * would break lines or drive a terminal), the Unicode line and paragraph separators, and the bidirectional
+ * overrides and isolates (U+202A–U+202E, U+2066–U+2069) that make a text read differently from what it holds.
+ */
+const UNSAFE_IN_TEXT = /[\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]/gu;
+
+/** Longest order field (id, symbol) written into an email, in code points; longer ones are cut and end with `…`. */
+export const EMAIL_FIELD_MAX_CHARS = 200;
+
+/**
+ * A free-text field as the plain-text email shows it: every {@link UNSAFE_IN_TEXT} character replaced by
+ * U+FFFD, at most {@link EMAIL_FIELD_MAX_CHARS} code points. The email API takes a plain-text `body` in JSON
+ * (JSON encoding is got's), so no HTML escaping applies: what is left to guard is the text itself.
+ */
+export function emailText(value: string, maxChars = EMAIL_FIELD_MAX_CHARS): string {
+  const safe = value.replace(UNSAFE_IN_TEXT, '\uFFFD');
+  const chars = [...safe];
+  return chars.length <= maxChars ? safe : `${chars.slice(0, maxChars - 1).join('')}…`;
+}
+
+/**
+ * The email of an order: who gets it and a plain-text body stating quantity, symbol, side and price. The order's
+ * free text (its id and symbol) goes through {@link emailText}; numbers, side and time are the contract's own.
+ */
 export function confirmationEmail(order: Order): ConfirmationEmail {
   const verb = order.side === 'buy' ? 'bought' : 'sold';
   return {
     user: order.userId,
     subject: 'Order Confirmation',
     body:
-      `Your ${order.side} order ${order.id} was executed: you ${verb} ${order.quantity} shares of ${order.symbol} ` +
+      `Your ${order.side} order ${emailText(order.id)} was executed: you ${verb} ${order.quantity} shares of ${emailText(order.symbol)} ` +
       `at ${order.price} per share on ${order.executedAt.toISOString()}.`,
   };
 }
@@ -42,7 +66,7 @@ export function idempotencyKeyOf(orderId: string): string {
   return key;
 }
 
-/** Longest excerpt of a response body kept in an error message. */
+/** Longest excerpt of a response body kept in an error message (taken after the token is redacted). */
 export const BODY_EXCERPT_CHARS = 500;
 
 /**
@@ -130,7 +154,8 @@ export class EmailClient {
       throw this.#requestFailed(order, error);
     }
     if (status >= 200 && status < 300) return;
-    const excerpt = this.#redact(body.slice(0, BODY_EXCERPT_CHARS));
+    // Redacted before it is cut: a token straddling the cut would otherwise keep its first characters.
+    const excerpt = this.#redact(body).slice(0, BODY_EXCERPT_CHARS);
     if (retryableStatus(status)) {
       const retryAfterMs = parseRetryAfter(retryAfter, this.#options.maxRetryAfterMs ?? 60_000);
       throw new EmailApiUnavailableError(`email API answered HTTP ${status} for order ${order.id}: ${excerpt}`, {

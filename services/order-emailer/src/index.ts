@@ -7,6 +7,8 @@ export { DedupeStore, SENT, type Claim, type ClaimResult, type DedupeOptions } f
 export {
   BODY_EXCERPT_CHARS,
   confirmationEmail,
+  EMAIL_FIELD_MAX_CHARS,
+  emailText,
   EmailApiUnavailableError,
   EmailClient,
   idempotencyKeyOf,

@@ -17,6 +17,7 @@ describe('configuration', () => {
       SEARCH_BATCH_SIZE: 64,
       SEARCH_BATCH_WAIT_MS: 2,
       OPS_PORT: 9464,
+      OPS_HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
     });
   });

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import type { App } from '../app.js';
 import { toError } from '../errors.js';
 import { stuckRecords } from '../health.js';
@@ -12,6 +13,7 @@ export interface OpsServerOptions {
   readonly app: App;
   readonly metrics: RuntimeMetrics;
   readonly port: number;
+  /** Address to bind. Default 127.0.0.1 (loopback): a container sets `0.0.0.0` explicitly (`OPS_HOST`). */
   readonly host?: string;
   /** Dependency checks for `/readyz`, by name. Each is given 1 s. */
   readonly readiness?: Readonly<Record<string, ReadinessCheck>>;
@@ -22,6 +24,19 @@ export interface OpsServerOptions {
   readonly stuckAfterMs?: number;
   /** `/healthz` fails when the event loop's p99 delay over the last interval exceeds this. Default 5 s. */
   readonly maxEventLoopDelayMs?: number;
+}
+
+/** Where the ops server binds unless told otherwise: loopback, so nothing outside the host reaches it by accident. */
+export const DEFAULT_OPS_HOST = '127.0.0.1';
+
+/**
+ * What `/healthz` says about an app's failure: its class (and a StreamError's code), never its message, which
+ * may name brokers, hosts or paths. The message is in the app's log (`consumer stopped for good`, the start error).
+ */
+export function failureClass(error: Error | undefined): string {
+  if (!error) return 'unknown';
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^[A-Z][A-Z0-9_]{0,40}$/.test(code) ? `${error.name} ${code}` : error.name;
 }
 
 /** A running ops server. */
@@ -64,7 +79,7 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
 
   const health = () => {
     const problems: string[] = [];
-    if (app.state === 'failed') problems.push(`app failed: ${app.failure?.message ?? 'unknown'}`);
+    if (app.state === 'failed') problems.push(`app failed (${failureClass(app.failure)}): see the service's log`);
     if (loopP99Ms > maxDelayMs) problems.push(`event loop delay p99 ${Math.round(loopP99Ms)} ms`);
     const health = app.health();
     const stuck = stuckAfterMs === undefined ? health.stuck : stuckRecords(health.partitions, stuckAfterMs);
@@ -87,7 +102,8 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     return problems;
   };
 
-  const server: Server = createServer((req, res) => {
+  // Slow clients are cut off: an ops endpoint answers at once or not at all.
+  const server: Server = createServer({ headersTimeout: 10_000, requestTimeout: 10_000 }, (req, res) => {
     const reply = (status: number, body: string, type = 'application/json') => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
@@ -107,13 +123,21 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
         if (path === '/metrics') return reply(200, await metrics.registry.metrics(), metrics.registry.contentType);
         return reply(404, JSON.stringify({ error: 'not found' }));
       } catch (error) {
-        reply(500, JSON.stringify({ error: toError(error).message }));
+        // The detail goes to the log; the answer says only that the endpoint failed.
+        app.log.error({ err: toError(error), path }, 'ops endpoint failed');
+        reply(500, JSON.stringify({ error: 'internal error' }));
       }
     })();
   });
+  // CONNECT and Upgrade requests bypass the handler (Node would drop the connection without a word): a 405.
+  const refuse = (_req: unknown, socket: Duplex) => {
+    if (!socket.destroyed) socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  };
+  server.on('connect', refuse);
+  server.on('upgrade', refuse);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
+    server.listen(options.port, options.host ?? DEFAULT_OPS_HOST, () => resolve());
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
