@@ -29,6 +29,12 @@ export function bufferOverride(): { buffer?: { maxRecords: number } } {
   return Number.isInteger(n) && n > 0 ? { buffer: { maxRecords: n } } : {};
 }
 
+/** Diagnostics only: `STREAM_BENCH_MAX_BYTES_PER_PARTITION=<n>` sets our apps' fetch size per partition. */
+export function fetchOverride(): { maxBytesPerPartition?: number } {
+  const n = Number(process.env.STREAM_BENCH_MAX_BYTES_PER_PARTITION);
+  return Number.isInteger(n) && n > 0 ? { maxBytesPerPartition: n } : {};
+}
+
 /** Diagnostics only: `STREAM_BENCH_CONCURRENCY=<n>` overrides our agents' concurrency (or stream prefetch). */
 export function concurrency(configured: number): number {
   const n = Number(process.env.STREAM_BENCH_CONCURRENCY);

@@ -18,7 +18,7 @@ import {
 import type { ConsumerConfig } from '../protocol.js';
 import { stampOf } from '../service-data.js';
 import type { Recorder } from './harness.js';
-import { benchInstrumentation, bufferOverride } from './instrumentation.js';
+import { benchInstrumentation, bufferOverride, fetchOverride } from './instrumentation.js';
 
 /** A value of the run's service parameters (`ConsumerConfig.service`), which must be there. */
 export function param(config: ConsumerConfig, name: string): string {
@@ -63,6 +63,7 @@ export function serviceApp(
     brokers: [...config.brokers],
     logger: createLogger({ name: 'bench-ours', level: 'warn' }),
     ...bufferOverride(),
+    ...fetchOverride(),
     ...(options.outputs ? { outputs: [...options.outputs] } : {}),
     instrumentation,
   });
