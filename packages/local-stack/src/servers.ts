@@ -1,4 +1,6 @@
 import net from 'node:net';
+import { homedir } from 'node:os';
+import path from 'node:path';
 
 /** Where the local servers are. Defaults match `pnpm stack up`; override to use servers you already run. */
 export interface LocalServers {
@@ -7,6 +9,18 @@ export interface LocalServers {
   /** Kafka SASL/SCRAM listener (`KAFKA_SASL_BROKERS`) and its credentials, for the security tests. */
   readonly kafkaSaslBrokers: readonly string[];
   readonly kafkaScram: { readonly username: string; readonly password: string };
+  /**
+   * Kafka TLS + SASL listener (`KAFKA_TLS_BROKERS`; SCRAM-SHA-256/512, PLAIN and unsecured OAUTHBEARER, with the
+   * {@link kafkaScram} user) and the PEM files of the CA the stack generated (`STACK_KAFKA_TLS_DIR`, default
+   * `$STREAM_STACK_CACHE/kafka-tls`): its CA, a client certificate it signed, and a CA the broker does not trust.
+   */
+  readonly kafkaTls: {
+    readonly brokers: readonly string[];
+    readonly caFile: string;
+    readonly clientCertFile: string;
+    readonly clientKeyFile: string;
+    readonly untrustedCaFile: string;
+  };
   /** Redis URL (`REDIS_URL`). */
   readonly redisUrl: string;
   /** InfluxDB URL (`INFLUX_URL`), token (`INFLUX_TOKEN`, any value when auth is off) and org (`INFLUX_ORG`). */
@@ -24,6 +38,17 @@ function list(value: string | undefined, fallback: string): string[] {
     .filter((s) => s.length > 0);
 }
 
+function kafkaTlsFiles(env: NodeJS.ProcessEnv): LocalServers['kafkaTls'] {
+  const dir = env.STACK_KAFKA_TLS_DIR || path.join(env.STREAM_STACK_CACHE || path.join(homedir(), '.cache', 'stream-stack'), 'kafka-tls');
+  return {
+    brokers: list(env.KAFKA_TLS_BROKERS, '127.0.0.1:9095'),
+    caFile: path.join(dir, 'ca.crt'),
+    clientCertFile: path.join(dir, 'client.crt'),
+    clientKeyFile: path.join(dir, 'client.key'),
+    untrustedCaFile: path.join(dir, 'untrusted-ca.crt'),
+  };
+}
+
 /** Reads the server locations from the environment, falling back to the local stack's defaults. */
 export function localServers(env: NodeJS.ProcessEnv = process.env): LocalServers {
   return {
@@ -33,6 +58,7 @@ export function localServers(env: NodeJS.ProcessEnv = process.env): LocalServers
       username: env.KAFKA_SCRAM_USERNAME ?? 'stream-test',
       password: env.KAFKA_SCRAM_PASSWORD ?? 'stream-test-secret',
     },
+    kafkaTls: kafkaTlsFiles(env),
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     influxUrl: env.INFLUX_URL ?? 'http://127.0.0.1:8086',
     influxToken: env.INFLUX_TOKEN ?? 'stream:stream',
