@@ -141,7 +141,7 @@ describe('the environment every service shares', () => {
   it('never echoes the SASL password', () => {
     const password = 'never-print-me';
     const incomplete = problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_SASL_PASSWORD: password }));
-    expect(incomplete).toMatch(/KAFKA_SASL_MECHANISM: required with SASL/);
+    expect(incomplete).toMatch(/KAFKA_SASL_MECHANISM: required with SASL, as KAFKA_SASL_PASSWORD is set/);
     expect(incomplete).toMatch(/KAFKA_SASL_USERNAME: required with SASL/);
     const badMechanism = problemOf(() =>
       loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: password }),
@@ -151,6 +151,51 @@ describe('the environment every service shares', () => {
     expect(
       problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: '' })),
     ).toMatch(/KAFKA_SASL_PASSWORD: must not be empty/);
+  });
+
+  it('takes an OAUTHBEARER token from a file (read again on every authentication) or from the environment', async () => {
+    const tokenFile = pem('token', 'token-one\n');
+    const fromFile = kafkaConnection(
+      'x',
+      loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'oauthbearer', KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: tokenFile }),
+    ).sasl;
+    if (fromFile?.mechanism !== 'oauthbearer') throw new Error('expected an OAUTHBEARER option');
+    expect(await fromFile.token()).toBe('token-one');
+    writeFileSync(tokenFile, 'token-two');
+    expect(await fromFile.token()).toBe('token-two');
+    const fromEnv = kafkaConnection(
+      'x',
+      loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'oauthbearer', KAFKA_SASL_OAUTHBEARER_TOKEN: 'tok-env' }),
+    ).sasl;
+    expect(fromEnv?.mechanism === 'oauthbearer' && (await fromEnv.token())).toBe('tok-env');
+  });
+
+  it('validates OAUTHBEARER at start without echoing the token', () => {
+    const token = 'eyJ-never-print-me';
+    const oauth = { ...base, KAFKA_SASL_MECHANISM: 'oauthbearer' };
+    expect(problemOf(() => loadServiceConfig('x', none, oauth))).toMatch(/KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: required with KAFKA_SASL_MECHANISM=oauthbearer/);
+    const both = problemOf(() =>
+      loadServiceConfig('x', none, {
+        ...oauth,
+        KAFKA_SASL_OAUTHBEARER_TOKEN: token,
+        KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: pem('t2', token),
+        KAFKA_SASL_PASSWORD: token,
+      }),
+    );
+    expect(both).toMatch(/KAFKA_SASL_OAUTHBEARER_TOKEN: set together with KAFKA_SASL_OAUTHBEARER_TOKEN_FILE/);
+    expect(both).toMatch(/KAFKA_SASL_PASSWORD: not used with KAFKA_SASL_MECHANISM=oauthbearer/);
+    expect(problemOf(() => loadServiceConfig('x', none, { ...oauth, KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: pem('empty', '  \n') }))).toMatch(
+      /KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: cannot read the file \(EMPTY: the file is empty\)/,
+    );
+    expect(problemOf(() => loadServiceConfig('x', none, { ...oauth, KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: path.join(dir, 'no-token') }))).toMatch(
+      /KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: cannot read the file \(ENOENT/,
+    );
+    const scramWithToken = problemOf(() =>
+      loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_OAUTHBEARER_TOKEN: token }),
+    );
+    expect(scramWithToken).toMatch(/KAFKA_SASL_PASSWORD: required with KAFKA_SASL_MECHANISM=scram-sha-256/);
+    expect(scramWithToken).toMatch(/KAFKA_SASL_OAUTHBEARER_TOKEN: only used with KAFKA_SASL_MECHANISM=oauthbearer/);
+    for (const message of [both, scramWithToken]) expect(message).not.toContain(token);
   });
 
   it('reads TLS files at start: a missing one is a clear error naming the variable, not the path', () => {

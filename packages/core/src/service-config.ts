@@ -10,7 +10,7 @@ import type { KafkaSaslOptions } from './transport/kafka/index.js';
 export type Environment = Readonly<Record<string, string | undefined>>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
-const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer'] as const;
 
 const brokers = z
   .string({ error: 'required: comma-separated host:port list' })
@@ -62,6 +62,34 @@ const pemFile = z
 
 const secret = z.string().min(1, 'must not be empty when set').optional();
 
+/** Reads a token file: trimmed, and empty counts as unreadable (a token agent that has not written it yet). */
+function readTokenFile(path: string): string {
+  const token = readFileSync(path, 'utf8').trim();
+  if (token.length === 0) throw Object.assign(new Error('the file is empty'), { code: 'EMPTY' });
+  return token;
+}
+
+/** A token file named by a variable: read once at start to check it, then again on every authentication. */
+export interface TokenFile {
+  readonly path: string;
+}
+
+const tokenFile = z
+  .string()
+  .min(1, 'must not be empty when set')
+  .transform((path, ctx): TokenFile => {
+    try {
+      readTokenFile(path);
+      return { path };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+      const reason = code === 'ENOENT' ? ': no such file' : code === 'EMPTY' ? ': the file is empty' : '';
+      ctx.addIssue({ code: 'custom', message: `cannot read the file (${code}${reason})` });
+      return z.NEVER;
+    }
+  })
+  .optional();
+
 /**
  * The variables every service reads, whatever it does. Kept flat and named like the variables so a service's
  * whole configuration is one object of `NAME: value` and its error names the variable to fix.
@@ -81,6 +109,9 @@ function serviceEnvironmentSchema(id: string) {
     KAFKA_SASL_USERNAME: secret,
     /** Never logged, never echoed in errors. */
     KAFKA_SASL_PASSWORD: secret,
+    /** OAUTHBEARER: the token itself, or (better) a file holding it, read again on every authentication. */
+    KAFKA_SASL_OAUTHBEARER_TOKEN: secret,
+    KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: tokenFile,
     OPS_PORT: port(9464),
     /** Address the ops server binds; unset keeps the ops server's own default (all interfaces). */
     OPS_HOST: z.string().min(1, 'must not be empty when set').optional(),
@@ -111,9 +142,24 @@ function pairingProblems(env: Environment): string[] {
     const [missing, other] = isSet(env, 'KAFKA_TLS_CERT_FILE') ? ['KAFKA_TLS_KEY_FILE', 'KAFKA_TLS_CERT_FILE'] : ['KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_KEY_FILE'];
     problems.push(`${missing}: required when ${other} is set (a client certificate needs its key)`);
   }
-  const sasl = ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const;
-  if (sasl.some((name) => isSet(env, name))) {
-    for (const name of sasl) if (!isSet(env, name)) problems.push(`${name}: required with SASL (mechanism, username and password go together)`);
+  const credentials = ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const;
+  const tokens = ['KAFKA_SASL_OAUTHBEARER_TOKEN', 'KAFKA_SASL_OAUTHBEARER_TOKEN_FILE'] as const;
+  const mechanism = env.KAFKA_SASL_MECHANISM;
+  if (mechanism === undefined) {
+    for (const name of [...credentials, ...tokens])
+      if (isSet(env, name)) problems.push(`KAFKA_SASL_MECHANISM: required with SASL, as ${name} is set (one of ${SASL_MECHANISMS.join(', ')})`);
+    if (credentials.some((name) => isSet(env, name)))
+      for (const name of credentials) if (!isSet(env, name)) problems.push(`${name}: required with SASL (username and password go together)`);
+  } else if (mechanism === 'oauthbearer') {
+    for (const name of credentials) if (isSet(env, name)) problems.push(`${name}: not used with KAFKA_SASL_MECHANISM=oauthbearer (it takes a token)`);
+    const given = tokens.filter((name) => isSet(env, name));
+    if (given.length === 0)
+      problems.push('KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: required with KAFKA_SASL_MECHANISM=oauthbearer (or KAFKA_SASL_OAUTHBEARER_TOKEN)');
+    if (given.length === 2) problems.push('KAFKA_SASL_OAUTHBEARER_TOKEN: set together with KAFKA_SASL_OAUTHBEARER_TOKEN_FILE; set one');
+  } else if ((SASL_MECHANISMS as readonly string[]).includes(mechanism)) {
+    for (const name of credentials)
+      if (!isSet(env, name)) problems.push(`${name}: required with KAFKA_SASL_MECHANISM=${mechanism} (username and password go together)`);
+    for (const name of tokens) if (isSet(env, name)) problems.push(`${name}: only used with KAFKA_SASL_MECHANISM=oauthbearer`);
   }
   return problems;
 }
@@ -152,6 +198,18 @@ export interface KafkaConnection {
   readonly sasl?: KafkaSaslOptions;
 }
 
+function saslOf(env: ServiceEnvironment): KafkaSaslOptions | undefined {
+  const mechanism = env.KAFKA_SASL_MECHANISM;
+  if (mechanism === undefined) return undefined;
+  if (mechanism === 'oauthbearer') {
+    const file = env.KAFKA_SASL_OAUTHBEARER_TOKEN_FILE;
+    const token = env.KAFKA_SASL_OAUTHBEARER_TOKEN;
+    if (file) return { mechanism, token: () => readTokenFile(file.path) };
+    return token ? { mechanism, token: () => token } : undefined;
+  }
+  return env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD ? { mechanism, username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD } : undefined;
+}
+
 /** The Kafka part of a service's configuration in the shape the transport takes (TLS files already read). */
 export function kafkaConnection(id: string, env: ServiceEnvironment): KafkaConnection {
   const files = env.KAFKA_TLS_CA_FILE ?? env.KAFKA_TLS_CERT_FILE ?? env.KAFKA_TLS_KEY_FILE;
@@ -165,10 +223,7 @@ export function kafkaConnection(id: string, env: ServiceEnvironment): KafkaConne
           ...(env.KAFKA_TLS_CERT_FILE ? { cert: env.KAFKA_TLS_CERT_FILE.contents } : {}),
           ...(env.KAFKA_TLS_KEY_FILE ? { key: env.KAFKA_TLS_KEY_FILE.contents } : {}),
         };
-  const sasl =
-    env.KAFKA_SASL_MECHANISM && env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD
-      ? { mechanism: env.KAFKA_SASL_MECHANISM, username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD }
-      : undefined;
+  const sasl = saslOf(env);
   return {
     brokers: env.KAFKA_BROKERS,
     clientId: env.KAFKA_CLIENT_ID ?? id,
