@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { StreamError } from './errors.js';
 import { defineService } from './service.js';
-import { kafkaConnection, loadServiceConfig } from './service-config.js';
+import { kafkaConnection, loadKafkaConnection, loadServiceConfig } from './service-config.js';
 import { KafkaTransport } from './transport/kafka/index.js';
 
 const none = z.object({});
@@ -196,6 +196,18 @@ describe('the environment every service shares', () => {
     expect(scramWithToken).toMatch(/KAFKA_SASL_PASSWORD: required with KAFKA_SASL_MECHANISM=scram-sha-256/);
     expect(scramWithToken).toMatch(/KAFKA_SASL_OAUTHBEARER_TOKEN: only used with KAFKA_SASL_MECHANISM=oauthbearer/);
     for (const message of [both, scramWithToken]) expect(message).not.toContain(token);
+  });
+
+  it('reads the KAFKA_* variables alone for tools (the CLI), with the same checks', () => {
+    expect(loadKafkaConnection('stream-cli', { ...base, OPS_PORT: 'not-a-port', KAFKA_TLS_CA_FILE: ca })).toEqual({
+      brokers: ['127.0.0.1:9092'],
+      clientId: 'stream-cli',
+      groupId: 'stream-cli',
+      ssl: { ca: Buffer.from('CA PEM') },
+    });
+    const message = problemOf(() => loadKafkaConnection('stream-cli', { ...base, KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_PASSWORD: 'pw-x' }));
+    expect(message).toMatch(/KAFKA_SASL_USERNAME: required with KAFKA_SASL_MECHANISM=scram-sha-256/);
+    expect(message).not.toContain('pw-x');
   });
 
   it('reads TLS files at start: a missing one is a clear error naming the variable, not the path', () => {

@@ -198,7 +198,7 @@ export interface KafkaConnection {
   readonly sasl?: KafkaSaslOptions;
 }
 
-function saslOf(env: ServiceEnvironment): KafkaSaslOptions | undefined {
+function saslOf(env: KafkaEnvironment): KafkaSaslOptions | undefined {
   const mechanism = env.KAFKA_SASL_MECHANISM;
   if (mechanism === undefined) return undefined;
   if (mechanism === 'oauthbearer') {
@@ -210,8 +210,39 @@ function saslOf(env: ServiceEnvironment): KafkaSaslOptions | undefined {
   return env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD ? { mechanism, username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD } : undefined;
 }
 
+const KAFKA_VARIABLES = {
+  KAFKA_BROKERS: true,
+  KAFKA_CLIENT_ID: true,
+  KAFKA_GROUP_ID: true,
+  KAFKA_TLS: true,
+  KAFKA_TLS_CA_FILE: true,
+  KAFKA_TLS_CERT_FILE: true,
+  KAFKA_TLS_KEY_FILE: true,
+  KAFKA_SASL_MECHANISM: true,
+  KAFKA_SASL_USERNAME: true,
+  KAFKA_SASL_PASSWORD: true,
+  KAFKA_SASL_OAUTHBEARER_TOKEN: true,
+  KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: true,
+} as const;
+
+/** The KAFKA_* part of the shared environment. */
+export type KafkaEnvironment = Pick<ServiceEnvironment, keyof typeof KAFKA_VARIABLES>;
+
+/**
+ * Reads and checks only the KAFKA_* variables, as every service does (same names, same errors, values never
+ * echoed), for tools that connect to Kafka without being a service (the `stream` CLI).
+ *
+ * @example const kafka = loadKafkaConnection('stream-cli', { ...process.env, KAFKA_BROKERS: '127.0.0.1:9095' });
+ */
+export function loadKafkaConnection(id: string, env: Environment = process.env): KafkaConnection {
+  const { value, problems } = configIssues(serviceEnvironmentSchema(id).pick(KAFKA_VARIABLES), env);
+  const all = [...problems, ...pairingProblems(env)];
+  if (all.length > 0) throw invalidConfiguration(all);
+  return kafkaConnection(id, value as KafkaEnvironment);
+}
+
 /** The Kafka part of a service's configuration in the shape the transport takes (TLS files already read). */
-export function kafkaConnection(id: string, env: ServiceEnvironment): KafkaConnection {
+export function kafkaConnection(id: string, env: KafkaEnvironment): KafkaConnection {
   const files = env.KAFKA_TLS_CA_FILE ?? env.KAFKA_TLS_CERT_FILE ?? env.KAFKA_TLS_KEY_FILE;
   const tls = env.KAFKA_TLS ?? files !== undefined;
   const ssl: boolean | ConnectionOptions | undefined = !tls
