@@ -30,7 +30,7 @@ function stream(args: readonly string[], env: Record<string, string>): Promise<R
 
 describe('the stream CLI on a TLS + SASL Kafka', () => {
   beforeAll(async () => {
-    await requireServers('kafka');
+    await requireServers('kafka', 'kafka-tls');
     await createTopics([{ name: `${topic}.dlq`, partitions: 1 }]);
   });
   afterAll(async () => {

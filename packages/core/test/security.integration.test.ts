@@ -79,7 +79,7 @@ async function startFailure(name: string, variables: Record<string, string>): Pr
 
 describe('a service on a TLS + SASL Kafka, configured through the environment', () => {
   beforeAll(async () => {
-    await requireServers('kafka');
+    await requireServers('kafka', 'kafka-tls');
     await createTopics([{ name: topicName, partitions: 1 }]);
   });
   afterAll(async () => {
@@ -116,7 +116,7 @@ describe('a service on a TLS + SASL Kafka, configured through the environment', 
 
   it('fails the start cleanly on a broker certificate it does not trust', async () => {
     const failure = await startFailure('untrusted', { ...scram, KAFKA_TLS_CA_FILE: kafkaTls.untrustedCaFile });
-    expect(`${failure.message} ${String(failure.cause)}`).toMatch(/self-signed certificate in certificate chain|unable to verify|certificate/i);
+    expect(failure.message).toMatch(/self-signed certificate in certificate chain/);
     expect(failure.message).not.toContain(kafkaScram.password);
   }, 90_000);
 

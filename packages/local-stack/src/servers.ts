@@ -67,7 +67,8 @@ export function localServers(env: NodeJS.ProcessEnv = process.env): LocalServers
   };
 }
 
-export type ServerName = 'kafka' | 'redis' | 'influxdb' | 'elasticsearch';
+/** `kafka-tls` is the broker's TLS + SASL listener (`KAFKA_TLS_BROKERS`), for the security tests. */
+export type ServerName = 'kafka' | 'kafka-tls' | 'redis' | 'influxdb' | 'elasticsearch';
 
 function endpointOf(name: ServerName, servers: LocalServers): { host: string; port: number; shown: string; variable: string } {
   const fromUrl = (url: string, variable: string) => {
@@ -79,6 +80,11 @@ function endpointOf(name: ServerName, servers: LocalServers): { host: string; po
       const first = servers.kafkaBrokers[0] ?? '127.0.0.1:9092';
       const [host = '127.0.0.1', port = '9092'] = first.split(':');
       return { host, port: Number(port), shown: first, variable: 'KAFKA_BROKERS' };
+    }
+    case 'kafka-tls': {
+      const first = servers.kafkaTls.brokers[0] ?? '127.0.0.1:9095';
+      const [host = '127.0.0.1', port = '9095'] = first.split(':');
+      return { host, port: Number(port), shown: first, variable: 'KAFKA_TLS_BROKERS' };
     }
     case 'redis':
       return fromUrl(servers.redisUrl, 'REDIS_URL');
@@ -114,7 +120,8 @@ export async function requireServers(...names: ServerName[]): Promise<void> {
         socket.once('error', () => resolve(false));
       });
       if (!reachable) {
-        throw new Error(`${name} is not reachable at ${shown}: run \`pnpm stack up\`, or point ${variable} at a running server`);
+        const hint = name === 'kafka-tls' ? ' (a broker started before the stack had this listener needs `pnpm stack down kafka && pnpm stack up kafka`)' : '';
+        throw new Error(`${name} is not reachable at ${shown}: run \`pnpm stack up\`${hint}, or point ${variable} at a running server`);
       }
     }),
   );

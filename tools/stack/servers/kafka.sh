@@ -96,4 +96,4 @@ kafka_start() {
 }
 
 kafka_probe() { STACK_KAFKA_VERSION="$KAFKA_VERSION" node "$STACK_DIR/probe.mjs" kafka "$KAFKA_PORT"; }
-kafka_wait_seconds() { echo 90; }
+kafka_wait_seconds() { echo 150; }
