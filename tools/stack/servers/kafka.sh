@@ -55,7 +55,7 @@ kafka_tls_material() {
     ossl req -newkey rsa:2048 -nodes -subj "/CN=stream-test" -keyout client.key -out client.csr
     printf 'extendedKeyUsage=clientAuth\n' > client.ext
     ossl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile client.ext -out client.crt
-    rm -f ./*.csr ./*.ext ./*.srl
+    rm -f ./*.csr ./*.ext ./*.srl openssl.log
     chmod 600 ./*.key broker.p12
     touch .complete
   ) || { cat "$tmp/openssl.log" >&2 2>/dev/null; rm -rf "$tmp"; die "kafka: generating the TLS material failed"; }
