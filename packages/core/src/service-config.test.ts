@@ -17,9 +17,12 @@ const pem = (name: string, text: string): string => {
   writeFileSync(file, text);
   return file;
 };
-const ca = pem('ca.pem', 'CA PEM');
-const cert = pem('cert.pem', 'CERT PEM');
-const key = pem('key.pem', 'KEY PEM');
+const CA_PEM = '-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n';
+const CERT_PEM = '-----BEGIN CERTIFICATE-----\nCERT\n-----END CERTIFICATE-----\n';
+const KEY_PEM = '-----BEGIN PRIVATE KEY-----\nk3y-material\n-----END PRIVATE KEY-----\n';
+const ca = pem('ca.pem', CA_PEM);
+const cert = pem('cert.pem', CERT_PEM);
+const key = pem('key.pem', KEY_PEM);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The message of the error `read` throws (empty when it does not throw). */
@@ -73,7 +76,7 @@ describe('the environment every service shares', () => {
       brokers: ['10.0.0.1:9092', '10.0.0.2:9093'],
       clientId: 'emailer-7',
       groupId: 'emailer-blue',
-      ssl: { ca: Buffer.from('CA PEM'), cert: Buffer.from('CERT PEM'), key: Buffer.from('KEY PEM') },
+      ssl: { ca: Buffer.from(CA_PEM), cert: Buffer.from(CERT_PEM), key: Buffer.from(KEY_PEM) },
       sasl: { mechanism: 'scram-sha-512', username: 'svc', password: 'pa55word' },
     });
     for (const mechanism of ['plain', 'scram-sha-256'] as const) {
@@ -91,7 +94,7 @@ describe('the environment every service shares', () => {
     expect(ssl({ KAFKA_TLS: 'true' })).toBe(true);
     expect(ssl({ KAFKA_TLS: 'off' })).toBeUndefined();
     expect(ssl({ KAFKA_TLS: '0' })).toBeUndefined();
-    expect(ssl({ KAFKA_TLS_CA_FILE: ca })).toEqual({ ca: Buffer.from('CA PEM') });
+    expect(ssl({ KAFKA_TLS_CA_FILE: ca })).toEqual({ ca: Buffer.from(CA_PEM) });
   });
 
   it('names every bad variable at once, the shared ones before the service’s own', () => {
@@ -203,7 +206,7 @@ describe('the environment every service shares', () => {
       brokers: ['127.0.0.1:9092'],
       clientId: 'stream-cli',
       groupId: 'stream-cli',
-      ssl: { ca: Buffer.from('CA PEM') },
+      ssl: { ca: Buffer.from(CA_PEM) },
     });
     const message = problemOf(() => loadKafkaConnection('stream-cli', { ...base, KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_PASSWORD: 'pw-x' }));
     expect(message).toMatch(/KAFKA_SASL_USERNAME: required with KAFKA_SASL_MECHANISM=scram-sha-256/);
@@ -218,6 +221,18 @@ describe('the environment every service shares', () => {
     expect(problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_TLS_CERT_FILE: cert }))).toMatch(
       /KAFKA_TLS_KEY_FILE: required when KAFKA_TLS_CERT_FILE is set/,
     );
+    const wrongKinds = problemOf(() =>
+      loadServiceConfig('x', none, {
+        ...base,
+        KAFKA_TLS_CA_FILE: key,
+        KAFKA_TLS_CERT_FILE: pem('cert.der', '0\x82\x03\x1e0\x82'),
+        KAFKA_TLS_KEY_FILE: pem('enc.key', '-----BEGIN ENCRYPTED PRIVATE KEY-----\nKEY\n-----END ENCRYPTED PRIVATE KEY-----\n'),
+      }),
+    );
+    expect(wrongKinds).toMatch(/KAFKA_TLS_CA_FILE: the file is not a PEM certificate/);
+    expect(wrongKinds).toMatch(/KAFKA_TLS_CERT_FILE: the file is not a PEM certificate/);
+    expect(wrongKinds).toMatch(/KAFKA_TLS_KEY_FILE: the file is not an unencrypted PEM private key/);
+    expect(wrongKinds).not.toContain('k3y-material');
     expect(problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_TLS: 'off', KAFKA_TLS_CA_FILE: ca }))).toMatch(
       /KAFKA_TLS_CA_FILE: set while KAFKA_TLS is off/,
     );

@@ -42,23 +42,37 @@ export interface PemFile {
   readonly contents: Buffer;
 }
 
+/** What a PEM file of each kind must contain: a TLS option that gets a DER file or the wrong PEM fails at start. */
+const PEM_KINDS = {
+  certificate: { pattern: /-----BEGIN CERTIFICATE-----/, expected: 'a PEM certificate (-----BEGIN CERTIFICATE-----)' },
+  key: { pattern: /-----BEGIN (?:RSA |EC )?PRIVATE KEY-----/, expected: 'an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)' },
+} as const;
+
 /**
  * A file path read at start: a missing or unreadable file is a configuration error naming the variable and the
- * reason (e.g. ENOENT); the path itself is not echoed, like any other value.
+ * reason (e.g. ENOENT), and so is a file that is not the PEM it should be (a DER file, a key given as the CA, an
+ * encrypted key); the path and the contents are never echoed.
  */
-const pemFile = z
-  .string()
-  .min(1, 'must not be empty when set')
-  .transform((path, ctx): PemFile => {
-    try {
-      return { path, contents: readFileSync(path) };
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-      ctx.addIssue({ code: 'custom', message: `cannot read the file (${code}${code === 'ENOENT' ? ': no such file' : ''})` });
-      return z.NEVER;
-    }
-  })
-  .optional();
+const pemFile = (kind: keyof typeof PEM_KINDS) =>
+  z
+    .string()
+    .min(1, 'must not be empty when set')
+    .transform((path, ctx): PemFile => {
+      let contents: Buffer;
+      try {
+        contents = readFileSync(path);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+        ctx.addIssue({ code: 'custom', message: `cannot read the file (${code}${code === 'ENOENT' ? ': no such file' : ''})` });
+        return z.NEVER;
+      }
+      if (!PEM_KINDS[kind].pattern.test(contents.toString('latin1'))) {
+        ctx.addIssue({ code: 'custom', message: `the file is not ${PEM_KINDS[kind].expected}` });
+        return z.NEVER;
+      }
+      return { path, contents };
+    })
+    .optional();
 
 const secret = z.string().min(1, 'must not be empty when set').optional();
 
@@ -102,9 +116,9 @@ function serviceEnvironmentSchema(id: string) {
     KAFKA_GROUP_ID: z.string().min(1).default(id),
     /** TLS to the brokers; on by default once a TLS file is given. */
     KAFKA_TLS: onOff,
-    KAFKA_TLS_CA_FILE: pemFile,
-    KAFKA_TLS_CERT_FILE: pemFile,
-    KAFKA_TLS_KEY_FILE: pemFile,
+    KAFKA_TLS_CA_FILE: pemFile('certificate'),
+    KAFKA_TLS_CERT_FILE: pemFile('certificate'),
+    KAFKA_TLS_KEY_FILE: pemFile('key'),
     KAFKA_SASL_MECHANISM: z.enum(SASL_MECHANISMS, { error: `expected one of ${SASL_MECHANISMS.join(', ')}` }).optional(),
     KAFKA_SASL_USERNAME: secret,
     /** Never logged, never echoed in errors. */
