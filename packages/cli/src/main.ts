@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { allTopics } from '@stream/contracts';
 import { KafkaTransport, loadKafkaConnection, silentLogger, toError, type Transport } from '@stream/core';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createTopicsCommand, dlqListCommand, dlqReplayCommand, sendCommand, tailCommand } from './commands.js';
 
@@ -24,7 +23,8 @@ Kafka security: the services' variables, or these flags (a flag wins over its va
   --tls-key-file FILE          its private key (PEM)              KAFKA_TLS_KEY_FILE
   --sasl-mechanism NAME        plain, scram-sha-256, scram-sha-512, oauthbearer   KAFKA_SASL_MECHANISM
   --sasl-username NAME                                            KAFKA_SASL_USERNAME
-  --sasl-password-file FILE    the password, from a file          KAFKA_SASL_PASSWORD (no flag takes it)
+  --sasl-password-file FILE    the password, from a file          KAFKA_SASL_PASSWORD_FILE (or KAFKA_SASL_PASSWORD;
+                                                                  no flag takes the password itself)
   --sasl-token-file FILE       OAUTHBEARER token file             KAFKA_SASL_OAUTHBEARER_TOKEN_FILE`,
   send: `usage: stream send <topic> <json> [--key KEY] [--header NAME=VALUE]...
 Validates <json> against the topic's contract (nothing is sent when it does not fit) and sends it.`,
@@ -56,7 +56,7 @@ type Flags = Partial<Record<keyof typeof KAFKA_FLAGS | 'brokers' | 'sasl-passwor
 
 /**
  * The transport the flags and the environment describe, checked like a service's (same variables, same
- * errors, no secret echoed). The password is read from the environment or a file, never from a flag value.
+ * errors, no secret echoed). The password comes from the environment or a file, never from a flag value.
  */
 function transportFrom(flags: Flags): Transport {
   const env: Record<string, string | undefined> = { ...process.env };
@@ -68,11 +68,9 @@ function transportFrom(flags: Flags): Transport {
   }
   const passwordFile = flags['sasl-password-file'];
   if (passwordFile !== undefined) {
-    try {
-      env.KAFKA_SASL_PASSWORD = readFileSync(passwordFile, 'utf8').trim();
-    } catch (error) {
-      throw new Error(`--sasl-password-file: cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`, { cause: error });
-    }
+    // The flag wins over both password variables.
+    env.KAFKA_SASL_PASSWORD = undefined;
+    env.KAFKA_SASL_PASSWORD_FILE = passwordFile;
   }
   const kafka = loadKafkaConnection('stream-cli', env);
   return new KafkaTransport({

@@ -156,6 +156,31 @@ describe('the environment every service shares', () => {
     ).toMatch(/KAFKA_SASL_PASSWORD: must not be empty/);
   });
 
+  it('takes the SASL password from a file (a mounted secret), read at start, one source only', () => {
+    const file = pem('kafka-password', 'from-a-file\n');
+    const sasl = kafkaConnection(
+      'x',
+      loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD_FILE: file }),
+    ).sasl;
+    expect(sasl).toEqual({ mechanism: 'scram-sha-512', username: 'svc', password: 'from-a-file' });
+    const both = problemOf(() =>
+      loadServiceConfig('x', none, {
+        ...base,
+        KAFKA_SASL_MECHANISM: 'plain',
+        KAFKA_SASL_USERNAME: 'svc',
+        KAFKA_SASL_PASSWORD: 'pw-in-env',
+        KAFKA_SASL_PASSWORD_FILE: file,
+      }),
+    );
+    expect(both).toMatch(/KAFKA_SASL_PASSWORD: set together with KAFKA_SASL_PASSWORD_FILE/);
+    expect(
+      problemOf(() =>
+        loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD_FILE: path.join(dir, 'none') }),
+      ),
+    ).toMatch(/KAFKA_SASL_PASSWORD_FILE: cannot read the file \(ENOENT: no such file\)/);
+    expect(both).not.toMatch(/pw-in-env|from-a-file/);
+  });
+
   it('takes an OAUTHBEARER token from a file (read again on every authentication) or from the environment', async () => {
     const tokenFile = pem('token', 'token-one\n');
     const fromFile = kafkaConnection(

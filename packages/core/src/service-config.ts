@@ -83,6 +83,22 @@ function readTokenFile(path: string): string {
   return token;
 }
 
+/** A password file named by a variable (a mounted secret): read once at start, trimmed; never echoed. */
+const passwordFile = z
+  .string()
+  .min(1, 'must not be empty when set')
+  .transform((path, ctx): string => {
+    try {
+      return readTokenFile(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+      const reason = code === 'ENOENT' ? ': no such file' : code === 'EMPTY' ? ': the file is empty' : '';
+      ctx.addIssue({ code: 'custom', message: `cannot read the file (${code}${reason})` });
+      return z.NEVER;
+    }
+  })
+  .optional();
+
 /** A token file named by a variable: read once at start to check it, then again on every authentication. */
 export interface TokenFile {
   readonly path: string;
@@ -123,6 +139,8 @@ function serviceEnvironmentSchema(id: string) {
     KAFKA_SASL_USERNAME: secret,
     /** Never logged, never echoed in errors. */
     KAFKA_SASL_PASSWORD: secret,
+    /** The password from a file (a mounted secret) instead of the environment, read at start. */
+    KAFKA_SASL_PASSWORD_FILE: passwordFile,
     /** OAUTHBEARER: the token itself, or (better) a file holding it, read again on every authentication. */
     KAFKA_SASL_OAUTHBEARER_TOKEN: secret,
     KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: tokenFile,
@@ -156,14 +174,18 @@ function pairingProblems(env: Environment): string[] {
     const [missing, other] = isSet(env, 'KAFKA_TLS_CERT_FILE') ? ['KAFKA_TLS_KEY_FILE', 'KAFKA_TLS_CERT_FILE'] : ['KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_KEY_FILE'];
     problems.push(`${missing}: required when ${other} is set (a client certificate needs its key)`);
   }
-  const credentials = ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const;
+  const passwords = ['KAFKA_SASL_PASSWORD', 'KAFKA_SASL_PASSWORD_FILE'] as const;
+  const credentials = ['KAFKA_SASL_USERNAME', ...passwords] as const;
   const tokens = ['KAFKA_SASL_OAUTHBEARER_TOKEN', 'KAFKA_SASL_OAUTHBEARER_TOKEN_FILE'] as const;
+  const hasUser = isSet(env, 'KAFKA_SASL_USERNAME');
+  const hasPassword = passwords.some((name) => isSet(env, name));
+  if (passwords.every((name) => isSet(env, name))) problems.push('KAFKA_SASL_PASSWORD: set together with KAFKA_SASL_PASSWORD_FILE; set one');
   const mechanism = env.KAFKA_SASL_MECHANISM;
   if (mechanism === undefined) {
     for (const name of [...credentials, ...tokens])
       if (isSet(env, name)) problems.push(`KAFKA_SASL_MECHANISM: required with SASL, as ${name} is set (one of ${SASL_MECHANISMS.join(', ')})`);
-    if (credentials.some((name) => isSet(env, name)))
-      for (const name of credentials) if (!isSet(env, name)) problems.push(`${name}: required with SASL (username and password go together)`);
+    if (hasUser && !hasPassword) problems.push('KAFKA_SASL_PASSWORD: required with SASL (username and password go together; or KAFKA_SASL_PASSWORD_FILE)');
+    if (hasPassword && !hasUser) problems.push('KAFKA_SASL_USERNAME: required with SASL (username and password go together)');
   } else if (mechanism === 'oauthbearer') {
     for (const name of credentials) if (isSet(env, name)) problems.push(`${name}: not used with KAFKA_SASL_MECHANISM=oauthbearer (it takes a token)`);
     const given = tokens.filter((name) => isSet(env, name));
@@ -171,8 +193,9 @@ function pairingProblems(env: Environment): string[] {
       problems.push('KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: required with KAFKA_SASL_MECHANISM=oauthbearer (or KAFKA_SASL_OAUTHBEARER_TOKEN)');
     if (given.length === 2) problems.push('KAFKA_SASL_OAUTHBEARER_TOKEN: set together with KAFKA_SASL_OAUTHBEARER_TOKEN_FILE; set one');
   } else if ((SASL_MECHANISMS as readonly string[]).includes(mechanism)) {
-    for (const name of credentials)
-      if (!isSet(env, name)) problems.push(`${name}: required with KAFKA_SASL_MECHANISM=${mechanism} (username and password go together)`);
+    if (!hasUser) problems.push(`KAFKA_SASL_USERNAME: required with KAFKA_SASL_MECHANISM=${mechanism} (username and password go together)`);
+    if (!hasPassword)
+      problems.push(`KAFKA_SASL_PASSWORD: required with KAFKA_SASL_MECHANISM=${mechanism} (username and password go together; or KAFKA_SASL_PASSWORD_FILE)`);
     for (const name of tokens) if (isSet(env, name)) problems.push(`${name}: only used with KAFKA_SASL_MECHANISM=oauthbearer`);
   }
   return problems;
@@ -221,7 +244,8 @@ function saslOf(env: KafkaEnvironment): KafkaSaslOptions | undefined {
     if (file) return { mechanism, token: () => readTokenFile(file.path) };
     return token ? { mechanism, token: () => token } : undefined;
   }
-  return env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD ? { mechanism, username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD } : undefined;
+  const password = env.KAFKA_SASL_PASSWORD ?? env.KAFKA_SASL_PASSWORD_FILE;
+  return env.KAFKA_SASL_USERNAME && password ? { mechanism, username: env.KAFKA_SASL_USERNAME, password } : undefined;
 }
 
 const KAFKA_VARIABLES = {
@@ -235,6 +259,7 @@ const KAFKA_VARIABLES = {
   KAFKA_SASL_MECHANISM: true,
   KAFKA_SASL_USERNAME: true,
   KAFKA_SASL_PASSWORD: true,
+  KAFKA_SASL_PASSWORD_FILE: true,
   KAFKA_SASL_OAUTHBEARER_TOKEN: true,
   KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: true,
 } as const;
