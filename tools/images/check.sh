@@ -8,7 +8,8 @@
 #      that exists under services/
 #   4. each image's contents: non-root USER, tini ENTRYPOINT, exec-form CMD, NODE_ENV=production,
 #      HEALTHCHECK on /healthz, no dev dependencies, no sources, no build tooling or build secrets
-#   5. docker/compose.yaml's environment of each service accepted by the service's own config schema (its
+#   5. docker/compose.yaml runs every container built from the Dockerfile hardened (x-hardened: read_only,
+#      cap_drop ALL, no-new-privileges, tmpfs /tmp), and its environment of each service is accepted by the service's own config schema (its
 #      dist/config.js in its image), naming no variable its src/config.ts does not read
 #   6. `stream topics create` from the cli image against the local Kafka
 #   7. each service's image run with its own ENTRYPOINT + CMD (`buildah run`, host network) the way compose runs
@@ -480,6 +481,13 @@ main() {
   done
 
   step "compose.yaml against each service's config"
+  local hardened_ok=1 hardened
+  if hardened="$(probe compose-hardened)"; then
+    pass "compose: read_only, cap_drop ALL, no-new-privileges and tmpfs /tmp for $hardened"
+  else
+    hardened_ok=0
+    fail "compose: a container built from the Dockerfile is not hardened (x-hardened)" || true
+  fi
   for svc in "${present[@]}"; do
     [ "$(result "$svc" build)" = ok ] || continue
     run_check "$svc" compose check_compose_config "$svc"
@@ -538,6 +546,7 @@ main() {
     for kind in build contents run; do [ "$(result "$name" "$kind")" = ok ] || failed=1; done
     [ "$name" = cli ] || [ "$name" = demo ] || [ "$(result "$name" compose)" = ok ] || failed=1
   done
+  [ $hardened_ok -eq 1 ] || { printf 'compose.yaml: not every image runs hardened (see above)\n' >&2; failed=1; }
   [ ${#missing[@]} -eq 0 ] || warn_loud "SKIPPED (not in services/ yet): ${missing[*]}"
   log "logs: $LOG_DIR"
   [ $failed -eq 0 ] || die "images:check failed"
