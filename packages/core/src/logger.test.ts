@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from './logger.js';
+import { createLogger, REDACT_PATHS } from './logger.js';
 
 function capture() {
   const lines: string[] = [];
@@ -89,5 +89,20 @@ describe('createLogger', () => {
     log.error({ err: Object.assign(new Error('HTTP 500'), { response: { body } }) }, 'request failed');
     expect(lines[0]).not.toContain(token.slice(0, 5));
     expect(lines[0]).toContain('…');
+  });
+
+  it('covers every path pino used to redact, wherever the wildcards put it', () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ name: 'test', level: 'info', destination });
+    const secret = 'path-secret-3c2b';
+    for (const path of REDACT_PATHS) {
+      const value = path
+        .split('.')
+        .reverse()
+        .reduce<unknown>((inner, key) => ({ [key === '*' ? 'nested' : key]: inner }), secret);
+      log.info(value as object, path);
+    }
+    expect(lines).toHaveLength(REDACT_PATHS.length);
+    for (const line of lines) expect(line).not.toContain(secret);
   });
 });

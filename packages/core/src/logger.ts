@@ -5,9 +5,10 @@ import { isSecretCommand, isSecretKey, REDACTED, redactSecrets, redactString } f
 export type Logger = PinoLogger;
 
 /**
- * Paths pino itself also redacts. The redaction that counts is `redactSecrets` (./redact.ts), applied to every
- * field, the message, child bindings and errors before any truncation: secret keys at any depth, URL
- * credentials, bearer tokens, Redis AUTH arguments. These paths stay as a second net.
+ * The paths pino's own `redact` option used to be given. `createLogger` no longer passes them to pino: the shared
+ * redaction (`redactSecrets`, ./redact.ts) covers each of them at any depth, plus URL credentials, bearer tokens
+ * and Redis AUTH arguments, before any truncation, and pino's wildcard paths cost about 35 µs on every line
+ * (15 times the rest of a line). Kept as an export for code that used them.
  */
 export const REDACT_PATHS: readonly string[] = [
   'password',
@@ -128,7 +129,6 @@ export function createLogger(options: { name: string; level?: string; destinatio
   const config: LoggerOptions = {
     name: options.name,
     level: options.level ?? process.env.LOG_LEVEL ?? 'info',
-    redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }), log: redactFields, bindings: redactFields },
