@@ -80,6 +80,10 @@ kafka_config() {
 }
 
 kafka_start() {
+  local port
+  for port in "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_PORT" "$KAFKA_TLS_PORT"; do
+    if port_busy "$port"; then die "kafka: port $port (controller, SASL or TLS listener) is taken; free it or move it (STACK_KAFKA_*_PORT)"; fi
+  done
   local config; config="$(kafka_config)"
   local dir="$DATA_DIR/kafka"
   if [ ! -f "$dir/data/meta.properties" ]; then
