@@ -8,11 +8,14 @@
 #      that exists under services/
 #   4. each image's contents: non-root USER, tini ENTRYPOINT, exec-form CMD, NODE_ENV=production,
 #      HEALTHCHECK on /healthz, no dev dependencies, no sources, no build tooling or build secrets
-#   5. docker/compose.yaml's environment of each service accepted by the service's own config schema (its
+#   5. docker/compose.yaml runs every container built from the Dockerfile hardened (x-hardened: read_only,
+#      cap_drop ALL, no-new-privileges, tmpfs /tmp), and its environment of each service is accepted by the service's own config schema (its
 #      dist/config.js in its image), naming no variable its src/config.ts does not read
 #   6. `stream topics create` from the cli image against the local Kafka
-#   7. each service's image run with its own ENTRYPOINT + CMD (`buildah run`, host network) against the
-#      local servers: /healthz 200 and the image's HEALTHCHECK command passing, running as non-root, one
+#   7. each service's image run with its own ENTRYPOINT + CMD (`buildah run`, host network) the way compose runs
+#      it (read-only root file system, tmpfs /tmp, no capabilities, no-new-privileges; see run_hardened) against
+#      the local servers: /healthz 200 and the image's HEALTHCHECK command passing, running as non-root with
+#      an empty capability bounding set and NoNewPrivs, the root file system not writable, one
 #      record processed end to end, then SIGTERM to PID 1 (tini) and exit code 0; the demo image's
 #      producer (dist/produce.js) run for 3 s against the local servers
 #
@@ -73,6 +76,59 @@ descendant_named() { # <pid> <program>: the first process below <pid> running <p
   return 1
 }
 
+# ---------------------------------------------------------------------------------------------------
+# Hardened runs, as docker/compose.yaml runs the containers (read_only: true, tmpfs /tmp, cap_drop: [ALL],
+# no-new-privileges). buildah 1.28 has no --read-only or --security-opt for `run`, so:
+#   - harden_container mounts the working container's root file system, bind-mounts it over itself read-only,
+#     and mounts a tmpfs on /tmp (what compose gives) and on /run (where `buildah run` itself creates and
+#     removes /run/.containerenv on every run; compose needs none there);
+#   - run_hardened starts the command as root only long enough for util-linux's setpriv (in every Debian
+#     image) to switch to the image's USER with no supplementary groups, an empty capability bounding set,
+#     no inheritable or ambient capabilities and the no_new_privs bit set, then exec the image's command.
+# check_hardened then reads the running node process's /proc status and tries a write to /app.
+harden_container() { # <ctr>
+  local mp; mp="$(buildah mount "$1")"
+  mkdir -p "$mp/run" "$mp/tmp"
+  touch "$mp/etc/hosts" "$mp/etc/resolv.conf" "$mp/etc/hostname"
+  mount --bind "$mp" "$mp"
+  mount -o remount,bind,ro "$mp" "$mp"
+  mount -t tmpfs -o size=1m,nosuid,nodev,noexec tmpfs "$mp/run"
+  mount -t tmpfs -o size=64m,nosuid,nodev,mode=1777 tmpfs "$mp/tmp"
+}
+unharden_container() { # <ctr>: undoes harden_container (before `buildah rm`)
+  local mp; mp="$(buildah mount "$1" 2>/dev/null)" || return 0
+  umount "$mp/tmp" "$mp/run" 2>/dev/null || true
+  umount "$mp" 2>/dev/null || true
+  buildah umount "$1" >/dev/null 2>&1 || true
+}
+# run_hardened <ctr> [buildah run options...] -- <argv...>
+run_hardened() {
+  local ctr="$1"; shift
+  local -a opts=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
+  shift
+  local user; user="$(buildah inspect --format '{{.OCIv1.Config.User}}' "$ctr")"
+  [ -n "$user" ] && [ "${user%%:*}" != 0 ] && [ "${user%%:*}" != root ] || { fail "image of $ctr has no non-root USER"; return 1; }
+  buildah run --isolation chroot --user 0:0 "${opts[@]}" "$ctr" -- \
+    setpriv --reuid "${user%%:*}" --regid "${user#*:}" --clear-groups --no-new-privs --bounding-set -all --inh-caps -all -- "$@"
+}
+# check_hardened <svc> <ctr>: the node process has no capabilities and cannot gain any, / is read-only, /tmp is not.
+check_hardened() {
+  local svc="$1" ctr="$2" node_pid status bnd nnp
+  node_pid="$(descendant_named "$RUN_PID" node)" || { fail "$svc: no node process"; return 1; }
+  status="$(cat "/proc/$node_pid/status")"
+  bnd="$(awk '/^CapBnd:/ { print $2 }' <<<"$status")"; nnp="$(awk '/^NoNewPrivs:/ { print $2 }' <<<"$status")"
+  [ "$bnd" = 0000000000000000 ] || { fail "$svc: capability bounding set $bnd (want none)"; return 1; }
+  [ "$(awk '/^CapEff:/ { print $2 }' <<<"$status")" = 0000000000000000 ] || { fail "$svc: effective capabilities"; return 1; }
+  [ "$nnp" = 1 ] || { fail "$svc: NoNewPrivs is $nnp (want 1)"; return 1; }
+  pass "$svc: node runs with no capabilities (bounding set empty) and no-new-privileges"
+  run_hardened "$ctr" -- node -e '
+    const fs = require("node:fs");
+    try { fs.writeFileSync("/app/.images-check", "x"); process.exit(3); } catch (e) { if (e.code !== "EROFS") throw e; }
+    fs.writeFileSync("/tmp/.images-check", "x");' >/dev/null 2>&1 || { fail "$svc: the root file system is writable, or /tmp is not"; return 1; }
+  pass "$svc: read-only root file system (write to /app: EROFS), /tmp writable (tmpfs)"
+}
+
 # start_container <image> <name> <log> [VAR=value...]; sets CTR and RUN_PID.
 start_container() {
   local image="$1" name="$2" logfile="$3"; shift 3
@@ -83,8 +139,9 @@ start_container() {
   # tini is not PID 1 under `buildah run` (no PID namespace): let it reap as a subreaper instead.
   for var in TINI_SUBREAPER=1 "$@"; do env+=(--env "$var"); done
   CTR="$(buildah from --pull=never --name "$name" "$image")"
-  log "run: ${argv[*]} (container $name, log $logfile)"
-  buildah run --isolation chroot "${env[@]}" "$CTR" -- "${argv[@]}" > "$logfile" 2>&1 &
+  harden_container "$CTR"
+  log "run: ${argv[*]} (container $name, hardened, log $logfile)"
+  run_hardened "$CTR" "${env[@]}" -- "${argv[@]}" > "$logfile" 2>&1 &
   RUN_PID=$!
 }
 
@@ -106,6 +163,7 @@ stop_container() {
   local status=0
   wait "$RUN_PID" 2>/dev/null || status=$?
   [ -n "$code" ] || code=$status
+  unharden_container "$CTR"
   buildah rm "$CTR" >/dev/null 2>&1 || true
   RUN_PID=""
   STOP_CODE="$code"
@@ -119,7 +177,7 @@ run_healthcheck() { # <image> [VAR=value...]
   mapfile -d '' test < <(json_get "$config" 'c.Healthcheck?.Test ?? []')
   [ "${test[0]:-}" = CMD ] || { fail "HEALTHCHECK is not exec-form CMD: ${test[*]}"; return 1; }
   local var; for var in "$@"; do env+=(--env "$var"); done
-  buildah run --isolation chroot "${env[@]}" "$CTR" -- "${test[@]:1}" >/dev/null 2>&1
+  run_hardened "$CTR" "${env[@]}" -- "${test[@]:1}" >/dev/null 2>&1
 }
 
 # The checks every running service gets: healthy (twice), non-root. <service> <ops-port>
@@ -136,6 +194,7 @@ check_running() {
   uid="$(ps -o uid= -p "$node_pid" | tr -d ' ')"
   [ "$uid" != 0 ] || { fail "$svc: node runs as root"; return 1; }
   pass "$svc: node runs as uid $uid"
+  check_hardened "$svc" "$CTR"
 }
 
 # The service's own stop: SIGTERM to PID 1 must end in exit code 0 (graceful shutdown done).
@@ -153,8 +212,10 @@ check_stop() { # <service> <log>
 cli_send() { # <topic> <json> <key>
   local ctr; ctr="$(buildah from --pull=never --name "images-check-send-$RUN_ID-$RANDOM" "$(image_name cli)")"
   local status=0
-  buildah run --isolation chroot --env "KAFKA_BROKERS=$KAFKA_BROKERS" --env TINI_SUBREAPER=1 "$ctr" -- \
+  harden_container "$ctr"
+  run_hardened "$ctr" --env "KAFKA_BROKERS=$KAFKA_BROKERS" --env TINI_SUBREAPER=1 -- \
     /usr/bin/tini -- node dist/main.js send "$1" "$2" --key "$3" >/dev/null 2>"$RESULTS/send.err" || status=$?
+  unharden_container "$ctr"
   buildah rm "$ctr" >/dev/null 2>&1 || true
   [ $status -eq 0 ] || { cat "$RESULTS/send.err" >&2; fail "stream send $1 failed"; }
 }
@@ -197,7 +258,8 @@ check_feed_cache() {
 # image, under its tini. <port> <token> <log>; sets SINK_CTR and SINK_PID (stop_email_sink ends it).
 start_email_sink() {
   SINK_CTR="$(buildah from --pull=never --name "images-check-email-sink-$RUN_ID" "$(image_name demo)")"
-  buildah run --isolation chroot --env "PORT=$1" --env HOST=127.0.0.1 --env "EMAIL_SINK_TOKEN=$2" --env TINI_SUBREAPER=1 "$SINK_CTR" -- \
+  harden_container "$SINK_CTR"
+  run_hardened "$SINK_CTR" --env "PORT=$1" --env HOST=127.0.0.1 --env "EMAIL_SINK_TOKEN=$2" --env TINI_SUBREAPER=1 -- \
     /usr/bin/tini -- node node_modules/@stream/local-stack/dist/email-sink-main.js > "$3" 2>&1 &
   SINK_PID=$!
 }
@@ -214,6 +276,7 @@ stop_email_sink() {
     kill -KILL "$SINK_PID" 2>/dev/null || true
   fi
   wait "$SINK_PID" 2>/dev/null || true
+  unharden_container "$SINK_CTR"
   buildah rm "$SINK_CTR" >/dev/null 2>&1 || true
   SINK_PID=""
 }
@@ -418,6 +481,13 @@ main() {
   done
 
   step "compose.yaml against each service's config"
+  local hardened_ok=1 hardened
+  if hardened="$(probe compose-hardened)"; then
+    pass "compose: read_only, cap_drop ALL, no-new-privileges and tmpfs /tmp for $hardened"
+  else
+    hardened_ok=0
+    fail "compose: a container built from the Dockerfile is not hardened (x-hardened)" || true
+  fi
   for svc in "${present[@]}"; do
     [ "$(result "$svc" build)" = ok ] || continue
     run_check "$svc" compose check_compose_config "$svc"
@@ -427,8 +497,10 @@ main() {
   if [ $built_cli = 1 ]; then
     local ctr status=0
     ctr="$(buildah from --pull=never --name "images-check-topics-$RUN_ID" "$(image_name cli)")"
-    buildah run --isolation chroot --env "KAFKA_BROKERS=$KAFKA_BROKERS" --env TINI_SUBREAPER=1 "$ctr" -- \
+    harden_container "$ctr"
+    run_hardened "$ctr" --env "KAFKA_BROKERS=$KAFKA_BROKERS" --env TINI_SUBREAPER=1 -- \
       /usr/bin/tini -- node dist/main.js topics create 2>&1 | sed 's/^/  /' >&2 || status=$?
+    unharden_container "$ctr"
     buildah rm "$ctr" >/dev/null 2>&1 || true
     if [ $status -eq 0 ]; then record cli run ok; pass "cli: stream topics create"; else record cli run FAILED; fail "cli: stream topics create" || true; fi
   fi
@@ -437,9 +509,11 @@ main() {
   if [ "$(result demo build)" = ok ] && [ "$(result cli run)" = ok ]; then
     local ctr status=0 out
     ctr="$(buildah from --pull=never --name "images-check-demo-$RUN_ID" "$(image_name demo)")"
-    out="$(buildah run --isolation chroot --env "KAFKA_BROKERS=$KAFKA_BROKERS" --env "INFLUX_URL=$INFLUX_URL" \
-      --env INFLUX_TOKEN=stream:stream --env INFLUX_ORG=stream --env INFLUX_BUCKET=stream/autogen --env TINI_SUBREAPER=1 "$ctr" -- \
+    harden_container "$ctr"
+    out="$(run_hardened "$ctr" --env "KAFKA_BROKERS=$KAFKA_BROKERS" --env "INFLUX_URL=$INFLUX_URL" \
+      --env INFLUX_TOKEN=stream:stream --env INFLUX_ORG=stream --env INFLUX_BUCKET=stream/autogen --env TINI_SUBREAPER=1 -- \
       /usr/bin/tini -- node dist/produce.js --rate 20 --duration 3 2>&1)" || status=$?
+    unharden_container "$ctr"
     buildah rm "$ctr" >/dev/null 2>&1 || true
     printf '%s\n' "$out" | tail -n 3 | cut -c1-240 | sed 's/^/  /' >&2
     if [ $status -eq 0 ] && printf '%s' "$out" | grep -q '"msg":"stopping"' && ! printf '%s' "$out" | grep -q '"activities":0,'; then
@@ -472,6 +546,7 @@ main() {
     for kind in build contents run; do [ "$(result "$name" "$kind")" = ok ] || failed=1; done
     [ "$name" = cli ] || [ "$name" = demo ] || [ "$(result "$name" compose)" = ok ] || failed=1
   done
+  [ $hardened_ok -eq 1 ] || { printf 'compose.yaml: not every image runs hardened (see above)\n' >&2; failed=1; }
   [ ${#missing[@]} -eq 0 ] || warn_loud "SKIPPED (not in services/ yet): ${missing[*]}"
   log "logs: $LOG_DIR"
   [ $failed -eq 0 ] || die "images:check failed"

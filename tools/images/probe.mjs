@@ -16,6 +16,10 @@
 //                                               interpolated), as NUL-separated VAR=value; fails when it has
 //                                               none or names a variable neither its src/config.ts nor
 //                                               core's src/service-config.ts knows
+//   compose-hardened                            fails unless every container docker/compose.yaml builds from
+//                                               the Dockerfile merges the x-hardened block (read_only,
+//                                               cap_drop ALL, no-new-privileges, tmpfs /tmp), directly or
+//                                               through x-service
 //   dev-deps <app-dir>                          fails listing the dev-only packages (devDependencies of the
 //                                               root, of the package and of the workspace packages deployed
 //                                               with it, that none of them depends on) found in
@@ -217,6 +221,47 @@ const commands = {
       );
     }
     process.stdout.write(names.map((name) => `${name}=${env[name]}\0`).join(''));
+  },
+
+  async 'compose-hardened'() {
+    // Enough YAML for docker/compose.yaml (block style, two-space indents): the x-* blocks' lines and merges,
+    // and per service whether it builds from the Dockerfile and which blocks it merges.
+    const lines = readFileSync(`${repo}docker/compose.yaml`, 'utf8').split('\n');
+    const blocks = {};
+    const services = {};
+    let top = '';
+    let service = '';
+    for (const line of lines) {
+      if (/^\S/.test(line)) {
+        top = line.replace(/:.*$/, '');
+        service = '';
+        if (top.startsWith('x-')) blocks[line.match(/&([\w-]+)/)?.[1] ?? top] = [];
+        continue;
+      }
+      if (top.startsWith('x-')) blocks[Object.keys(blocks).at(-1)].push(line.trim());
+      if (top !== 'services') continue;
+      const name = line.match(/^  ([\w-]+):\s*$/)?.[1];
+      if (name) {
+        service = name;
+        services[name] = { builds: false, merges: [] };
+        continue;
+      }
+      if (!service) continue;
+      if (/^    build:/.test(line)) services[service].builds = true;
+      const merge = line.match(/^    <<: \*([\w-]+)/)?.[1];
+      if (merge) services[service].merges.push(merge);
+    }
+    const hardened = blocks.hardened ?? [];
+    const wanted = ['read_only: true', 'cap_drop: [ALL]', 'security_opt: ["no-new-privileges:true"]'];
+    const missing = wanted.filter((entry) => !hardened.includes(entry));
+    if (!hardened.some((entry) => /^tmpfs: \["\/tmp:/.test(entry))) missing.push('tmpfs: ["/tmp:…"]');
+    if (missing.length > 0) throw new Error(`docker/compose.yaml's x-hardened block lacks ${missing.join(', ')}`);
+    const viaBlock = (merge) => merge === 'hardened' || (blocks[merge] ?? []).includes('<<: *hardened');
+    const built = Object.entries(services).filter(([, s]) => s.builds);
+    const open = built.filter(([, s]) => !s.merges.some(viaBlock)).map(([name]) => name);
+    if (built.length === 0) throw new Error('docker/compose.yaml: no service builds from the Dockerfile');
+    if (open.length > 0) throw new Error(`docker/compose.yaml: ${open.join(', ')} build from the Dockerfile without the x-hardened block`);
+    print(built.map(([name]) => name).join(' '));
   },
 
   async 'dev-deps'(appDir) {

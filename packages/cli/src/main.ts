@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { allTopics } from '@stream/contracts';
-import { KafkaTransport, silentLogger, toError, type Transport } from '@stream/core';
+import { KafkaTransport, loadKafkaConnection, silentLogger, toError, type Transport } from '@stream/core';
 import { parseArgs } from 'node:util';
 import { createTopicsCommand, dlqListCommand, dlqReplayCommand, sendCommand, tailCommand } from './commands.js';
 
@@ -14,7 +14,18 @@ commands:
   dlq list <topic>          list a topic's dead letters with their failure headers
   dlq replay <topic>        send dead letters back to their source topic
 
-Every command takes --brokers (default $KAFKA_BROKERS or 127.0.0.1:9092) and --help.`,
+Every command takes --brokers (default $KAFKA_BROKERS or 127.0.0.1:9092) and --help.
+
+Kafka security: the services' variables, or these flags (a flag wins over its variable):
+  --tls                        TLS with the system CAs            KAFKA_TLS=on
+  --tls-ca-file FILE           CA bundle (PEM)                    KAFKA_TLS_CA_FILE
+  --tls-cert-file FILE         client certificate (PEM)           KAFKA_TLS_CERT_FILE
+  --tls-key-file FILE          its private key (PEM)              KAFKA_TLS_KEY_FILE
+  --sasl-mechanism NAME        plain, scram-sha-256, scram-sha-512, oauthbearer   KAFKA_SASL_MECHANISM
+  --sasl-username NAME                                            KAFKA_SASL_USERNAME
+  --sasl-password-file FILE    the password, from a file          KAFKA_SASL_PASSWORD_FILE (or KAFKA_SASL_PASSWORD;
+                                                                  no flag takes the password itself)
+  --sasl-token-file FILE       OAUTHBEARER token file             KAFKA_SASL_OAUTHBEARER_TOKEN_FILE`,
   send: `usage: stream send <topic> <json> [--key KEY] [--header NAME=VALUE]...
 Validates <json> against the topic's contract (nothing is sent when it does not fit) and sends it.`,
   tail: `usage: stream tail <topic> [--max N]
@@ -31,12 +42,44 @@ committed only up to the first letter it skipped, so the letters after that one 
 which are then sent again) are read again by the next replay.`,
 };
 
-function transportFrom(brokers: string | undefined): Transport {
-  const list = (brokers ?? process.env.KAFKA_BROKERS ?? '127.0.0.1:9092')
-    .split(',')
-    .map((b) => b.trim())
-    .filter(Boolean);
-  return new KafkaTransport({ brokers: list, clientId: 'stream-cli', logger: silentLogger() });
+/** The command-line flags that stand for a KAFKA_* variable. */
+const KAFKA_FLAGS = {
+  'tls-ca-file': 'KAFKA_TLS_CA_FILE',
+  'tls-cert-file': 'KAFKA_TLS_CERT_FILE',
+  'tls-key-file': 'KAFKA_TLS_KEY_FILE',
+  'sasl-mechanism': 'KAFKA_SASL_MECHANISM',
+  'sasl-username': 'KAFKA_SASL_USERNAME',
+  'sasl-token-file': 'KAFKA_SASL_OAUTHBEARER_TOKEN_FILE',
+} as const;
+
+type Flags = Partial<Record<keyof typeof KAFKA_FLAGS | 'brokers' | 'sasl-password-file', string>> & { tls?: boolean };
+
+/**
+ * The transport the flags and the environment describe, checked like a service's (same variables, same
+ * errors, no secret echoed). The password comes from the environment or a file, never from a flag value.
+ */
+function transportFrom(flags: Flags): Transport {
+  const env: Record<string, string | undefined> = { ...process.env };
+  env.KAFKA_BROKERS = flags.brokers ?? env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+  if (flags.tls) env.KAFKA_TLS = 'on';
+  for (const [flag, variable] of Object.entries(KAFKA_FLAGS)) {
+    const value = flags[flag as keyof typeof KAFKA_FLAGS];
+    if (value !== undefined) env[variable] = value;
+  }
+  const passwordFile = flags['sasl-password-file'];
+  if (passwordFile !== undefined) {
+    // The flag wins over both password variables.
+    env.KAFKA_SASL_PASSWORD = undefined;
+    env.KAFKA_SASL_PASSWORD_FILE = passwordFile;
+  }
+  const kafka = loadKafkaConnection('stream-cli', env);
+  return new KafkaTransport({
+    brokers: kafka.brokers,
+    clientId: kafka.clientId,
+    ...(kafka.ssl === undefined ? {} : { ssl: kafka.ssl }),
+    ...(kafka.sasl === undefined ? {} : { sasl: kafka.sasl }),
+    logger: silentLogger(),
+  });
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -46,6 +89,14 @@ async function main(argv: string[]): Promise<number> {
     options: {
       help: { type: 'boolean', short: 'h' },
       brokers: { type: 'string' },
+      tls: { type: 'boolean' },
+      'tls-ca-file': { type: 'string' },
+      'tls-cert-file': { type: 'string' },
+      'tls-key-file': { type: 'string' },
+      'sasl-mechanism': { type: 'string' },
+      'sasl-username': { type: 'string' },
+      'sasl-password-file': { type: 'string' },
+      'sasl-token-file': { type: 'string' },
       key: { type: 'string' },
       header: { type: 'string', multiple: true },
       max: { type: 'string' },
@@ -63,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
     print(HELP[command]!);
     return 0;
   }
-  const transport = transportFrom(values.brokers);
+  const transport = transportFrom(values);
   switch (command) {
     case 'send': {
       const [topic, json] = rest;

@@ -40,7 +40,13 @@ export { RETRY_HEADERS } from './runtime/retry-topics.js';
 export { deadLetterTopicName, retryTopicName, delayLabel, agentName } from './topology.js';
 export type { Instrumentation, AgentLabels } from './runtime/instrumentation.js';
 export { CommitTracker } from './runtime/commit-tracker.js';
-export { KafkaTransport, type KafkaTransportOptions } from './transport/kafka/index.js';
+export {
+  KafkaTransport,
+  type KafkaSaslOauthBearerOptions,
+  type KafkaSaslOptions,
+  type KafkaSaslPasswordOptions,
+  type KafkaTransportOptions,
+} from './transport/kafka/index.js';
 export { MemoryBroker, MemoryTransport } from './transport/memory/index.js';
 export type * from './transport/transport.js';
 export { loadConfig } from './config.js';
@@ -61,9 +67,12 @@ export {
   httpPort,
   loadServiceConfig,
   kafkaConnection,
+  loadKafkaConnection,
   type Environment,
   type KafkaConnection,
+  type KafkaEnvironment,
   type PemFile,
+  type TokenFile,
   type ServiceConfig,
   type ServiceEnvironment,
 } from './service-config.js';

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { StreamError } from './errors.js';
 import { defineService } from './service.js';
-import { kafkaConnection, loadServiceConfig } from './service-config.js';
+import { kafkaConnection, loadKafkaConnection, loadServiceConfig } from './service-config.js';
 import { KafkaTransport } from './transport/kafka/index.js';
 
 const none = z.object({});
@@ -17,9 +17,12 @@ const pem = (name: string, text: string): string => {
   writeFileSync(file, text);
   return file;
 };
-const ca = pem('ca.pem', 'CA PEM');
-const cert = pem('cert.pem', 'CERT PEM');
-const key = pem('key.pem', 'KEY PEM');
+const CA_PEM = '-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n';
+const CERT_PEM = '-----BEGIN CERTIFICATE-----\nCERT\n-----END CERTIFICATE-----\n';
+const KEY_PEM = '-----BEGIN PRIVATE KEY-----\nk3y-material\n-----END PRIVATE KEY-----\n';
+const ca = pem('ca.pem', CA_PEM);
+const cert = pem('cert.pem', CERT_PEM);
+const key = pem('key.pem', KEY_PEM);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The message of the error `read` throws (empty when it does not throw). */
@@ -72,7 +75,7 @@ describe('the environment every service shares', () => {
       brokers: ['10.0.0.1:9092', '10.0.0.2:9093'],
       clientId: 'emailer-7',
       groupId: 'emailer-blue',
-      ssl: { ca: Buffer.from('CA PEM'), cert: Buffer.from('CERT PEM'), key: Buffer.from('KEY PEM') },
+      ssl: { ca: Buffer.from(CA_PEM), cert: Buffer.from(CERT_PEM), key: Buffer.from(KEY_PEM) },
       sasl: { mechanism: 'scram-sha-512', username: 'svc', password: 'pa55word' },
     });
     for (const mechanism of ['plain', 'scram-sha-256'] as const) {
@@ -90,7 +93,7 @@ describe('the environment every service shares', () => {
     expect(ssl({ KAFKA_TLS: 'true' })).toBe(true);
     expect(ssl({ KAFKA_TLS: 'off' })).toBeUndefined();
     expect(ssl({ KAFKA_TLS: '0' })).toBeUndefined();
-    expect(ssl({ KAFKA_TLS_CA_FILE: ca })).toEqual({ ca: Buffer.from('CA PEM') });
+    expect(ssl({ KAFKA_TLS_CA_FILE: ca })).toEqual({ ca: Buffer.from(CA_PEM) });
   });
 
   it('names every bad variable at once, the shared ones before the service’s own', () => {
@@ -152,7 +155,7 @@ describe('the environment every service shares', () => {
   it('never echoes the SASL password', () => {
     const password = 'never-print-me';
     const incomplete = problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_SASL_PASSWORD: password }));
-    expect(incomplete).toMatch(/KAFKA_SASL_MECHANISM: required with SASL/);
+    expect(incomplete).toMatch(/KAFKA_SASL_MECHANISM: required with SASL, as KAFKA_SASL_PASSWORD is set/);
     expect(incomplete).toMatch(/KAFKA_SASL_USERNAME: required with SASL/);
     const badMechanism = problemOf(() =>
       loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: password }),
@@ -164,6 +167,88 @@ describe('the environment every service shares', () => {
     ).toMatch(/KAFKA_SASL_PASSWORD: must not be empty/);
   });
 
+  it('takes the SASL password from a file (a mounted secret), read at start, one source only', () => {
+    const file = pem('kafka-password', 'from-a-file\n');
+    const sasl = kafkaConnection(
+      'x',
+      loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD_FILE: file }),
+    ).sasl;
+    expect(sasl).toEqual({ mechanism: 'scram-sha-512', username: 'svc', password: 'from-a-file' });
+    const both = problemOf(() =>
+      loadServiceConfig('x', none, {
+        ...base,
+        KAFKA_SASL_MECHANISM: 'plain',
+        KAFKA_SASL_USERNAME: 'svc',
+        KAFKA_SASL_PASSWORD: 'pw-in-env',
+        KAFKA_SASL_PASSWORD_FILE: file,
+      }),
+    );
+    expect(both).toMatch(/KAFKA_SASL_PASSWORD: set together with KAFKA_SASL_PASSWORD_FILE/);
+    expect(
+      problemOf(() =>
+        loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD_FILE: path.join(dir, 'none') }),
+      ),
+    ).toMatch(/KAFKA_SASL_PASSWORD_FILE: cannot read the file \(ENOENT: no such file\)/);
+    expect(both).not.toMatch(/pw-in-env|from-a-file/);
+  });
+
+  it('takes an OAUTHBEARER token from a file (read again on every authentication) or from the environment', async () => {
+    const tokenFile = pem('token', 'token-one\n');
+    const fromFile = kafkaConnection(
+      'x',
+      loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'oauthbearer', KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: tokenFile }),
+    ).sasl;
+    if (fromFile?.mechanism !== 'oauthbearer') throw new Error('expected an OAUTHBEARER option');
+    expect(await fromFile.token()).toBe('token-one');
+    writeFileSync(tokenFile, 'token-two');
+    expect(await fromFile.token()).toBe('token-two');
+    const fromEnv = kafkaConnection(
+      'x',
+      loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'oauthbearer', KAFKA_SASL_OAUTHBEARER_TOKEN: 'tok-env' }),
+    ).sasl;
+    expect(fromEnv?.mechanism === 'oauthbearer' && (await fromEnv.token())).toBe('tok-env');
+  });
+
+  it('validates OAUTHBEARER at start without echoing the token', () => {
+    const token = 'eyJ-never-print-me';
+    const oauth = { ...base, KAFKA_SASL_MECHANISM: 'oauthbearer' };
+    expect(problemOf(() => loadServiceConfig('x', none, oauth))).toMatch(/KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: required with KAFKA_SASL_MECHANISM=oauthbearer/);
+    const both = problemOf(() =>
+      loadServiceConfig('x', none, {
+        ...oauth,
+        KAFKA_SASL_OAUTHBEARER_TOKEN: token,
+        KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: pem('t2', token),
+        KAFKA_SASL_PASSWORD: token,
+      }),
+    );
+    expect(both).toMatch(/KAFKA_SASL_OAUTHBEARER_TOKEN: set together with KAFKA_SASL_OAUTHBEARER_TOKEN_FILE/);
+    expect(both).toMatch(/KAFKA_SASL_PASSWORD: not used with KAFKA_SASL_MECHANISM=oauthbearer/);
+    expect(problemOf(() => loadServiceConfig('x', none, { ...oauth, KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: pem('empty', '  \n') }))).toMatch(
+      /KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: cannot read the file \(EMPTY: the file is empty\)/,
+    );
+    expect(problemOf(() => loadServiceConfig('x', none, { ...oauth, KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: path.join(dir, 'no-token') }))).toMatch(
+      /KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: cannot read the file \(ENOENT/,
+    );
+    const scramWithToken = problemOf(() =>
+      loadServiceConfig('x', none, { ...base, KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_OAUTHBEARER_TOKEN: token }),
+    );
+    expect(scramWithToken).toMatch(/KAFKA_SASL_PASSWORD: required with KAFKA_SASL_MECHANISM=scram-sha-256/);
+    expect(scramWithToken).toMatch(/KAFKA_SASL_OAUTHBEARER_TOKEN: only used with KAFKA_SASL_MECHANISM=oauthbearer/);
+    for (const message of [both, scramWithToken]) expect(message).not.toContain(token);
+  });
+
+  it('reads the KAFKA_* variables alone for tools (the CLI), with the same checks', () => {
+    expect(loadKafkaConnection('stream-cli', { ...base, OPS_PORT: 'not-a-port', KAFKA_TLS_CA_FILE: ca })).toEqual({
+      brokers: ['127.0.0.1:9092'],
+      clientId: 'stream-cli',
+      groupId: 'stream-cli',
+      ssl: { ca: Buffer.from(CA_PEM) },
+    });
+    const message = problemOf(() => loadKafkaConnection('stream-cli', { ...base, KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_PASSWORD: 'pw-x' }));
+    expect(message).toMatch(/KAFKA_SASL_USERNAME: required with KAFKA_SASL_MECHANISM=scram-sha-256/);
+    expect(message).not.toContain('pw-x');
+  });
+
   it('reads TLS files at start: a missing one is a clear error naming the variable, not the path', () => {
     const missing = path.join(dir, 'no-such-ca.pem');
     const message = problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_TLS: 'on', KAFKA_TLS_CA_FILE: missing }));
@@ -172,6 +257,18 @@ describe('the environment every service shares', () => {
     expect(problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_TLS_CERT_FILE: cert }))).toMatch(
       /KAFKA_TLS_KEY_FILE: required when KAFKA_TLS_CERT_FILE is set/,
     );
+    const wrongKinds = problemOf(() =>
+      loadServiceConfig('x', none, {
+        ...base,
+        KAFKA_TLS_CA_FILE: key,
+        KAFKA_TLS_CERT_FILE: pem('cert.der', '0\x82\x03\x1e0\x82'),
+        KAFKA_TLS_KEY_FILE: pem('enc.key', '-----BEGIN ENCRYPTED PRIVATE KEY-----\nKEY\n-----END ENCRYPTED PRIVATE KEY-----\n'),
+      }),
+    );
+    expect(wrongKinds).toMatch(/KAFKA_TLS_CA_FILE: the file is not a PEM certificate/);
+    expect(wrongKinds).toMatch(/KAFKA_TLS_CERT_FILE: the file is not a PEM certificate/);
+    expect(wrongKinds).toMatch(/KAFKA_TLS_KEY_FILE: the file is not an unencrypted PEM private key/);
+    expect(wrongKinds).not.toContain('k3y-material');
     expect(problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_TLS: 'off', KAFKA_TLS_CA_FILE: ca }))).toMatch(
       /KAFKA_TLS_CA_FILE: set while KAFKA_TLS is off/,
     );

@@ -11,7 +11,7 @@ import type { KafkaSaslOptions } from './transport/kafka/index.js';
 export type Environment = Readonly<Record<string, string | undefined>>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
-const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer'] as const;
 
 const brokers = z
   .string({ error: 'required: comma-separated host:port list' })
@@ -71,25 +71,83 @@ export interface PemFile {
   readonly contents: Buffer;
 }
 
+/** What a PEM file of each kind must contain: a TLS option that gets a DER file or the wrong PEM fails at start. */
+const PEM_KINDS = {
+  certificate: { pattern: /-----BEGIN CERTIFICATE-----/, expected: 'a PEM certificate (-----BEGIN CERTIFICATE-----)' },
+  key: { pattern: /-----BEGIN (?:RSA |EC )?PRIVATE KEY-----/, expected: 'an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)' },
+} as const;
+
 /**
  * A file path read at start: a missing or unreadable file is a configuration error naming the variable and the
- * reason (e.g. ENOENT); the path itself is not echoed, like any other value.
+ * reason (e.g. ENOENT), and so is a file that is not the PEM it should be (a DER file, a key given as the CA, an
+ * encrypted key); the path and the contents are never echoed.
  */
-const pemFile = z
+const pemFile = (kind: keyof typeof PEM_KINDS) =>
+  z
+    .string()
+    .min(1, 'must not be empty when set')
+    .transform((path, ctx): PemFile => {
+      let contents: Buffer;
+      try {
+        contents = readFileSync(path);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+        ctx.addIssue({ code: 'custom', message: `cannot read the file (${code}${code === 'ENOENT' ? ': no such file' : ''})` });
+        return z.NEVER;
+      }
+      if (!PEM_KINDS[kind].pattern.test(contents.toString('latin1'))) {
+        ctx.addIssue({ code: 'custom', message: `the file is not ${PEM_KINDS[kind].expected}` });
+        return z.NEVER;
+      }
+      return { path, contents };
+    })
+    .optional();
+
+const secret = z.string().min(1, 'must not be empty when set').optional();
+
+/** Reads a token file: trimmed, and empty counts as unreadable (a token agent that has not written it yet). */
+function readTokenFile(path: string): string {
+  const token = readFileSync(path, 'utf8').trim();
+  if (token.length === 0) throw Object.assign(new Error('the file is empty'), { code: 'EMPTY' });
+  return token;
+}
+
+/** A password file named by a variable (a mounted secret): read once at start, trimmed; never echoed. */
+const passwordFile = z
   .string()
   .min(1, 'must not be empty when set')
-  .transform((path, ctx): PemFile => {
+  .transform((path, ctx): string => {
     try {
-      return { path, contents: readFileSync(path) };
+      return readTokenFile(path);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-      ctx.addIssue({ code: 'custom', message: `cannot read the file (${code}${code === 'ENOENT' ? ': no such file' : ''})` });
+      const reason = code === 'ENOENT' ? ': no such file' : code === 'EMPTY' ? ': the file is empty' : '';
+      ctx.addIssue({ code: 'custom', message: `cannot read the file (${code}${reason})` });
       return z.NEVER;
     }
   })
   .optional();
 
-const secret = z.string().min(1, 'must not be empty when set').optional();
+/** A token file named by a variable: read once at start to check it, then again on every authentication. */
+export interface TokenFile {
+  readonly path: string;
+}
+
+const tokenFile = z
+  .string()
+  .min(1, 'must not be empty when set')
+  .transform((path, ctx): TokenFile => {
+    try {
+      readTokenFile(path);
+      return { path };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+      const reason = code === 'ENOENT' ? ': no such file' : code === 'EMPTY' ? ': the file is empty' : '';
+      ctx.addIssue({ code: 'custom', message: `cannot read the file (${code}${reason})` });
+      return z.NEVER;
+    }
+  })
+  .optional();
 
 /**
  * The variables every service reads, whatever it does. Kept flat and named like the variables so a service's
@@ -103,13 +161,18 @@ function serviceEnvironmentSchema(id: string) {
     KAFKA_GROUP_ID: z.string().min(1).default(id),
     /** TLS to the brokers; on by default once a TLS file is given. */
     KAFKA_TLS: onOff,
-    KAFKA_TLS_CA_FILE: pemFile,
-    KAFKA_TLS_CERT_FILE: pemFile,
-    KAFKA_TLS_KEY_FILE: pemFile,
+    KAFKA_TLS_CA_FILE: pemFile('certificate'),
+    KAFKA_TLS_CERT_FILE: pemFile('certificate'),
+    KAFKA_TLS_KEY_FILE: pemFile('key'),
     KAFKA_SASL_MECHANISM: z.enum(SASL_MECHANISMS, { error: `expected one of ${SASL_MECHANISMS.join(', ')}` }).optional(),
     KAFKA_SASL_USERNAME: secret,
     /** Never logged, never echoed in errors. */
     KAFKA_SASL_PASSWORD: secret,
+    /** The password from a file (a mounted secret) instead of the environment, read at start. */
+    KAFKA_SASL_PASSWORD_FILE: passwordFile,
+    /** OAUTHBEARER: the token itself, or (better) a file holding it, read again on every authentication. */
+    KAFKA_SASL_OAUTHBEARER_TOKEN: secret,
+    KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: tokenFile,
     OPS_PORT: httpPort(9464),
     /** Address the ops server binds: loopback unless set (containers set 0.0.0.0). */
     OPS_HOST: httpHost(),
@@ -140,9 +203,29 @@ function pairingProblems(env: Environment): string[] {
     const [missing, other] = isSet(env, 'KAFKA_TLS_CERT_FILE') ? ['KAFKA_TLS_KEY_FILE', 'KAFKA_TLS_CERT_FILE'] : ['KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_KEY_FILE'];
     problems.push(`${missing}: required when ${other} is set (a client certificate needs its key)`);
   }
-  const sasl = ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const;
-  if (sasl.some((name) => isSet(env, name))) {
-    for (const name of sasl) if (!isSet(env, name)) problems.push(`${name}: required with SASL (mechanism, username and password go together)`);
+  const passwords = ['KAFKA_SASL_PASSWORD', 'KAFKA_SASL_PASSWORD_FILE'] as const;
+  const credentials = ['KAFKA_SASL_USERNAME', ...passwords] as const;
+  const tokens = ['KAFKA_SASL_OAUTHBEARER_TOKEN', 'KAFKA_SASL_OAUTHBEARER_TOKEN_FILE'] as const;
+  const hasUser = isSet(env, 'KAFKA_SASL_USERNAME');
+  const hasPassword = passwords.some((name) => isSet(env, name));
+  if (passwords.every((name) => isSet(env, name))) problems.push('KAFKA_SASL_PASSWORD: set together with KAFKA_SASL_PASSWORD_FILE; set one');
+  const mechanism = env.KAFKA_SASL_MECHANISM;
+  if (mechanism === undefined) {
+    for (const name of [...credentials, ...tokens])
+      if (isSet(env, name)) problems.push(`KAFKA_SASL_MECHANISM: required with SASL, as ${name} is set (one of ${SASL_MECHANISMS.join(', ')})`);
+    if (hasUser && !hasPassword) problems.push('KAFKA_SASL_PASSWORD: required with SASL (username and password go together; or KAFKA_SASL_PASSWORD_FILE)');
+    if (hasPassword && !hasUser) problems.push('KAFKA_SASL_USERNAME: required with SASL (username and password go together)');
+  } else if (mechanism === 'oauthbearer') {
+    for (const name of credentials) if (isSet(env, name)) problems.push(`${name}: not used with KAFKA_SASL_MECHANISM=oauthbearer (it takes a token)`);
+    const given = tokens.filter((name) => isSet(env, name));
+    if (given.length === 0)
+      problems.push('KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: required with KAFKA_SASL_MECHANISM=oauthbearer (or KAFKA_SASL_OAUTHBEARER_TOKEN)');
+    if (given.length === 2) problems.push('KAFKA_SASL_OAUTHBEARER_TOKEN: set together with KAFKA_SASL_OAUTHBEARER_TOKEN_FILE; set one');
+  } else if ((SASL_MECHANISMS as readonly string[]).includes(mechanism)) {
+    if (!hasUser) problems.push(`KAFKA_SASL_USERNAME: required with KAFKA_SASL_MECHANISM=${mechanism} (username and password go together)`);
+    if (!hasPassword)
+      problems.push(`KAFKA_SASL_PASSWORD: required with KAFKA_SASL_MECHANISM=${mechanism} (username and password go together; or KAFKA_SASL_PASSWORD_FILE)`);
+    for (const name of tokens) if (isSet(env, name)) problems.push(`${name}: only used with KAFKA_SASL_MECHANISM=oauthbearer`);
   }
   return problems;
 }
@@ -181,8 +264,53 @@ export interface KafkaConnection {
   readonly sasl?: KafkaSaslOptions;
 }
 
+function saslOf(env: KafkaEnvironment): KafkaSaslOptions | undefined {
+  const mechanism = env.KAFKA_SASL_MECHANISM;
+  if (mechanism === undefined) return undefined;
+  if (mechanism === 'oauthbearer') {
+    const file = env.KAFKA_SASL_OAUTHBEARER_TOKEN_FILE;
+    const token = env.KAFKA_SASL_OAUTHBEARER_TOKEN;
+    if (file) return { mechanism, token: () => readTokenFile(file.path) };
+    return token ? { mechanism, token: () => token } : undefined;
+  }
+  const password = env.KAFKA_SASL_PASSWORD ?? env.KAFKA_SASL_PASSWORD_FILE;
+  return env.KAFKA_SASL_USERNAME && password ? { mechanism, username: env.KAFKA_SASL_USERNAME, password } : undefined;
+}
+
+const KAFKA_VARIABLES = {
+  KAFKA_BROKERS: true,
+  KAFKA_CLIENT_ID: true,
+  KAFKA_GROUP_ID: true,
+  KAFKA_TLS: true,
+  KAFKA_TLS_CA_FILE: true,
+  KAFKA_TLS_CERT_FILE: true,
+  KAFKA_TLS_KEY_FILE: true,
+  KAFKA_SASL_MECHANISM: true,
+  KAFKA_SASL_USERNAME: true,
+  KAFKA_SASL_PASSWORD: true,
+  KAFKA_SASL_PASSWORD_FILE: true,
+  KAFKA_SASL_OAUTHBEARER_TOKEN: true,
+  KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: true,
+} as const;
+
+/** The KAFKA_* part of the shared environment. */
+export type KafkaEnvironment = Pick<ServiceEnvironment, keyof typeof KAFKA_VARIABLES>;
+
+/**
+ * Reads and checks only the KAFKA_* variables, as every service does (same names, same errors, values never
+ * echoed), for tools that connect to Kafka without being a service (the `stream` CLI).
+ *
+ * @example const kafka = loadKafkaConnection('stream-cli', { ...process.env, KAFKA_BROKERS: '127.0.0.1:9095' });
+ */
+export function loadKafkaConnection(id: string, env: Environment = process.env): KafkaConnection {
+  const { value, problems } = configIssues(serviceEnvironmentSchema(id).pick(KAFKA_VARIABLES), env);
+  const all = [...problems, ...pairingProblems(env)];
+  if (all.length > 0) throw invalidConfiguration(all);
+  return kafkaConnection(id, value as KafkaEnvironment);
+}
+
 /** The Kafka part of a service's configuration in the shape the transport takes (TLS files already read). */
-export function kafkaConnection(id: string, env: ServiceEnvironment): KafkaConnection {
+export function kafkaConnection(id: string, env: KafkaEnvironment): KafkaConnection {
   const files = env.KAFKA_TLS_CA_FILE ?? env.KAFKA_TLS_CERT_FILE ?? env.KAFKA_TLS_KEY_FILE;
   const tls = env.KAFKA_TLS ?? files !== undefined;
   const ssl: boolean | ConnectionOptions | undefined = !tls
@@ -194,10 +322,7 @@ export function kafkaConnection(id: string, env: ServiceEnvironment): KafkaConne
           ...(env.KAFKA_TLS_CERT_FILE ? { cert: env.KAFKA_TLS_CERT_FILE.contents } : {}),
           ...(env.KAFKA_TLS_KEY_FILE ? { key: env.KAFKA_TLS_KEY_FILE.contents } : {}),
         };
-  const sasl =
-    env.KAFKA_SASL_MECHANISM && env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD
-      ? { mechanism: env.KAFKA_SASL_MECHANISM, username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD }
-      : undefined;
+  const sasl = saslOf(env);
   return {
     brokers: env.KAFKA_BROKERS,
     clientId: env.KAFKA_CLIENT_ID ?? id,

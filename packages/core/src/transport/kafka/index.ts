@@ -21,12 +21,25 @@ import { KafkaProducer } from './producer.js';
 
 export type { KafkaLogEntry, KafkaLogFunction, KafkaLogLevel, KafkaLogSink } from './logging.js';
 
-/** SASL credentials for the mechanisms the transport supports. */
-export interface KafkaSaslOptions {
+/** SASL credentials for the mechanisms the transport supports: a password (PLAIN, SCRAM) or an OAuth bearer token. */
+export type KafkaSaslOptions = KafkaSaslPasswordOptions | KafkaSaslOauthBearerOptions;
+
+/** SASL PLAIN or SCRAM-SHA-256/512. */
+export interface KafkaSaslPasswordOptions {
   readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
   readonly username: string;
   /** Never logged: the log bridge removes it from every kafkajs log line. */
   readonly password: string;
+}
+
+/** SASL OAUTHBEARER (kafkajs `oauthBearerProvider`). */
+export interface KafkaSaslOauthBearerOptions {
+  readonly mechanism: 'oauthbearer';
+  /**
+   * The bearer token, asked for on every connection and re-authentication, so a rotated token (a file an
+   * agent renews, say) is picked up. Never logged: each token it returns is cut out of every kafkajs log line.
+   */
+  readonly token: () => string | Promise<string>;
 }
 
 /** Options of {@link KafkaTransport}. */
@@ -61,6 +74,26 @@ export interface KafkaTransportOptions {
   readonly fetchMaxWaitMs?: number;
 }
 
+/** kafkajs' SASL options for ours; every secret handed to kafkajs is added to `secrets` first. */
+function saslOptions(options: KafkaSaslOptions, secrets: string[]): SASLOptions {
+  if (options.mechanism !== 'oauthbearer') {
+    secrets.push(options.password);
+    return { mechanism: options.mechanism, username: options.username, password: options.password };
+  }
+  const token = options.token;
+  return {
+    mechanism: 'oauthbearer',
+    oauthBearerProvider: async () => {
+      const value = (await token()).trim();
+      if (value.length === 0) throw new StreamError('CONFIG_INVALID', 'kafka transport: the OAUTHBEARER token is empty');
+      if (!secrets.includes(value)) secrets.push(value);
+      // Keep the list bounded when tokens rotate: the newest few are the ones a log line can still quote.
+      if (secrets.length > 8) secrets.splice(0, secrets.length - 8);
+      return { value };
+    },
+  };
+}
+
 /**
  * The kafkajs transport: one `Kafka` client; consumers, producers and admins are created from it.
  *
@@ -77,10 +110,9 @@ export class KafkaTransport implements Transport {
 
   constructor(options: KafkaTransportOptions) {
     if (options.brokers.length === 0) throw new StreamError('CONFIG_INVALID', 'kafka transport: `brokers` is empty (e.g. KAFKA_BROKERS=127.0.0.1:9092)');
-    const secrets = options.sasl ? [options.sasl.password] : [];
-    const sasl: SASLOptions | undefined = options.sasl
-      ? { mechanism: options.sasl.mechanism, username: options.sasl.username, password: options.sasl.password }
-      : undefined;
+    // The log bridge reads this array on every line: tokens are added as they are handed out.
+    const secrets: string[] = [];
+    const sasl = options.sasl ? saslOptions(options.sasl, secrets) : undefined;
     this.kafka = new Kafka({
       brokers: [...options.brokers],
       clientId: options.clientId,

@@ -3,6 +3,7 @@
  * keeps credentials out of every kafkajs log line.
  */
 import { logLevel as KafkaJsLogLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
+import { isSecretKey, REDACTED, redactString } from '../../redact.js';
 
 /** Severity of a kafkajs log line. */
 export type KafkaLogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -50,9 +51,6 @@ function levelName(level: KafkaJsLogLevel): KafkaLogLevel {
   }
 }
 
-const SECRET_KEY = /password|passwd|secret|token|sasl|authori[sz]ation|credential/i;
-const REDACTED = '[redacted]';
-
 /**
  * Copies a log value into something JSON-safe with secrets removed: keys that name a credential are
  * redacted wherever they are, and the configured password is cut out of any string (an error message
@@ -60,7 +58,8 @@ const REDACTED = '[redacted]';
  */
 function scrub(value: unknown, secrets: readonly string[], depth = 0): unknown {
   if (typeof value === 'string') {
-    let text = value;
+    // The shared redaction (URL credentials, bearer tokens), then the configured password and tokens themselves.
+    let text = redactString(value);
     for (const secret of secrets) if (secret.length > 0) text = text.split(secret).join(REDACTED);
     return text;
   }
@@ -72,7 +71,7 @@ function scrub(value: unknown, secrets: readonly string[], depth = 0): unknown {
   }
   if (Array.isArray(value)) return value.slice(0, 50).map((v) => scrub(v, secrets, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) out[key] = SECRET_KEY.test(key) ? REDACTED : scrub(v, secrets, depth + 1);
+  for (const [key, v] of Object.entries(value)) out[key] = isSecretKey(key) ? REDACTED : scrub(v, secrets, depth + 1);
   return out;
 }
 
@@ -101,7 +100,7 @@ export function createLogCreator(logger: KafkaLogFunction | KafkaLogSink | undef
     const fields: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(content)) {
       if (key === 'message' || key === 'timestamp' || key === 'logger') continue;
-      fields[key] = SECRET_KEY.test(key) ? REDACTED : scrub(value, secrets);
+      fields[key] = isSecretKey(key) ? REDACTED : scrub(value, secrets);
     }
     try {
       emit({ level: levelName(entry.level), namespace: entry.namespace, message: messageText(content.message, secrets), fields });
