@@ -107,7 +107,15 @@ describe('feed-cache on the real Kafka and Redis', () => {
 
     const redis = new Redis(redisServer.port, '127.0.0.1', { maxRetriesPerRequest: 1, connectTimeout: 1000, retryStrategy: (n) => Math.min(n * 100, 1000) });
     redis.on('error', () => undefined);
-    const store = new FeedStore(redis, { maxItems, ttlSeconds: 0 });
+    // Each write takes 50 ms longer, so that the stream is still flowing when Redis stops: partitions write
+    // side by side, and the whole topic would otherwise be written before the first poll below.
+    class SlowFeedStore extends FeedStore {
+      override async write(activities: Parameters<FeedStore['write']>[0]): Promise<void> {
+        await new Promise((r) => setTimeout(r, 50));
+        await super.write(activities);
+      }
+    }
+    const store = new SlowFeedStore(redis, { maxItems, ttlSeconds: 0 });
     const app = createApp({
       id: uniqueName('feed-cache'),
       brokers: [...localServers().kafkaBrokers],
