@@ -54,12 +54,7 @@ export interface AppOptions {
   readonly sessionTimeoutMs?: number;
   readonly heartbeatIntervalMs?: number;
   readonly rebalanceTimeoutMs?: number;
-  /**
-   * Largest fetch per partition (a record larger than this still arrives, alone). Default 64 KiB: a fetch
-   * is handed to the partition's buffer whole, so with kafkajs' 1 MiB (~4,000 small records a partition) the
-   * records waiting in memory, and with them the garbage collector's work and the peak RSS, were several
-   * times what the buffer limit allows; 64 KiB measured both faster and leaner (`pnpm bench`, see the README).
-   */
+  /** Largest fetch per partition. Default 1 MiB. */
   readonly maxBytesPerPartition?: number;
   /**
    * What a consumed record's headers may hold before it is refused: a record over either limit goes to

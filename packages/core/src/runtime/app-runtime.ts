@@ -52,9 +52,6 @@ export interface AppRuntimeOptions {
  * topology plan, and the consumer runtime that feeds them. It is the runners' {@link AgentHost}, relaying
  * what they produce to the app's producer and what they dequeue and finish to the consumer runtime.
  */
-/** See `AppOptions.maxBytesPerPartition`. */
-export const DEFAULT_MAX_BYTES_PER_PARTITION = 64 * 1024;
-
 export class AppRuntime {
   readonly #log: Logger;
   readonly #runners: readonly AgentRunner[];
@@ -117,7 +114,7 @@ export class AppRuntime {
         heartbeatIntervalMs: settings.heartbeatIntervalMs ?? 3_000,
         rebalanceTimeoutMs: settings.rebalanceTimeoutMs ?? 60_000,
         readCommitted: true,
-        maxBytesPerPartition: settings.maxBytesPerPartition ?? DEFAULT_MAX_BYTES_PER_PARTITION,
+        maxBytesPerPartition: settings.maxBytesPerPartition ?? 1024 * 1024,
       },
     });
   }
