@@ -42,7 +42,12 @@ export interface BatchAgentOptions extends Omit<AgentOptions, 'ordering'> {
 export interface AgentOptions {
   /** Name used in logs and metrics; default `<topic>-agent` (must be unique in the app). */
   readonly name?: string;
-  /** Records in flight at once for this agent. Default 1. */
+  /**
+   * Records in flight at once for this agent. Default 1, the strictest order: since a record's sends no
+   * longer wait for the broker before the next record starts, a CPU-bound agent gains nothing from more
+   * (passthrough at concurrency 1, 16 and 1,000 measured 25,157, 23,564 and 21,954 records/s in one
+   * `pnpm bench`). Raise it for I/O-bound handlers (an HTTP call per record), or use a batch agent.
+   */
   readonly concurrency?: number;
   /** Default `'key'`. */
   readonly ordering?: Ordering;
