@@ -69,7 +69,12 @@ describe('batch agents', () => {
         .filter((id) => id !== 'p-3' && id !== 'p-7')
         .sort(),
     );
-    expect(h.deadLetters(topic).map((d) => d.sourceOffset).sort()).toEqual(["3", "7"]);
+    expect(
+      h
+        .deadLetters(topic)
+        .map((d) => d.sourceOffset)
+        .sort(),
+    ).toEqual(['3', '7']);
     expect(h.committed(topic).get(0)).toBe(20);
     await h.stop();
   });

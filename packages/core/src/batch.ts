@@ -168,6 +168,6 @@ export function batchRecordHandler<K, V>(handler: BatchHandler<K, V>, options: B
         });
         partitions.set(id, (batches = created));
       }
-      batches.add({ record: { value, ctx: ctx as AgentContext<unknown> }, resolve, reject });
+      batches.add({ record: { value, ctx: ctx }, resolve, reject });
     });
 }

@@ -173,7 +173,7 @@ describe('execution-quality on the real Kafka and InfluxDB', () => {
       // Measured, never asserted: the machine is shared.
       console.log(
         `execution-quality: ${BULK_ORDERS} orders over ${SYMBOLS.length} symbols end to end in ${seconds.toFixed(2)} s = ${Math.round(BULK_ORDERS / seconds)} orders/s; ` +
-          `${queries} InfluxDB queries = ${((queries / BULK_ORDERS) * 1000).toFixed(1)} per 1,000 orders (${process.env.EQ_IT_CONCURRENCY ? `concurrency ${process.env.EQ_IT_CONCURRENCY}` : "batch agent defaults"})`,
+          `${queries} InfluxDB queries = ${((queries / BULK_ORDERS) * 1000).toFixed(1)} per 1,000 orders (${process.env.EQ_IT_CONCURRENCY ? `concurrency ${process.env.EQ_IT_CONCURRENCY}` : 'batch agent defaults'})`,
       );
       // Batching works: well under one query per order (one per order would be 5,000). Measured 239 per
       // 1,000 orders on a quiet machine and 397 at load 10 (batches shrink when InfluxDB answers slowly under
