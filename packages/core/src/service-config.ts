@@ -112,42 +112,37 @@ function readTokenFile(path: string): string {
   return token;
 }
 
+/**
+ * A variable naming a file that {@link readTokenFile} must read at start: `read` turns its path (and the
+ * contents) into the variable's value; an unreadable or empty file is an issue naming the error code, never
+ * the contents.
+ */
+function readableFile<T>(read: (path: string, contents: string) => T) {
+  return z
+    .string()
+    .min(1, 'must not be empty when set')
+    .transform((path, ctx): T => {
+      try {
+        return read(path, readTokenFile(path));
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+        const reason = code === 'ENOENT' ? ': no such file' : code === 'EMPTY' ? ': the file is empty' : '';
+        ctx.addIssue({ code: 'custom', message: `cannot read the file (${code}${reason})` });
+        return z.NEVER;
+      }
+    })
+    .optional();
+}
+
 /** A password file named by a variable (a mounted secret): read once at start, trimmed; never echoed. */
-const passwordFile = z
-  .string()
-  .min(1, 'must not be empty when set')
-  .transform((path, ctx): string => {
-    try {
-      return readTokenFile(path);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-      const reason = code === 'ENOENT' ? ': no such file' : code === 'EMPTY' ? ': the file is empty' : '';
-      ctx.addIssue({ code: 'custom', message: `cannot read the file (${code}${reason})` });
-      return z.NEVER;
-    }
-  })
-  .optional();
+const passwordFile = readableFile((_path, password) => password);
 
 /** A token file named by a variable: read once at start to check it, then again on every authentication. */
 export interface TokenFile {
   readonly path: string;
 }
 
-const tokenFile = z
-  .string()
-  .min(1, 'must not be empty when set')
-  .transform((path, ctx): TokenFile => {
-    try {
-      readTokenFile(path);
-      return { path };
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-      const reason = code === 'ENOENT' ? ': no such file' : code === 'EMPTY' ? ': the file is empty' : '';
-      ctx.addIssue({ code: 'custom', message: `cannot read the file (${code}${reason})` });
-      return z.NEVER;
-    }
-  })
-  .optional();
+const tokenFile = readableFile((path): TokenFile => ({ path }));
 
 /**
  * The variables every service reads, whatever it does. Kept flat and named like the variables so a service's
