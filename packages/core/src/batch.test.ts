@@ -98,6 +98,24 @@ describe('batch agents', () => {
     await h.stop();
   });
 
+  it('fails the batch of a handler that throws before returning a promise, and goes on with the next', async () => {
+    const topic = payments('batch-sync-throw', 1);
+    let calls = 0;
+    const done: string[] = [];
+    const h = await createTestApp({}, (app) =>
+      app.agent(topic, { retry: { attempts: 3, backoff: fast }, batch: { maxRecords: 5, maxWaitMs: 1 } }, ((records: readonly { value: { id: string } }[]) => {
+        calls += 1;
+        if (calls === 1) throw new Error('thrown synchronously');
+        for (const r of records) done.push(r.value.id);
+        return Promise.resolve();
+      }) as never),
+    );
+    await Promise.all(Array.from({ length: 10 }, (_, i) => h.app.send(topic, { key: `k${i}`, value: payment(i) })));
+    await h.settle();
+    expect(done.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `p-${i}`).sort());
+    await h.stop();
+  });
+
   it('rejects batch options out of range and ordering', async () => {
     const topic = payments('batch-options', 1);
     await expect(createTestApp({}, (app) => app.agent(topic, { batch: { maxRecords: 0, maxWaitMs: 5 } }, async () => undefined))).rejects.toThrow(

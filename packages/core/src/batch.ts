@@ -117,7 +117,14 @@ class PartitionBatches {
     if (batch.length === 0) return this.#drain();
     this.#running = true;
     const context: BatchContext = { topic: this.topic, partition: this.partition, signal: batch[0]!.record.ctx.signal };
-    void this.#run(batch, context)
+    let running: Promise<BatchOutcomes | void>;
+    try {
+      running = this.#run(batch, context);
+    } catch (thrown) {
+      // A handler that is not an async function may throw before returning a promise: the same as rejecting.
+      running = Promise.reject(toError(thrown));
+    }
+    void running
       .then(
         (outcomes) => {
           if (outcomes && outcomes.length > batch.length) {
