@@ -140,6 +140,30 @@ describe('dependency circuit (#16: outages are waited out, records that keep fai
     await h.stop();
   });
 
+  it('probes with a queued record when the circuit opens, even when nothing new arrives (the poison record still reaches its dead-letter topic)', async () => {
+    const topic = payments('poison-queued', 1);
+    const processed: string[] = [];
+    let allSent!: () => void;
+    const sent = new Promise<void>((resolve) => (allSent = resolve));
+    const h = await createTestApp({}, (app) =>
+      app.agent(topic, { retry: { attempts: 3, backoff: fast } }, async (p) => {
+        // Fails only once every other record waits in the queue behind it: no arrival pumps the queue later.
+        if (p.id === 'p-0') {
+          await sent;
+          throw Object.assign(new Error('panic: negative year'), { name: 'HttpError', statusCode: 500 });
+        }
+        processed.push(p.id);
+      }),
+    );
+    for (let i = 0; i < 10; i += 1) await h.send(topic, { key: `k${i}`, value: payment(i) });
+    await eventually(() => h.app.health().buffered === 9, 5000, 'nine records queued behind p-0');
+    allSent();
+    await h.settle();
+    expect(processed).toHaveLength(9);
+    expect(h.deadLetters(topic).map((l) => [l.sourceOffset, l.attempts])).toEqual([['0', 3]]);
+    await h.stop();
+  });
+
   it('dead-letters two such records failing alike while the rest flow, and none when every record fails alike though the check passes', async () => {
     const topic = payments('two-poison', 1);
     const h = await createTestApp({}, (app) =>

@@ -105,8 +105,9 @@ export class AgentRunner {
     this.#failures = new FailurePolicy({ source: this.source, labels: this.#labels, retry, deadLetterTopic, exactlyOnce, retryStages, stage }, host);
     this.#circuits = new Circuits(options.checks, options.log, (dependency, up) => {
       host.instrumentation.dependency(this.#labels, dependency, up);
-      // A circuit closed by a check, while records wait: start the queued ones (not from inside the caller).
-      if (up) queueMicrotask(() => this.#pump());
+      // Closed (by a check, a success): start the queued records. Opened: let one queued record start as the
+      // probe, even when nothing else arrives or settles to pump the queue. Not from inside the caller.
+      queueMicrotask(() => this.#pump());
     });
   }
 
