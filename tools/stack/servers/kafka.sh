@@ -35,7 +35,7 @@ kafka_install() {
 # temporary directory and moved into place whole, so a second start (or a concurrent one) reuses it as is.
 kafka_tls_material() {
   [ -f "$KAFKA_TLS_DIR/.complete" ] && return 0
-  command -v openssl >/dev/null || die "kafka: openssl is needed to generate the TLS listener's CA (apt-get install openssl)"
+  command -v openssl >/dev/null || { [ "$(id -u)" = 0 ] && apt_install openssl; } || die "kafka: openssl is needed to generate the TLS listener's CA (apt-get install openssl)"
   log "kafka: generating the TLS listener's CA and certificates in $KAFKA_TLS_DIR"
   mkdir -p "$(dirname "$KAFKA_TLS_DIR")"
   local tmp; tmp="$(mktemp -d "$(dirname "$KAFKA_TLS_DIR")/.kafka-tls.XXXXXX")"
