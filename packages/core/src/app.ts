@@ -11,6 +11,7 @@ import type { DependencyCheck } from './runtime/circuit.js';
 import { noInstrumentation, type Instrumentation } from './runtime/instrumentation.js';
 import { retryStages } from './runtime/retry-topics.js';
 import type { StreamAgentFunction } from './stream.js';
+import { cronSchedule, intervalSchedule, Timers, type CrontabOptions, type TimerFunction, type TimerOptions } from './timers.js';
 import type { AnyTopic, KeyOf, RecordSender, Topic, ValueOf } from './topic.js';
 import { checkAgentName, planTopology, type AgentEntry } from './topology.js';
 import { ensureTopics } from './topology/ensure-topics.js';
@@ -101,6 +102,7 @@ export class App implements RecordSender {
   #failure: Error | undefined;
   readonly #stopHooks: (() => Promise<void>)[] = [];
   readonly #checks = new Map<string, DependencyCheck>();
+  readonly #timers: Timers;
 
   constructor(options: AppOptions) {
     if (!/^[A-Za-z0-9._-]+$/.test(options.id)) throw new StreamError('CONFIG_INVALID', `invalid app id ${JSON.stringify(options.id)}`);
@@ -113,6 +115,7 @@ export class App implements RecordSender {
     this.#instrumentation = options.instrumentation ?? noInstrumentation;
     this.transport = selectTransport(options, this.log);
     this.#producer = new SharedProducer(this.transport);
+    this.#timers = new Timers(this.log.child({ component: 'timers' }));
   }
 
   get state(): AppState {
@@ -232,6 +235,35 @@ export class App implements RecordSender {
     return this.#checks;
   }
 
+  /**
+   * Runs `fn` every `intervalMs` while the app runs, counted from start (runs do not drift). A run due while
+   * the previous one still runs is skipped (and counted in `health().timers`), a failing run is logged and
+   * counted, and `stop()` lets a run in progress finish within `shutdownTimeoutMs` before aborting its
+   * `ctx.signal`. With `onLeader: true` it runs on one instance of the group only. Add timers before `start()`.
+   *
+   * @example
+   * app.timer(60_000, async ({ signal }) => { await refreshRates(signal); }, { name: 'refresh-rates', onLeader: true });
+   */
+  timer(intervalMs: number, fn: TimerFunction, options: TimerOptions = {}): this {
+    if (this.#state !== 'created') throw new StreamError('STATE_INVALID', `app ${this.id}: add timers before start()`);
+    this.#timers.add(options.name, intervalSchedule(intervalMs), fn, options.onLeader ?? false);
+    return this;
+  }
+
+  /**
+   * Runs `fn` at the times a cron expression gives (5 fields, or 6 with seconds first), read in
+   * `options.timezone` (default UTC), like {@link timer} otherwise. An invalid expression or time zone
+   * throws `CONFIG_INVALID` here.
+   *
+   * @example
+   * app.crontab('0 6 * * 1-5', sendDigest, { timezone: 'Europe/Berlin', onLeader: true });
+   */
+  crontab(expression: string, fn: TimerFunction, options: CrontabOptions = {}): this {
+    if (this.#state !== 'created') throw new StreamError('STATE_INVALID', `app ${this.id}: add crontabs before start()`);
+    this.#timers.add(options.name, cronSchedule(expression, options.timezone), fn, options.onLeader ?? false);
+    return this;
+  }
+
   /** Registers work to run at the end of `stop()` (close Redis, HTTP servers…), in reverse order. */
   onStop(hook: () => Promise<void>): void {
     this.#stopHooks.push(hook);
@@ -253,7 +285,15 @@ export class App implements RecordSender {
   health(): AppHealth {
     const consumer = this.#runtime?.health() ?? NO_CONSUMER;
     const stuckAfterMs = this.stuckAfterMs;
-    return { state: this.#state, ready: this.ready, failure: this.#failure, ...consumer, stuckAfterMs, stuck: stuckRecords(consumer.partitions, stuckAfterMs) };
+    return {
+      state: this.#state,
+      ready: this.ready,
+      failure: this.#failure,
+      ...consumer,
+      stuckAfterMs,
+      stuck: stuckRecords(consumer.partitions, stuckAfterMs),
+      timers: this.#timers.health(),
+    };
   }
 
   /** How long a record may stay unfinished before it counts as stuck (see {@link AppOptions.stuckAfterMs}). */
@@ -271,12 +311,16 @@ export class App implements RecordSender {
     if (this.#state !== 'created') throw new StreamError('STATE_INVALID', `app ${this.id}: start() called twice`);
     this.#state = 'starting';
     try {
+      const { sessionTimeoutMs, heartbeatIntervalMs } = this.#options;
+      await this.#timers.join({ appId: this.id, transport: this.transport, sessionTimeoutMs, heartbeatIntervalMs });
       await this.#start();
+      this.#timers.schedule();
       this.#state = 'running';
       this.log.info({ agents: this.health().agents.map((a) => a.name) }, 'app running');
     } catch (error) {
       this.#state = 'failed';
       this.#failure = toError(error);
+      await this.#timers.stop(0);
       await this.#shutdownClients();
       throw error;
     }
@@ -327,7 +371,12 @@ export class App implements RecordSender {
     this.#state = 'stopping';
     this.#stopping.abort(new StreamError('ABORTED', 'app stopping'));
     const runtime = this.#runtime;
-    const timedOut = runtime !== undefined && previous !== 'created' ? await runtime.stop(this.#options.shutdownTimeoutMs ?? 30_000) : false;
+    const shutdownTimeoutMs = this.#options.shutdownTimeoutMs ?? 30_000;
+    const [timedOut] = await Promise.all([
+      runtime !== undefined && previous !== 'created' ? runtime.stop(shutdownTimeoutMs) : false,
+      // Timer runs may still send: they end before the producer closes.
+      this.#timers.stop(shutdownTimeoutMs),
+    ]);
     await this.#shutdownClients();
     this.#state = 'stopped';
     this.log.info({ timedOut }, 'app stopped');

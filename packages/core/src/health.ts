@@ -1,4 +1,5 @@
 import type { OpenCircuit } from './runtime/circuit.js';
+import type { TimerHealth } from './timers.js';
 import type { TopicPartition } from './transport/transport.js';
 
 /** Where an app is in its life. */
@@ -101,6 +102,8 @@ export interface AppHealth extends ConsumerHealth {
   readonly stuckAfterMs: number;
   /** The partitions whose oldest unfinished record is older than `stuckAfterMs`: `/healthz` fails while any is. */
   readonly stuck: readonly StuckRecord[];
+  /** The app's timers and crontabs (see `app.timer`, `app.crontab`). */
+  readonly timers: readonly TimerHealth[];
 }
 
 /** The consumer part of {@link AppHealth} when there is no consumer (yet). */

@@ -5,6 +5,17 @@ export type { AgentContext, AgentHandler, AgentOptions, BatchAgentOptions, DeadL
 export type { BatchContext, BatchHandler, BatchOptions, BatchOutcomes, BatchRecord } from './batch.js';
 export { AgentStream, type StreamAgentFunction } from './stream.js';
 export {
+  cronSchedule,
+  intervalSchedule,
+  leaderTopicName,
+  type CrontabOptions,
+  type Schedule,
+  type TimerContext,
+  type TimerFunction,
+  type TimerHealth,
+  type TimerOptions,
+} from './timers.js';
+export {
   defineTopic,
   decodeHeaders,
   encodeHeaders,

@@ -129,6 +129,30 @@ export class RuntimeMetrics implements Instrumentation {
     perPartition('stream_partition_paused', '1 while fetching of the partition is paused (full, claiming or stopping)', (p) =>
       p.paused || p.claiming ? 1 : 0,
     );
+    new Counter({
+      name: 'stream_timer_runs_total',
+      help: 'Runs of each timer and crontab by outcome: succeeded, failed, or skipped because the previous run had not finished',
+      labelNames: ['timer', 'outcome'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of app()?.health().timers ?? []) {
+          this.inc({ timer: t.name, outcome: 'succeeded' }, t.succeeded);
+          this.inc({ timer: t.name, outcome: 'failed' }, t.failed);
+          this.inc({ timer: t.name, outcome: 'skipped' }, t.skipped);
+        }
+      },
+    });
+    new Gauge({
+      name: 'stream_timer_active',
+      help: '1 while this instance runs the timer (for an onLeader timer: while it leads its group)',
+      labelNames: ['timer'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of app()?.health().timers ?? []) this.set({ timer: t.name }, t.active ? 1 : 0);
+      },
+    });
   }
 
   /** Lets lag and commit-age gauges read the running app. */

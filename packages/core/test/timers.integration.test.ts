@@ -1,0 +1,71 @@
+/**
+ * onLeader timers on the real broker: the lead is the one partition of `<appId>-leader` in its own
+ * consumer group, so it follows Kafka's group protocol (join, rebalance, leave).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deleteTopics, localServers, requireServers, uniqueName } from '@stream/local-stack';
+import { App } from '../src/app.js';
+import { silentLogger } from '../src/logger.js';
+import { leaderTopicName } from '../src/timers.js';
+
+const created: string[] = [];
+
+beforeAll(async () => {
+  await requireServers('kafka');
+});
+
+afterAll(async () => {
+  await deleteTopics(created);
+});
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('onLeader timers on Kafka', () => {
+  it('run on one instance of the group, and move to the other when the leader stops', async () => {
+    const id = uniqueName('timer-lead');
+    created.push(leaderTopicName(id));
+    const runs = [0, 0];
+    let runningNow = 0;
+    let overlapped = false;
+    const apps = [0, 1].map((i) => {
+      const app = new App({ id, brokers: [...localServers().kafkaBrokers], logger: silentLogger(), sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500 });
+      app.timer(
+        50,
+        async () => {
+          runningNow += 1;
+          if (runningNow > 1) overlapped = true;
+          runs[i]! += 1;
+          await new Promise((r) => setTimeout(r, 5));
+          runningNow -= 1;
+        },
+        { name: 'lead', onLeader: true },
+      );
+      return app;
+    });
+    const leadOf = (app: App) => app.health().timers[0]!.active;
+    try {
+      await Promise.all(apps.map((a) => a.start()));
+      await until(() => apps.filter(leadOf).length === 1, 30_000, 'one instance to lead');
+      const leader = apps.findIndex(leadOf);
+      const other = 1 - leader;
+      const before = [...runs];
+      await until(() => runs[leader]! >= before[leader]! + 5, 30_000, 'the leader to run');
+      expect(runs[other]).toBe(before[other]);
+
+      // Leaving the group hands the partition over at the next rebalance, without waiting for a session timeout.
+      await apps[leader]!.stop();
+      const taken = runs[other]!;
+      await until(() => runs[other]! >= taken + 3, 30_000, 'the other instance to take over');
+      expect(leadOf(apps[other]!)).toBe(true);
+      expect(overlapped).toBe(false);
+    } finally {
+      await Promise.all(apps.map((a) => a.stop()));
+    }
+  });
+});
