@@ -7,7 +7,7 @@ import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
 import { Circuits, type DependencyCheck, type OpenCircuit } from './circuit.js';
 import { classifyFailure, type Classifier, type FailureClass } from './classify.js';
 import { FailurePolicy, type FailureHost } from './failure-policy.js';
-import { PendingSends, RecordContext } from './handler-context.js';
+import { RecordContext } from './handler-context.js';
 import type { AgentLabels } from './instrumentation.js';
 import type { Delivery, PartitionState } from './partition.js';
 import { Queue } from './queue.js';
@@ -341,7 +341,6 @@ export class AgentRunner {
       // What the handler sends joins the partition's transaction under exactly-once; otherwise it is sent at
       // once and this stays the shared empty list.
       const outputs: OutgoingMessage[] = this.#options.exactlyOnce ? [] : NO_OUTPUTS;
-      const sends = this.#options.exactlyOnce ? null : new PendingSends();
       const started = performance.now();
       try {
         if (!decoded) {
@@ -349,10 +348,12 @@ export class AgentRunner {
           const result = this.topic.decode(message, { partition: partition.partition });
           decoded = result instanceof Promise ? await result : result;
         }
-        const ctx = new RecordContext(delivery, decoded, priorAttempts + attempt, signal, log, outputs, sends && this.#host, sends);
+        const atOnce = !this.#options.exactlyOnce;
+        const ctx = new RecordContext(delivery, decoded, priorAttempts + attempt, signal, log, outputs, atOnce ? this.#host : null, atOnce);
         await this.#options.handler(decoded.value, ctx);
         // A handler that returns after its signal fired may have given up half-way: count it as not done.
         if (signal.aborted) return;
+        const sends = ctx.pendingSends;
         if (sends && sends.pending > 0) {
           // The next record need not wait for the broker; this one finishes (and may commit) once it acknowledged.
           this.#freeSlot(item);

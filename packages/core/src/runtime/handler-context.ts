@@ -86,8 +86,10 @@ export class RecordContext implements AgentContext<unknown> {
   readonly #outputs: OutgoingMessage[];
   /** Where sends go at once (at-least-once), or null when they join the partition's transaction. */
   readonly #host: ImmediateSend | null;
-  /** Collects the acknowledgements of sends made at once (at-least-once). */
-  readonly #sends: PendingSends | null;
+  /** Whether `ctx.send` resolves before the acknowledgement, collecting it into {@link pendingSends}. */
+  readonly #trackSends: boolean;
+  /** Built on the first send: most records of a handler that sends nothing then allocate nothing for it. */
+  #sends: PendingSends | undefined;
   readonly #traceparent: string | undefined;
 
   /**
@@ -95,7 +97,8 @@ export class RecordContext implements AgentContext<unknown> {
    * @param log builds the record's child logger on first use.
    * @param outputs collects what the handler sends when `host` is null (exactly-once).
    * @param host sends at once, or null to collect into `outputs`.
-   * @param sends collects what `host` has not acknowledged yet (with `host`).
+   * @param trackSends with `host`: a send resolves once handed to the producer, its acknowledgement
+   *   collected into {@link pendingSends}; otherwise it resolves with the acknowledgement.
    */
   constructor(
     delivery: Delivery,
@@ -105,7 +108,7 @@ export class RecordContext implements AgentContext<unknown> {
     log: () => Logger,
     outputs: OutgoingMessage[],
     host: ImmediateSend | null,
-    sends: PendingSends | null = null,
+    trackSends = false,
   ) {
     this.topic = delivery.partition.topic;
     this.partition = delivery.partition.partition;
@@ -118,8 +121,13 @@ export class RecordContext implements AgentContext<unknown> {
     this.#log = log;
     this.#outputs = outputs;
     this.#host = host;
-    this.#sends = sends;
+    this.#trackSends = trackSends;
     this.#traceparent = childTraceparent(decoded.headers);
+  }
+
+  /** The sends of this attempt the broker has not acknowledged yet; undefined when it sent nothing (or does not track). */
+  get pendingSends(): PendingSends | undefined {
+    return this.#sends;
   }
 
   get timestamp(): Date {
@@ -155,8 +163,8 @@ export class RecordContext implements AgentContext<unknown> {
     if (this.signal.aborted) throw new StreamError('ABORTED', `send to ${encoded.topic} after the record was aborted`, { cause: this.signal.reason });
     if (this.#host) {
       const ack = this.#host.produce([encoded]);
-      if (!this.#sends) return ack;
-      this.#sends.add(ack);
+      if (!this.#trackSends) return ack;
+      (this.#sends ??= new PendingSends()).add(ack);
       return SENT;
     }
     this.#outputs.push(encoded);
