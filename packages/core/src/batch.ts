@@ -163,17 +163,20 @@ class PartitionBatches {
  * records that followed it.
  */
 export function batchRecordHandler<K, V>(handler: BatchHandler<K, V>, options: BatchOptions): AgentHandler<K, V> {
-  const partitions = new Map<string, PartitionBatches>();
+  // By topic, then partition: no key string built per record.
+  const topics = new Map<string, Map<number, PartitionBatches>>();
   const run = (batch: Entry[], context: BatchContext) => handler(batch.map((e) => e.record) as BatchRecord<K, V>[], context);
   return (value, ctx) =>
     new Promise<void>((resolve, reject) => {
-      const id = `${ctx.partition}:${ctx.topic}`;
-      let batches = partitions.get(id);
+      let partitions = topics.get(ctx.topic);
+      if (!partitions) topics.set(ctx.topic, (partitions = new Map<number, PartitionBatches>()));
+      let batches = partitions.get(ctx.partition);
       if (!batches) {
+        const of = partitions;
         const created = new PartitionBatches(ctx.topic, ctx.partition, run, options, () => {
-          if (created.empty && partitions.get(id) === created) partitions.delete(id);
+          if (created.empty && of.get(created.partition) === created) of.delete(created.partition);
         });
-        partitions.set(id, (batches = created));
+        partitions.set(ctx.partition, (batches = created));
       }
       batches.add({ record: { value, ctx: ctx }, resolve, reject });
     });

@@ -244,11 +244,17 @@ export class AgentRunner {
     this.#freeSlot(item);
   }
 
-  /** Never rejects: every outcome is handled inside, then the slot is freed. */
+  /**
+   * Attempts the handler until it succeeds, or the failure policy forwards, dead-letters or gives up the
+   * record. Never rejects: every outcome is handled inside, then the slot is freed. (One async frame per
+   * record here, not one per step: each costs a promise on the hot path.)
+   */
   async #run(item: Queued): Promise<void> {
+    const waiting: { on: string | undefined } = { on: undefined };
     try {
-      await this.#attempts(item);
+      await this.#attemptsWaiting(item, waiting);
     } finally {
+      if (waiting.on !== undefined) this.#circuits.leave(waiting.on);
       this.#settled(item);
     }
   }
@@ -298,17 +304,7 @@ export class AgentRunner {
     return classifyFailure(error);
   }
 
-  /** Attempts the handler until it succeeds, or the failure policy forwards, dead-letters or gives up the record. */
-  async #attempts(item: Queued): Promise<void> {
-    const waiting: { on: string | undefined } = { on: undefined };
-    try {
-      await this.#attemptsWaiting(item, waiting);
-    } finally {
-      if (waiting.on !== undefined) this.#circuits.leave(waiting.on);
-    }
-  }
-
-  /** {@link #attempts}, with `waiting.on` naming the dependency whose circuit the record waits on. */
+  /** The attempts of {@link #run}, with `waiting.on` naming the dependency whose circuit the record waits on. */
   async #attemptsWaiting(item: Queued, waiting: { on: string | undefined }): Promise<void> {
     const { delivery } = item;
     const stopWaiting = () => {
