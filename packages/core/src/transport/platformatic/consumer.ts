@@ -59,9 +59,12 @@ export class PlatformaticConsumer implements TransportConsumer {
   #state: ConsumerState = 'idle';
   #listener: ConsumerListener | undefined;
   #generation = 0;
+  /** onRevoking was called since the last assignment. */
+  #revoked = false;
   readonly #assigned = new Map<string, PartitionState>();
   readonly #paused = new Set<string>();
   #commits: Promise<void> = Promise.resolve();
+  #commitsInFlight = 0;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #starting: Promise<void> | undefined;
@@ -132,7 +135,9 @@ export class PlatformaticConsumer implements TransportConsumer {
   #onJoinStart(message: unknown): void {
     const event = message as { client?: unknown; operation?: unknown };
     if (event.client !== this.#consumer || event.operation !== 'joinGroup') return;
-    if (this.#state !== 'running') return;
+    // Once per generation: the client may start several joins (retries) before the next assignment.
+    if (this.#state !== 'running' || this.#revoked) return;
+    this.#revoked = true;
     try {
       this.#listener?.onRevoking();
     } catch (error) {
@@ -144,8 +149,21 @@ export class PlatformaticConsumer implements TransportConsumer {
     const assignments: readonly GroupAssignment[] = payload.assignments ?? this.#consumer.assignments ?? [];
     const partitions: TopicPartition[] = assignments.flatMap((a) => a.partitions.map((partition) => ({ topic: a.topic, partition }))).sort(byTopicPartition);
     // Kafka's generation when the protocol reports one; every join is a new generation for the runtime.
+    // A rejoin the client started without its traced joinGroup (its retry of a join answered
+    // REBALANCE_IN_PROGRESS) was not announced: announce it now, before the new assignment. Commits made
+    // here are filtered by the new assignment, which is in place by the time they are sent.
+    if (this.#state === 'running' && !this.#revoked && this.#generation > 0) {
+      this.#revoked = true;
+      try {
+        this.#listener?.onRevoking();
+      } catch (error) {
+        this.#fail(new StreamError('TRANSPORT_FAILED', `onRevoking threw: ${toError(error).message}`, { cause: error }));
+        return;
+      }
+    }
     const generation = Math.max(this.#generation + 1, payload.generationId ?? 0);
     this.#generation = generation;
+    this.#revoked = false;
     const next = new Set(partitions.map((p) => tpKey(p.topic, p.partition)));
     for (const key of this.#paused) if (!next.has(key)) this.#paused.delete(key);
     const versions = new Map([...this.#assigned].map(([key, s]) => [key, s.version]));
@@ -421,8 +439,18 @@ export class PlatformaticConsumer implements TransportConsumer {
 
   /** Commits offsets of partitions this member owns (others are left out: they could move the new owner back). Serialised. */
   commit(offsets: readonly PartitionOffset[]): Promise<void> {
-    const run = this.#commits.then(() => this.#commitNow(offsets));
-    this.#commits = run.catch(() => undefined);
+    // With no commit in flight the request starts synchronously: a commit made in onRevoking then reaches
+    // the coordinator before the JoinGroup the client is about to send, while the old generation still
+    // counts. (A commit refused for a rejoin reason makes the client rejoin and retry it in the new
+    // generation by itself, which costs one more rebalance.)
+    const run = this.#commitsInFlight === 0 ? this.#commitNow(offsets) : this.#commits.then(() => this.#commitNow(offsets));
+    this.#commitsInFlight += 1;
+    const settled = run
+      .catch(() => undefined)
+      .finally(() => {
+        this.#commitsInFlight -= 1;
+      });
+    this.#commits = settled;
     return run;
   }
 

@@ -8,6 +8,14 @@ import type { Cluster } from './cluster.js';
 import { topicMissing, transportError } from './errors.js';
 import { toMessageToProduce } from './conversions.js';
 
+/**
+ * InitProducerId as a new producer (-1/-1). The client sends producer id 0 and epoch 0 when none is given,
+ * which the broker takes as a claim to be producer 0 of epoch 0 and refuses with PRODUCER_FENCED once
+ * another instance registered the transactional id: a restarted worker could never fence its zombie.
+ * (Reported upstream.) The client uses these only for the InitProducerId of a new transactional id.
+ */
+const FRESH_PRODUCER = { producerId: -1n, producerEpoch: -1 } as const;
+
 /** The group membership a transactional offset commit is checked against (KIP-447); generation -1 and no member skip the check. */
 export interface GroupMetadata {
   readonly generationId: number;
@@ -66,7 +74,7 @@ export class PlatformaticProducer implements TransportProducer {
       if (this.#transactionalId === undefined) {
         await this.#producer.initIdempotentProducer({});
       } else {
-        const tx = await this.#producer.beginTransaction();
+        const tx = await this.#producer.beginTransaction(FRESH_PRODUCER);
         await tx.cancel();
       }
     } catch (error) {
@@ -107,7 +115,7 @@ export class PlatformaticProducer implements TransportProducer {
       });
     try {
       if (this.#needsReset) await this.#reset();
-      const tx = await this.#producer.beginTransaction();
+      const tx = await this.#producer.beginTransaction(FRESH_PRODUCER);
       this.#open = new PlatformaticTransaction(this, tx);
       return this.#open;
     } catch (error) {
@@ -179,6 +187,8 @@ export class PlatformaticTransaction implements TransportTransaction {
   readonly #owner: PlatformaticProducer;
   readonly #tx: Transaction;
   #state: 'open' | 'ended' | 'failed' = 'open';
+  /** Something may have been added to the transaction on the broker (partitions or a group). */
+  #touched = false;
 
   constructor(owner: PlatformaticProducer, tx: Transaction) {
     this.#owner = owner;
@@ -197,6 +207,7 @@ export class PlatformaticTransaction implements TransportTransaction {
     this.#requireOpen('send');
     if (messages.length === 0) return;
     await this.#owner.ensureTopics(messages);
+    this.#touched = true;
     for (const request of produceRequests(messages)) {
       await this.#owner.run('transactional send failed', () => this.#tx.send({ messages: request.map(toMessageToProduce) }).then(() => undefined), false);
     }
@@ -210,6 +221,7 @@ export class PlatformaticTransaction implements TransportTransaction {
   async sendOffsetsAs(groupId: string, offsets: readonly PartitionOffset[], group: GroupMetadata): Promise<void> {
     this.#requireOpen('sendOffsets');
     if (offsets.length === 0) return;
+    this.#touched = true;
     await this.#owner.run(
       `sendOffsets for group ${groupId} failed`,
       async () => {
@@ -233,13 +245,14 @@ export class PlatformaticTransaction implements TransportTransaction {
 
   async commit(): Promise<void> {
     this.#requireOpen('commit');
-    await this.#end('commit failed', () => this.#tx.commit());
+    // EndTxn of a transaction the broker never heard of is INVALID_TXN_STATE: an empty one just ends here.
+    await this.#end('commit failed', () => (this.#touched ? this.#tx.commit() : this.#tx.cancel()));
   }
 
   async abort(): Promise<void> {
     if (this.#state === 'failed') return;
     this.#requireOpen('abort');
-    await this.#end('abort failed', () => this.#tx.abort());
+    await this.#end('abort failed', () => (this.#touched ? this.#tx.abort() : this.#tx.cancel()));
   }
 
   async #end(action: string, fn: () => Promise<void>): Promise<void> {
