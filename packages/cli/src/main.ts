@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { allTopics } from '@stream/contracts';
-import { KafkaTransport, loadKafkaConnection, silentLogger, toError, type Transport } from '@stream/core';
+import { KafkaTransport, loadKafkaConnection, PlatformaticTransport, silentLogger, toError, type Transport } from '@stream/core';
 import { parseArgs } from 'node:util';
 import { createTopicsCommand, dlqListCommand, dlqReplayCommand, sendCommand, tailCommand } from './commands.js';
 
@@ -15,6 +15,7 @@ commands:
   dlq replay <topic>        send dead letters back to their source topic
 
 Every command takes --brokers (default $KAFKA_BROKERS or 127.0.0.1:9092) and --help.
+--kafka-client NAME chooses the Kafka client: kafkajs (default) or platformatic (@platformatic/kafka)   KAFKA_CLIENT
 
 Kafka security: the services' variables, or these flags (a flag wins over its variable):
   --tls                        TLS with the system CAs            KAFKA_TLS=on
@@ -44,6 +45,7 @@ which are then sent again) are read again by the next replay.`,
 
 /** The command-line flags that stand for a KAFKA_* variable. */
 const KAFKA_FLAGS = {
+  'kafka-client': 'KAFKA_CLIENT',
   'tls-ca-file': 'KAFKA_TLS_CA_FILE',
   'tls-cert-file': 'KAFKA_TLS_CERT_FILE',
   'tls-key-file': 'KAFKA_TLS_KEY_FILE',
@@ -73,6 +75,14 @@ function transportFrom(flags: Flags): Transport {
     env.KAFKA_SASL_PASSWORD_FILE = passwordFile;
   }
   const kafka = loadKafkaConnection('stream-cli', env);
+  if (kafka.client === 'platformatic') {
+    return new PlatformaticTransport({
+      brokers: kafka.brokers,
+      clientId: kafka.clientId,
+      ...(kafka.ssl === undefined ? {} : { ssl: kafka.ssl }),
+      ...(kafka.sasl === undefined ? {} : { sasl: kafka.sasl }),
+    });
+  }
   return new KafkaTransport({
     brokers: kafka.brokers,
     clientId: kafka.clientId,
@@ -89,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       help: { type: 'boolean', short: 'h' },
       brokers: { type: 'string' },
+      'kafka-client': { type: 'string' },
       tls: { type: 'boolean' },
       'tls-ca-file': { type: 'string' },
       'tls-cert-file': { type: 'string' },

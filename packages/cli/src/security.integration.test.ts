@@ -70,6 +70,39 @@ describe('the stream CLI on a TLS + SASL Kafka', () => {
     expect(run).toMatchObject({ code: 0, stdout: '0 dead letter(s)\n' });
   }, 60_000);
 
+  it('connects over TLS + SCRAM on @platformatic/kafka too: KAFKA_CLIENT=platformatic or --kafka-client=platformatic (#19)', async () => {
+    const env = {
+      KAFKA_BROKERS: kafkaTls.brokers.join(','),
+      KAFKA_TLS_CA_FILE: kafkaTls.caFile,
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_SASL_USERNAME: kafkaScram.username,
+      KAFKA_SASL_PASSWORD: kafkaScram.password,
+    };
+    expect(await stream(['dlq', 'list', topic], { ...env, KAFKA_CLIENT: 'platformatic' })).toMatchObject({ code: 0, stdout: '0 dead letter(s)\n' });
+    const passwordFile = path.join(dir, 'password-platformatic');
+    writeFileSync(passwordFile, `${kafkaScram.password}\n`);
+    const run = await stream(
+      [
+        'dlq',
+        'list',
+        topic,
+        '--kafka-client=platformatic',
+        `--brokers=${kafkaTls.brokers.join(',')}`,
+        `--tls-ca-file=${kafkaTls.caFile}`,
+        `--tls-cert-file=${kafkaTls.clientCertFile}`,
+        `--tls-key-file=${kafkaTls.clientKeyFile}`,
+        '--sasl-mechanism=scram-sha-256',
+        `--sasl-username=${kafkaScram.username}`,
+        `--sasl-password-file=${passwordFile}`,
+      ],
+      {},
+    );
+    expect(run).toMatchObject({ code: 0, stdout: '0 dead letter(s)\n' });
+    const bad = await stream(['dlq', 'list', topic], { ...env, KAFKA_CLIENT: 'librdkafka' });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/KAFKA_CLIENT: expected one of kafkajs, platformatic/);
+  }, 90_000);
+
   it('fails with a clear error and exit 1 on a wrong password or a bad configuration, echoing no secret', async () => {
     const wrong = `wrong-${uniqueName('pw')}`;
     const env = { KAFKA_BROKERS: kafkaTls.brokers.join(','), KAFKA_TLS_CA_FILE: kafkaTls.caFile, KAFKA_SASL_MECHANISM: 'scram-sha-512' };

@@ -15,7 +15,7 @@ import { cronSchedule, intervalSchedule, Timers, type CrontabOptions, type Timer
 import type { AnyTopic, KeyOf, RecordSender, Topic, ValueOf } from './topic.js';
 import { checkAgentName, planTopology, type AgentEntry } from './topology.js';
 import { ensureTopics } from './topology/ensure-topics.js';
-import { selectTransport, type KafkaConnectionOptions } from './transport/select.js';
+import { selectTransport, type KafkaClient, type KafkaConnectionOptions } from './transport/select.js';
 import type { OutgoingMessage, Transport } from './transport/transport.js';
 
 export type { AppState } from './health.js';
@@ -24,14 +24,17 @@ export type { AppState } from './health.js';
 export interface AppOptions {
   /** The app's id: consumer group id and transactional id prefix. */
   readonly id: string;
-  /** Kafka bootstrap brokers (ignored when `transport` is given). */
+  /** Kafka bootstrap brokers (ignored when `transport` is a Transport). */
   readonly brokers?: readonly string[];
   /** Client id sent to the brokers; default the app id. */
   readonly clientId?: string;
-  /** TLS, SASL and timeouts for the kafkajs transport. */
+  /** TLS, SASL and timeouts for the Kafka transport (kafkajs or platformatic). */
   readonly kafka?: KafkaConnectionOptions;
-  /** Another transport, e.g. `new MemoryTransport()` in tests. */
-  readonly transport?: Transport;
+  /**
+   * The Kafka client to connect with: `'kafkajs'` (default) or `'platformatic'` (@platformatic/kafka); or
+   * another transport, e.g. `new MemoryTransport()` in tests.
+   */
+  readonly transport?: Transport | KafkaClient;
   /** Consumer group id; default the app id. */
   readonly groupId?: string;
   readonly logger?: Logger;

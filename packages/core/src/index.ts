@@ -58,6 +58,8 @@ export {
   type KafkaSaslPasswordOptions,
   type KafkaTransportOptions,
 } from './transport/kafka/index.js';
+export { PlatformaticTransport, type GroupProtocol, type PlatformaticTransportOptions } from './transport/platformatic/index.js';
+export { KAFKA_CLIENTS, type KafkaClient, type KafkaConnectionOptions } from './transport/select.js';
 export { MemoryBroker, MemoryTransport } from './transport/memory/index.js';
 export type * from './transport/transport.js';
 export { loadConfig } from './config.js';

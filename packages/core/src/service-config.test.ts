@@ -7,6 +7,7 @@ import { StreamError } from './errors.js';
 import { defineService } from './service.js';
 import { kafkaConnection, loadKafkaConnection, loadServiceConfig } from './service-config.js';
 import { KafkaTransport } from './transport/kafka/index.js';
+import { PlatformaticTransport } from './transport/platformatic/index.js';
 
 const none = z.object({});
 const base = { KAFKA_BROKERS: '127.0.0.1:9092' };
@@ -40,14 +41,22 @@ function problemOf(read: () => unknown): string {
 describe('the environment every service shares', () => {
   it('applies the defaults: group and client id are the service id, ops on 127.0.0.1:9464 (loopback), info logs', () => {
     const config = loadServiceConfig('feed-cache', none, base);
-    expect(config).toEqual({ KAFKA_BROKERS: ['127.0.0.1:9092'], KAFKA_GROUP_ID: 'feed-cache', OPS_PORT: 9464, OPS_HOST: '127.0.0.1', LOG_LEVEL: 'info' });
-    expect(kafkaConnection('feed-cache', config)).toEqual({ brokers: ['127.0.0.1:9092'], clientId: 'feed-cache', groupId: 'feed-cache' });
+    expect(config).toEqual({
+      KAFKA_BROKERS: ['127.0.0.1:9092'],
+      KAFKA_CLIENT: 'kafkajs',
+      KAFKA_GROUP_ID: 'feed-cache',
+      OPS_PORT: 9464,
+      OPS_HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+    });
+    expect(kafkaConnection('feed-cache', config)).toEqual({ client: 'kafkajs', brokers: ['127.0.0.1:9092'], clientId: 'feed-cache', groupId: 'feed-cache' });
     expect(Object.isFrozen(config)).toBe(true);
   });
 
   it('reads every variable', () => {
     const config = loadServiceConfig('order-emailer', none, {
       KAFKA_BROKERS: ' 10.0.0.1:9092, 10.0.0.2:9093 ',
+      KAFKA_CLIENT: 'platformatic',
       KAFKA_CLIENT_ID: 'emailer-7',
       KAFKA_GROUP_ID: 'emailer-blue',
       KAFKA_TLS: 'on',
@@ -72,6 +81,7 @@ describe('the environment every service shares', () => {
       LOG_LEVEL: 'debug',
     });
     expect(kafkaConnection('order-emailer', config)).toEqual({
+      client: 'platformatic',
       brokers: ['10.0.0.1:9092', '10.0.0.2:9093'],
       clientId: 'emailer-7',
       groupId: 'emailer-blue',
@@ -239,6 +249,7 @@ describe('the environment every service shares', () => {
 
   it('reads the KAFKA_* variables alone for tools (the CLI), with the same checks', () => {
     expect(loadKafkaConnection('stream-cli', { ...base, OPS_PORT: 'not-a-port', KAFKA_TLS_CA_FILE: ca })).toEqual({
+      client: 'kafkajs',
       brokers: ['127.0.0.1:9092'],
       clientId: 'stream-cli',
       groupId: 'stream-cli',
@@ -281,6 +292,7 @@ describe('defineService', () => {
   it('reads the shared and the service’s own variables into one object', () => {
     expect(definition.readConfig({ ...base, SEARCH_INDEX: 'products' })).toEqual({
       KAFKA_BROKERS: ['127.0.0.1:9092'],
+      KAFKA_CLIENT: 'kafkajs',
       KAFKA_GROUP_ID: 'search-enricher',
       OPS_PORT: 9464,
       OPS_HOST: '127.0.0.1',
@@ -298,5 +310,17 @@ describe('defineService', () => {
     expect(service.opsPort).toBeUndefined();
     expect(service.app.stuckAfterMs).toBe(5 * 60_000);
     expect(definition.create(definition.readConfig({ ...base, SEARCH_INDEX: 'p', STUCK_AFTER_MS: '90000' })).app.stuckAfterMs).toBe(90_000);
+  });
+
+  it('builds its app on the Kafka client KAFKA_CLIENT names: kafkajs by default, or platformatic (#19)', () => {
+    const on = (client?: string) =>
+      definition.create(definition.readConfig({ ...base, SEARCH_INDEX: 'p', ...(client ? { KAFKA_CLIENT: client } : {}) })).app.transport;
+    expect(on()).toBeInstanceOf(KafkaTransport);
+    expect(on('kafkajs')).toBeInstanceOf(KafkaTransport);
+    expect(on('platformatic')).toBeInstanceOf(PlatformaticTransport);
+    expect(loadKafkaConnection('stream-cli', { ...base, KAFKA_CLIENT: 'platformatic' }).client).toBe('platformatic');
+    expect(problemOf(() => definition.readConfig({ ...base, SEARCH_INDEX: 'p', KAFKA_CLIENT: 'rdkafka' }))).toMatch(
+      /KAFKA_CLIENT: expected one of kafkajs, platformatic/,
+    );
   });
 });

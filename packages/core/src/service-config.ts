@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { configIssues, invalidConfiguration } from './config.js';
 import type { OutputOf } from './schema.js';
 import type { KafkaSaslOptions } from './transport/kafka/index.js';
+import { KAFKA_CLIENTS, type KafkaClient } from './transport/select.js';
 
 /** The environment a service is read from: `process.env`, or a plain object in tests. */
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -151,6 +152,8 @@ const tokenFile = readableFile((path): TokenFile => ({ path }));
 function serviceEnvironmentSchema(id: string) {
   return z.object({
     KAFKA_BROKERS: brokers,
+    /** The Kafka client: `kafkajs` (default) or `platformatic` (@platformatic/kafka). */
+    KAFKA_CLIENT: z.enum(KAFKA_CLIENTS, { error: `expected one of ${KAFKA_CLIENTS.join(', ')}` }).default('kafkajs'),
     /** Client id sent to the brokers; default the service id. */
     KAFKA_CLIENT_ID: z.string().min(1, 'must not be empty when set').optional(),
     KAFKA_GROUP_ID: z.string().min(1).default(id),
@@ -252,6 +255,8 @@ export function loadServiceConfig<S extends StandardSchemaV1>(id: string, schema
 
 /** How a service connects to Kafka, from its {@link ServiceEnvironment}. */
 export interface KafkaConnection {
+  /** The Kafka client the transport is built on (KAFKA_CLIENT). */
+  readonly client: KafkaClient;
   readonly brokers: readonly string[];
   readonly clientId: string;
   readonly groupId: string;
@@ -274,6 +279,7 @@ function saslOf(env: KafkaEnvironment): KafkaSaslOptions | undefined {
 
 const KAFKA_VARIABLES = {
   KAFKA_BROKERS: true,
+  KAFKA_CLIENT: true,
   KAFKA_CLIENT_ID: true,
   KAFKA_GROUP_ID: true,
   KAFKA_TLS: true,
@@ -319,6 +325,7 @@ export function kafkaConnection(id: string, env: KafkaEnvironment): KafkaConnect
         };
   const sasl = saslOf(env);
   return {
+    client: env.KAFKA_CLIENT,
     brokers: env.KAFKA_BROKERS,
     clientId: env.KAFKA_CLIENT_ID ?? id,
     groupId: env.KAFKA_GROUP_ID,

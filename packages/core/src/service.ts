@@ -123,6 +123,7 @@ export function defineService<S extends StandardSchemaV1>(id: string, schema: S)
     return createService({
       ...appOptions,
       id,
+      transport: kafka.client,
       brokers: kafka.brokers,
       groupId: kafka.groupId,
       clientId: kafka.clientId,

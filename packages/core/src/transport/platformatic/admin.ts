@@ -1,0 +1,158 @@
+import { Admin, ListOffsetTimestamps } from '@platformatic/kafka';
+import type { PartitionOffset, TopicSpec, TransportAdmin } from '../transport.js';
+import type { Cluster } from './cluster.js';
+import { protocolIds, topicMissing, transportError } from './errors.js';
+
+/** Errors of a partition without an acting leader: transient after topic creation or a leader change. */
+const TRANSIENT_PARTITION_ERRORS: ReadonlySet<string> = new Set([
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'LEADER_NOT_AVAILABLE',
+  'NOT_LEADER_OR_FOLLOWER',
+  'NOT_LEADER_FOR_PARTITION',
+  'UNKNOWN_TOPIC_ID',
+]);
+
+/** Runs `fn` again while it fails because a partition has no (acting) leader yet. */
+export async function whileTransient<T>(fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (error) {
+      const transient = protocolIds(error).some((t) => TRANSIENT_PARTITION_ERRORS.has(t));
+      if (!transient || Date.now() > deadline) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Topics and offsets through the @platformatic/kafka admin client. */
+export class PlatformaticAdmin implements TransportAdmin {
+  readonly #cluster: Cluster;
+  #admin: Admin | undefined;
+
+  constructor(cluster: Cluster) {
+    this.#cluster = cluster;
+  }
+
+  get #client(): Admin {
+    this.#admin ??= new Admin({ ...this.#cluster.options });
+    return this.#admin;
+  }
+
+  /** The client connects lazily; connecting here makes an unreachable broker fail now. */
+  async connect(): Promise<void> {
+    try {
+      await this.#client.metadata({ topics: [] });
+    } catch (error) {
+      throw transportError('admin connect failed', error);
+    }
+  }
+
+  /**
+   * Creates the missing topics, each in its own request (so one that someone else created meanwhile,
+   * TOPIC_ALREADY_EXISTS, does not hide the others), then waits until every partition has a leader that
+   * answers ListOffsets for it: a KRaft broker names a leader a moment before it acts as one.
+   */
+  async createTopics(topics: readonly TopicSpec[]): Promise<string[]> {
+    try {
+      const existing = new Set(await this.#client.listTopics());
+      const missing = topics.filter((t) => !existing.has(t.name));
+      const created = await Promise.all(
+        missing.map(async (t) => {
+          try {
+            await this.#client.createTopics({
+              topics: [t.name],
+              partitions: t.partitions,
+              replicas: -1,
+              ...(t.config ? { configs: Object.entries(t.config).map(([name, value]) => ({ name, value })) } : {}),
+            });
+          } catch (error) {
+            if (protocolIds(error).includes('TOPIC_ALREADY_EXISTS')) return undefined;
+            throw error;
+          }
+          await this.#waitForLeaders(t.name, t.partitions);
+          return t.name;
+        }),
+      );
+      return created.filter((name): name is string => name !== undefined);
+    } catch (error) {
+      throw transportError(`create topics ${topics.map((t) => t.name).join(', ')} failed`, error);
+    }
+  }
+
+  async #waitForLeaders(topic: string, partitions: number): Promise<void> {
+    await whileTransient(async () => {
+      const metadata = await this.#client.metadata({ topics: [topic], forceUpdate: true });
+      const found = metadata.topics.get(topic);
+      if (!found || found.partitionsCount < partitions || found.partitions.some((p) => p.leader < 0))
+        throw Object.assign(new Error(`topic ${topic} has no leaders yet`), { apiId: 'LEADER_NOT_AVAILABLE' });
+      await this.#listEnd(topic, partitions);
+    });
+  }
+
+  async #listEnd(topic: string, partitions: number): Promise<PartitionOffset[]> {
+    const result = await this.#client.listOffsets({
+      topics: [
+        { name: topic, partitions: Array.from({ length: partitions }, (_, partitionIndex) => ({ partitionIndex, timestamp: ListOffsetTimestamps.LATEST })) },
+      ],
+    });
+    return result
+      .flatMap((t) => t.partitions.map((p) => ({ topic, partition: p.partitionIndex, offset: p.offset.toString() })))
+      .sort((a, b) => a.partition - b.partition);
+  }
+
+  async listTopics(): Promise<string[]> {
+    try {
+      return await this.#client.listTopics();
+    } catch (error) {
+      throw transportError('list topics failed', error);
+    }
+  }
+
+  async #requireTopic(topic: string, action: string): Promise<void> {
+    const missing = await this.#cluster.missingTopics([topic], this.#client);
+    if (missing.length > 0) throw topicMissing(missing, action);
+  }
+
+  async endOffsets(topic: string): Promise<PartitionOffset[]> {
+    try {
+      await this.#requireTopic(topic, 'end offsets');
+      return await whileTransient(async () => {
+        const metadata = await this.#client.metadata({ topics: [topic] });
+        return this.#listEnd(topic, metadata.topics.get(topic)?.partitionsCount ?? 0);
+      }, 5000);
+    } catch (error) {
+      throw transportError(`end offsets of ${topic} failed`, error, { topic });
+    }
+  }
+
+  async committedOffsets(groupId: string, topic: string): Promise<PartitionOffset[]> {
+    try {
+      await this.#requireTopic(topic, 'committed offsets');
+      const metadata = await this.#client.metadata({ topics: [topic] });
+      const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
+      const groups = await this.#client.listConsumerGroupOffsets({
+        groups: [{ groupId, topics: [{ name: topic, partitionIndexes: Array.from({ length: count }, (_, i) => i) }] }],
+      });
+      return groups
+        .flatMap((g) =>
+          g.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset.toString() }))),
+        )
+        .filter((p) => p.topic === topic && p.offset !== '-1')
+        .sort((a, b) => a.partition - b.partition);
+    } catch (error) {
+      throw transportError(`committed offsets of group ${groupId} on ${topic} failed`, error, { groupId, topic });
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    const admin = this.#admin;
+    this.#admin = undefined;
+    try {
+      await admin?.close();
+    } catch (error) {
+      throw transportError('admin disconnect failed', error);
+    }
+  }
+}

@@ -1,0 +1,63 @@
+/** How @platformatic/kafka failures become StreamErrors: cause chains, protocol error ids, fencing. */
+import { StreamError, toError, type ErrorContext } from '../../errors.js';
+
+/** The error and its causes (MultipleErrors carries `errors`, ResponseError one ProtocolError per failed partition). */
+function* errorChain(error: unknown): Generator<Record<string, unknown>> {
+  const seen = new Set<unknown>();
+  const pending: unknown[] = [error];
+  while (pending.length > 0 && seen.size < 50) {
+    const current = pending.shift();
+    if (current === null || typeof current !== 'object' || seen.has(current)) continue;
+    seen.add(current);
+    const record = current as Record<string, unknown>;
+    yield record;
+    pending.push(record.cause);
+    if (Array.isArray(record.errors)) pending.push(...(record.errors as unknown[]));
+  }
+}
+
+/** Kafka protocol error ids (`UNKNOWN_TOPIC_OR_PARTITION`…) found anywhere in the cause chain (`apiId` of ProtocolError). */
+export function protocolIds(error: unknown): string[] {
+  const ids: string[] = [];
+  for (const e of errorChain(error)) if (typeof e.apiId === 'string') ids.push(e.apiId);
+  return ids;
+}
+
+/** Whether any error of the chain is the protocol error `id`. */
+export function hasProtocolError(error: unknown, id: string): boolean {
+  return protocolIds(error).includes(id);
+}
+
+/** A newer producer with our transactional id took over (PRODUCER_FENCED 90, or INVALID_PRODUCER_EPOCH 47 on older request versions). */
+function isFenced(error: unknown): boolean {
+  for (const e of errorChain(error)) {
+    if (e.apiId === 'INVALID_PRODUCER_EPOCH' || e.apiId === 'PRODUCER_FENCED') return true;
+    if (e.errorCode === 47 || e.errorCode === 90) return true;
+  }
+  return false;
+}
+
+/**
+ * Wraps a @platformatic/kafka failure into a `TRANSPORT_FAILED` StreamError, keeping the original as `cause`.
+ * TRANSPORT_FAILED classifies as a `kafka` dependency failure (runtime/classify.ts), as the kafkajs transport's do.
+ */
+export function transportError(action: string, error: unknown, context: ErrorContext = {}): StreamError {
+  if (error instanceof StreamError) return error;
+  const cause = toError(error);
+  const id = protocolIds(error)[0];
+  const detail = [...new Set(protocolIds(error))].join(', ');
+  const message = detail.length > 0 && !cause.message.includes(detail) ? `${cause.message} (${detail})` : cause.message;
+  if (isFenced(error)) {
+    return new StreamError(
+      'TRANSPORT_FAILED',
+      `${action}: producer fenced: a newer producer with the same transactional id took over (or the broker expired the transaction); this producer cannot be used again (${message})`,
+      { cause, context: { ...context, fenced: true, ...(id === undefined ? {} : { kafkaError: id }) } },
+    );
+  }
+  return new StreamError('TRANSPORT_FAILED', `${action}: ${message}`, {
+    cause,
+    context: { ...context, ...(id === undefined ? {} : { kafkaError: id }) },
+  });
+}
+
+export { topicMissing } from '../kafka/errors.js';
