@@ -33,6 +33,8 @@ export interface CliArgs {
   readonly out: string | undefined;
   readonly profile: boolean;
   readonly producer: 'java' | 'kafkajs';
+  /** Kafka clients ours runs on in the core scenarios; kafkajs always, first. */
+  readonly transports: readonly ('kafkajs' | 'platformatic')[];
   readonly list: boolean;
   readonly help: boolean;
 }
@@ -46,6 +48,8 @@ const USAGE = `usage: pnpm bench [options]
                       (default bench/results/latest.json, bench/results/quick.json with --quick)
   --profile           run the consumer children with --cpu-prof (profiles in bench/results/profiles/)
   --producer <p>      how input data is written: java (default, fast) or kafkajs
+  --transports <list> Kafka clients ours runs on in the core scenarios, alternating
+                      in each round on the same data: kafkajs,platformatic (default) or kafkajs
   --list              list the scenarios
   --help`;
 
@@ -58,6 +62,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   let list = false;
   let help = false;
   let producer: 'java' | 'kafkajs' = 'java';
+  let transports: ('kafkajs' | 'platformatic')[] = ['kafkajs', 'platformatic'];
   const names: string[] = [];
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i]!;
@@ -99,6 +104,15 @@ export function parseArgs(argv: readonly string[]): CliArgs {
         producer = p;
         break;
       }
+      case '--transports': {
+        const given = value()
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0);
+        for (const t of given) if (t !== 'kafkajs' && t !== 'platformatic') throw new Error(`--transports: ${t} is not kafkajs or platformatic\n\n${USAGE}`);
+        transports = ['kafkajs', ...(given.includes('platformatic') ? (['platformatic'] as const) : [])];
+        break;
+      }
       case '--list':
         list = true;
         break;
@@ -113,7 +127,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   for (const name of names) {
     if (!findScenario(name)) throw new Error(`unknown scenario ${name}: one of ${scenarios.map((s) => s.name).join(', ')}`);
   }
-  return { quick, scenarios: names, rounds, out, profile, producer, list, help };
+  return { quick, scenarios: names, rounds, out, profile, producer, transports, list, help };
 }
 
 function git(args: readonly string[]): string {
@@ -218,12 +232,16 @@ async function main(): Promise<number> {
   const errors: { scenario: string; message: string }[] = [];
   for (const scenario of selected) {
     const rounds = args.rounds ?? (args.quick ? (scenario.defaultRounds?.quick ?? 1) : (scenario.defaultRounds?.full ?? 3));
-    const context: ScenarioContext = { quick: args.quick, rounds, brokers, logDir, profileDir, log, produce, ceiling };
+    const otherTransports = args.transports.filter((t): t is 'platformatic' => t !== 'kafkajs');
+    const context: ScenarioContext = { quick: args.quick, rounds, brokers, logDir, profileDir, otherTransports, log, produce, ceiling };
     log(`\n${scenario.name}: ${scenario.description} (${rounds} round${rounds === 1 ? '' : 's'})`);
     const t0 = performance.now();
     try {
       const result = await scenario.run(context);
       results.push({ ...result, rounds, durationSec: (performance.now() - t0) / 1000 });
+      for (const t of result.transports ?? []) {
+        log(`  => on ${t.transport}: ratio ${t.ratio.toFixed(2)}× the baseline, ${t.overKafkajs.toFixed(2)}× ours on kafkajs (${result.ratioMetric})`);
+      }
       log(
         `  => ratio ${result.ratio.toFixed(2)}× (${result.ratioMetric}), target ${result.target}: ${result.targetMet ? 'met' : 'MISSED'}` +
           (result.violations.length > 0 ? `; VIOLATIONS: ${result.violations.join('; ')}` : '') +

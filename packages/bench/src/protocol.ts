@@ -30,6 +30,8 @@ export interface ConsumerConfig {
   readonly partitionsConsumedConcurrently: number;
   /** Where the per-service scenarios' servers and data are (Redis key prefix, email API URL, bucket, index…). */
   readonly service?: Readonly<Record<string, string | number>>;
+  /** Ours: the Kafka client of `createApp({ transport })` (default kafkajs). Baselines always use kafkajs. */
+  readonly transport?: 'kafkajs' | 'platformatic';
 }
 
 /** What one consumer run measured. */

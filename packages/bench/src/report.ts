@@ -75,6 +75,30 @@ export function renderMarkdown(report: BenchReport): string {
   for (const e of report.errors) lines.push(`| ${e.scenario} | error | | | | | | | | ✗ |`);
   lines.push('');
 
+  const onOthers = report.scenarios.filter((r) => (r.transports ?? []).length > 0);
+  if (onOthers.length > 0) {
+    lines.push('## Transports: ours on each Kafka client', '');
+    lines.push(
+      "Ours on kafkajs and on the other clients ran in the same rounds, alternating, on the same data, against the same kafkajs baseline. Ratio to baseline and to ours on kafkajs are of the scenario's metric (records/s, or peak RSS for backlog-memory: lower is better).",
+      '',
+      '| Scenario | Client | rec/s | CPU ms / 1k rec | peak RSS MB | p50 / p99 ms | / baseline | / ours on kafkajs | / broker consumer (rec/s) |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const r of onOthers) {
+      const ceiling = r.ceiling ? fixed(r.ceiling.oursOverCeiling, 3) : '–';
+      lines.push(
+        `| ${r.scenario} | kafkajs | ${int(r.ours.recordsPerSec)} | ${fixed(r.ours.cpuMsPer1kRecords)} | ${int(r.ours.peakRssMb)} | ${latency(r.ours.p50Ms, r.ours.p99Ms)} | ${ratioText(r)} | 1.00× | ${ceiling} |`,
+      );
+      for (const t of r.transports ?? []) {
+        lines.push(
+          `| ${r.scenario} | ${t.transport} | ${int(t.ours.recordsPerSec)} | ${fixed(t.ours.cpuMsPer1kRecords)} | ${int(t.ours.peakRssMb)} | ${latency(t.ours.p50Ms, t.ours.p99Ms)} | ` +
+            `${fixed(t.ratio, 2)}× | ${fixed(t.overKafkajs, 2)}× | ${t.overCeiling === undefined ? '–' : fixed(t.overCeiling, 3)} |`,
+        );
+      }
+    }
+    lines.push('');
+  }
+
   const ceilings = report.scenarios.filter((r) => r.ceiling);
   if (ceilings.length > 0) {
     lines.push("## Ceiling: the broker's own consumer", '');
@@ -108,6 +132,7 @@ export function renderMarkdown(report: BenchReport): string {
     for (const [side, summary] of [
       ['ours', r.ours],
       ['baseline', r.baseline],
+      ...(r.transports ?? []).map((t) => [`ours on ${t.transport}`, t.ours] as const),
     ] as const) {
       for (const round of summary.rounds) {
         lines.push(

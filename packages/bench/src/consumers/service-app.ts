@@ -61,6 +61,7 @@ export function serviceApp(
   return createApp({
     id: config.groupId,
     brokers: [...config.brokers],
+    transport: config.transport ?? 'kafkajs',
     logger: createLogger({ name: 'bench-ours', level: 'warn' }),
     ...bufferOverride(),
     ...fetchOverride(),

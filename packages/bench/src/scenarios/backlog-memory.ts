@@ -4,7 +4,7 @@
  */
 import type { DatasetSpec } from '../data.js';
 import { median, ratio } from '../stats.js';
-import { DEFAULT_SIDE_CONFIG, runPair, summarize, type Side } from './pair.js';
+import { DEFAULT_SIDE_CONFIG, runPair, summarize, transportSummaries, type Side } from './pair.js';
 import type { RoundMeasurement, Scenario } from './types.js';
 
 const BUDGET_MB = 256;
@@ -35,7 +35,7 @@ export const backlogMemory: Scenario = {
     };
     const baseline: Side = { label: 'kafkajs eachBatch', program: 'kafkajs-backlog', config: { ...DEFAULT_SIDE_CONFIG } };
     const deadlineMs = () => Math.max(180_000, (data.records / 1_000) * 1000);
-    const runs = await runPair(ctx, { scenario: 'backlog-memory', data, output: false, deadlineMs, ours, baseline });
+    const runs = await runPair(ctx, { scenario: 'backlog-memory', data, output: false, deadlineMs, ours, baseline, transports: true });
     const oursSummary = summarize(ours.label, runs.ours);
     const baselineSummary = summarize(baseline.label, runs.baseline);
     const oursProgress = progress(runs.ours);
@@ -50,6 +50,7 @@ export const backlogMemory: Scenario = {
       baseline: baselineSummary,
       ratio: ratio(oursSummary.peakRssMb, baselineSummary.peakRssMb),
       ratioMetric: 'peakRssMb',
+      ...(runs.transports.size > 0 ? { transports: transportSummaries(runs, ours.label, 'peakRssMb', oursSummary, baselineSummary) } : {}),
       target: `peak RSS < ${BUDGET_MB} MB and flat`,
       targetMet: oursMaxPeak < BUDGET_MB && flat,
       extra: {

@@ -4,7 +4,7 @@
  */
 import type { DatasetSpec } from '../data.js';
 import { ratio } from '../stats.js';
-import { DEFAULT_SIDE_CONFIG, runPair, summarize, type Side } from './pair.js';
+import { DEFAULT_SIDE_CONFIG, runPair, summarize, transportSummaries, type Side } from './pair.js';
 import type { Scenario } from './types.js';
 
 const IO_DELAY_MS = 5;
@@ -31,12 +31,18 @@ export const ioKeyed: Scenario = {
     };
     // Sequential: ~(5 ms + timer slack) per record, so allow 3× that.
     const deadlineMs = () => Math.max(120_000, data.records * IO_DELAY_MS * 3);
-    const runs = await runPair(ctx, { scenario: 'io-keyed', data, output: false, deadlineMs, ours, baseline });
+    const runs = await runPair(ctx, { scenario: 'io-keyed', data, output: false, deadlineMs, ours, baseline, transports: true });
     const oursSummary = summarize(ours.label, runs.ours);
     const baselineSummary = summarize(baseline.label, runs.baseline);
-    const violations = [...runs.ours, ...runs.baseline]
-      .filter((r) => (r.orderViolations ?? 0) > 0)
-      .map((r) => `${runs.ours.includes(r) ? 'ours' : 'baseline'} r${r.round}: ${r.orderViolations} records of a key handled after a later one`);
+    const sides: [string, typeof runs.ours][] = [
+      ['ours', runs.ours],
+      ['baseline', runs.baseline],
+      ...[...runs.transports].map(([t, r]): [string, typeof r] => [`ours on ${t}`, r]),
+    ];
+    const violations = sides.flatMap(([side, rounds]) =>
+      rounds.filter((r) => (r.orderViolations ?? 0) > 0).map((r) => `${side} r${r.round}: ${r.orderViolations} records of a key handled after a later one`),
+    );
+    const transports = transportSummaries(runs, ours.label, 'recordsPerSec', oursSummary, baselineSummary);
     const orderIntact = violations.length === 0;
     const r = ratio(oursSummary.recordsPerSec, baselineSummary.recordsPerSec);
     return {
@@ -47,6 +53,7 @@ export const ioKeyed: Scenario = {
       baseline: baselineSummary,
       ratio: r,
       ratioMetric: 'recordsPerSec',
+      ...(transports.length > 0 ? { transports } : {}),
       target: `≥ ${TARGET}× sequential records/s, order intact`,
       targetMet: r >= TARGET && orderIntact,
       extra: {

@@ -9,8 +9,8 @@ import { coreBuild } from '../core-build.js';
 import type { DatasetSpec } from '../data.js';
 import { cleanupRun, countOutput, createFreshTopics, runNames } from '../kafka.js';
 import type { ConsumerConfig } from '../protocol.js';
-import { median } from '../stats.js';
-import type { RoundMeasurement, ScenarioContext, SideSummary } from './types.js';
+import { median, ratio } from '../stats.js';
+import type { RoundMeasurement, ScenarioContext, SideSummary, TransportSummary } from './types.js';
 
 /** One side of a pair. */
 export interface Side {
@@ -43,6 +43,11 @@ export interface PairOptions {
    * tuned agent beside an agent with default options. Gets no `perRun` set-up.
    */
   readonly also?: Side;
+  /**
+   * Run ours again on each of `ctx.otherTransports` in the same alternation and on the same data (the core
+   * scenarios; the per-service ones, whose set-up is per side, leave it off).
+   */
+  readonly transports?: boolean;
   /** Per-run set-up of the per-service scenarios: unique keys, a fresh email sink… */
   readonly perRun?: (which: 'ours' | 'baseline', round: number) => Promise<RunSetup>;
 }
@@ -66,13 +71,15 @@ export const DEFAULT_SIDE_CONFIG: Side['config'] = {
   partitionsConsumedConcurrently: 1,
 };
 
-async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours' | 'baseline' | 'also', round: number): Promise<RoundMeasurement> {
-  const side = which === 'also' ? options.also! : options[which];
+type Which = 'ours' | 'baseline' | 'also' | `ours-${string}`;
+
+async function runOnce(ctx: ScenarioContext, options: PairOptions, which: Which, round: number, transport?: 'platformatic'): Promise<RoundMeasurement> {
+  const side = which === 'also' ? options.also! : which === 'baseline' ? options.baseline : options.ours;
   const names = runNames(options.scenario, which, round, options.output);
   const loadAvg1 = loadavg()[0] ?? Number.NaN;
   let setup: RunSetup | undefined;
   try {
-    setup = options.perRun && which !== 'also' ? await options.perRun(which, round) : undefined;
+    setup = options.perRun && (which === 'ours' || which === 'baseline') ? await options.perRun(which, round) : undefined;
     await createFreshTopics([
       { name: names.input, partitions: options.data.partitions },
       ...(names.output ? [{ name: names.output, partitions: options.data.partitions, ...outputTopicConfig() }] : []),
@@ -80,6 +87,7 @@ async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours'
     await ctx.produce(names.input, options.data);
     const config: ConsumerConfig = {
       ...side.config,
+      ...(transport ? { transport } : {}),
       scenario: options.scenario,
       side: which,
       brokers: ctx.brokers,
@@ -87,7 +95,7 @@ async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours'
       ...(names.output ? { output: names.output } : {}),
       groupId: names.groupId,
       expected: options.data.records,
-      deadlineMs: options.deadlineMs(which === 'also' ? 'ours' : which),
+      deadlineMs: options.deadlineMs(which === 'baseline' ? 'baseline' : 'ours'),
       ...(setup ? { service: setup.service } : {}),
     };
     const runName = `${options.scenario}-${which}-r${round}`;
@@ -124,19 +132,57 @@ async function runOnce(ctx: ScenarioContext, options: PairOptions, which: 'ours'
 }
 
 /** Runs the pair alternately for `ctx.rounds` rounds. */
-export async function runPair(
-  ctx: ScenarioContext,
-  options: PairOptions,
-): Promise<{ ours: RoundMeasurement[]; baseline: RoundMeasurement[]; also: RoundMeasurement[] }> {
+export async function runPair(ctx: ScenarioContext, options: PairOptions): Promise<PairRuns> {
   const ours: RoundMeasurement[] = [];
   const baseline: RoundMeasurement[] = [];
   const also: RoundMeasurement[] = [];
+  const transports = new Map<string, RoundMeasurement[]>();
+  const others = options.transports ? ctx.otherTransports : [];
+  for (const t of others) transports.set(t, []);
   for (let round = 1; round <= ctx.rounds; round += 1) {
     ours.push(await runOnce(ctx, options, 'ours', round));
     baseline.push(await runOnce(ctx, options, 'baseline', round));
     if (options.also) also.push(await runOnce(ctx, options, 'also', round));
+    for (const t of others) transports.get(t)!.push(await runOnce(ctx, options, `ours-${t}`, round, t));
   }
-  return { ours, baseline, also };
+  return { ours, baseline, also, transports };
+}
+
+/** What {@link runPair} measured, by side; `transports` holds ours on each other Kafka client. */
+export interface PairRuns {
+  readonly ours: RoundMeasurement[];
+  readonly baseline: RoundMeasurement[];
+  readonly also: RoundMeasurement[];
+  readonly transports: ReadonlyMap<string, RoundMeasurement[]>;
+}
+
+/**
+ * Ours on the other Kafka clients against the scenario's baseline and ours on kafkajs, of `metric`, with
+ * the correctness checks of `violations` applied to their rounds.
+ */
+export function transportSummaries(
+  runs: PairRuns,
+  label: string,
+  metric: 'recordsPerSec' | 'peakRssMb',
+  ours: SideSummary,
+  baseline: SideSummary,
+  ceilingRecordsPerSec?: number,
+): TransportSummary[] {
+  return [...runs.transports].map(([transport, rounds]) => {
+    const summary = summarize(`${label}, on ${transport}`, rounds);
+    return {
+      transport,
+      ours: summary,
+      ratio: ratio(summary[metric], baseline[metric]),
+      overKafkajs: ratio(summary[metric], ours[metric]),
+      ...(ceilingRecordsPerSec ? { overCeiling: ratio(summary.recordsPerSec, ceilingRecordsPerSec) } : {}),
+    };
+  });
+}
+
+/** {@link outputViolations} of every other transport's rounds. */
+export function transportOutputViolations(runs: PairRuns, exactlyOnce: boolean): string[] {
+  return [...runs.transports].flatMap(([t, rounds]) => outputViolations(`ours on ${t}`, rounds, exactlyOnce));
 }
 
 /** Medians of a side's rounds. */

@@ -5,7 +5,7 @@
  */
 import type { DatasetSpec } from '../data.js';
 import { ratio } from '../stats.js';
-import { DEFAULT_SIDE_CONFIG, outputViolations, runPair, summarize, type Side } from './pair.js';
+import { DEFAULT_SIDE_CONFIG, outputViolations, runPair, summarize, transportOutputViolations, transportSummaries, type PairRuns, type Side } from './pair.js';
 import type { Scenario, ScenarioContext, ScenarioResult } from './types.js';
 
 /** Rounds of the passthrough scenarios (`--rounds N` overrides). */
@@ -57,8 +57,11 @@ function throughputResult(
   violations: string[],
   notes: string[],
   ceiling: ScenarioResult['ceiling'],
+  runs: PairRuns,
+  exactlyOnce = false,
 ): Omit<ScenarioResult, 'durationSec' | 'rounds'> {
   const r = ratio(ours.recordsPerSec, baseline.recordsPerSec);
+  const transports = transportSummaries(runs, ours.label, 'recordsPerSec', ours, baseline, ceiling?.recordsPerSec);
   return {
     scenario: scenario.name,
     title: scenario.title,
@@ -70,8 +73,9 @@ function throughputResult(
     target: targetWords,
     targetMet: r >= min,
     ...(ceiling ? { ceiling } : {}),
+    ...(transports.length > 0 ? { transports } : {}),
     extra: {},
-    violations,
+    violations: [...violations, ...transportOutputViolations(runs, exactlyOnce)],
     notes,
   };
 }
@@ -94,7 +98,15 @@ function passthroughScenario(name: 'passthrough' | 'passthrough-stream'): Scenar
     defaultRounds: ROUNDS,
     async run(ctx) {
       const data = passthroughData(ctx.quick);
-      const runs = await runPair(ctx, { scenario: name, data, output: true, deadlineMs: deadline(data), ours: oursSide, baseline: kafkajsEachBatch });
+      const runs = await runPair(ctx, {
+        scenario: name,
+        data,
+        output: true,
+        deadlineMs: deadline(data),
+        ours: oursSide,
+        baseline: kafkajsEachBatch,
+        transports: true,
+      });
       const ours = summarize(oursSide.label, runs.ours);
       const baseline = summarize(kafkajsEachBatch.label, runs.baseline);
       const ceiling = await withCeiling(ctx, data, ours.recordsPerSec);
@@ -111,6 +123,7 @@ function passthroughScenario(name: 'passthrough' | 'passthrough-stream'): Scenar
           'Latency: producedAt (set when the record was sent to Kafka, before the consumer started) to handler finished, so it includes the time the record waited in the backlog.',
         ],
         ceiling,
+        runs,
       );
     },
   };
@@ -141,6 +154,7 @@ export const exactlyOnce: Scenario = {
       deadlineMs: deadline(data),
       ours: oursExactlyOnce,
       baseline: baselineSide,
+      transports: true,
     });
     const ours = summarize(oursExactlyOnce.label, runs.ours);
     const baseline = summarize(baselineSide.label, runs.baseline);
@@ -159,6 +173,8 @@ export const exactlyOnce: Scenario = {
         'Latency is producedAt to handler finished (before the transaction commits, which happens every commitIntervalMs = 1 s).',
       ],
       ceiling,
+      runs,
+      true,
     );
   },
 };
@@ -188,6 +204,7 @@ export const defaults: Scenario = {
       ours: oursDefaults,
       baseline: kafkajsEachBatch,
       also: oursAgent,
+      transports: true,
     });
     const ours = summarize(oursDefaults.label, runs.ours);
     const baseline = summarize(kafkajsEachBatch.label, runs.baseline);
@@ -207,6 +224,7 @@ export const defaults: Scenario = {
         `Tuned: ${oursAgent.label}, run in the same rounds after the baseline.`,
       ],
       ceiling,
+      runs,
     );
     return {
       ...result,

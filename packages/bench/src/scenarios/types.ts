@@ -40,6 +40,18 @@ export interface Ceiling {
   readonly oursOverCeiling: number;
 }
 
+/** Ours on another Kafka client, run in the same rounds as the scenario's ours and baseline, on the same data. */
+export interface TransportSummary {
+  readonly transport: string;
+  readonly ours: SideSummary;
+  /** It / the scenario's baseline, of the scenario's `ratioMetric`. */
+  readonly ratio: number;
+  /** It / ours on kafkajs, of the same metric. */
+  readonly overKafkajs: number;
+  /** Its records/s over the broker's own consumer's, when the scenario measured that ceiling. */
+  readonly overCeiling?: number;
+}
+
 /** What a scenario reports (one entry of latest.json's `scenarios`). */
 export interface ScenarioResult {
   readonly scenario: string;
@@ -54,6 +66,8 @@ export interface ScenarioResult {
   readonly target: string;
   readonly targetMet: boolean;
   readonly ceiling?: Ceiling;
+  /** Ours on the other Kafka clients (`--transports`), for the core scenarios. */
+  readonly transports?: readonly TransportSummary[];
   /** Scenario-specific facts: orderIntact, RSS at progress, flatness… */
   readonly extra: Readonly<Record<string, unknown>>;
   /** Correctness violations (lost records, broken order): any of them fails the runner. */
@@ -73,6 +87,8 @@ export interface ScenarioContext {
   readonly logDir: string;
   /** Set with --profile: consumer children run with --cpu-prof and write their profiles here. */
   readonly profileDir: string | undefined;
+  /** Kafka clients ours runs on besides kafkajs (`--transports`), in the core scenarios. */
+  readonly otherTransports: readonly 'platformatic'[];
   log(message: string): void;
   /** Writes the data set to a topic; the offsets of each partition follow `seq`. */
   produce(topic: string, spec: DatasetSpec): Promise<void>;
