@@ -3,7 +3,7 @@
  * consumer group, so it follows Kafka's group protocol (join, rebalance, leave).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteTopics, localServers, requireServers, uniqueName } from '@stream/local-stack';
+import { deleteTopics, localServers, requireServers, uniqueName, waitUntil } from '@stream/local-stack';
 import { App } from '../src/app.js';
 import { silentLogger } from '../src/logger.js';
 import { leaderTopicName } from '../src/timers.js';
@@ -17,14 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await deleteTopics(created);
 });
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('onLeader timers on Kafka', () => {
   it('run on one instance of the group, and move to the other when the leader stops', async () => {
@@ -51,17 +43,17 @@ describe('onLeader timers on Kafka', () => {
     const leadOf = (app: App) => app.health().timers[0]!.active;
     try {
       await Promise.all(apps.map((a) => a.start()));
-      await until(() => apps.filter(leadOf).length === 1, 30_000, 'one instance to lead');
+      await waitUntil(() => apps.filter(leadOf).length === 1, 'one instance to lead', 30_000);
       const leader = apps.findIndex(leadOf);
       const other = 1 - leader;
       const before = [...runs];
-      await until(() => runs[leader]! >= before[leader]! + 5, 30_000, 'the leader to run');
+      await waitUntil(() => runs[leader]! >= before[leader]! + 5, 'the leader to run', 30_000);
       expect(runs[other]).toBe(before[other]);
 
       // Leaving the group hands the partition over at the next rebalance, without waiting for a session timeout.
       await apps[leader]!.stop();
       const taken = runs[other]!;
-      await until(() => runs[other]! >= taken + 3, 30_000, 'the other instance to take over');
+      await waitUntil(() => runs[other]! >= taken + 3, 'the other instance to take over', 30_000);
       expect(leadOf(apps[other]!)).toBe(true);
       expect(overlapped).toBe(false);
     } finally {
