@@ -10,6 +10,8 @@ const outTopic = defineTopic({ name: output, key: z.string(), value: z.object({ 
 const app = createApp({
   id: groupId,
   brokers: brokers.split(','),
+  // KAFKA_CLIENT=platformatic runs the worker on the @platformatic/kafka transport (default kafkajs).
+  transport: process.env.KAFKA_CLIENT === 'platformatic' ? 'platformatic' : 'kafkajs',
   // WORKER_LOG_LEVEL=info writes the app's log to stderr (the tests ignore it unless told otherwise).
   logger: process.env.WORKER_LOG_LEVEL ? createLogger({ name, level: process.env.WORKER_LOG_LEVEL, destination: process.stderr }) : silentLogger(),
   commitIntervalMs: 200,

@@ -151,6 +151,9 @@ function classifyOne(error: Error): FailureClass | undefined {
   if (error.name.startsWith('KafkaJS')) return retriable === false ? undefined : { kind: 'dependency', dependency: 'kafka' };
   if (error instanceof StreamError && error.code === 'TRANSPORT_FAILED') return { kind: 'dependency', dependency: 'kafka' };
   const code = field(error, 'code');
+  // @platformatic/kafka: codes PLT_KFK_*; `canRetry` marks network failures and retriable protocol errors.
+  if (typeof code === 'string' && code.startsWith('PLT_KFK_'))
+    return field(error, 'canRetry') === true ? { kind: 'dependency', dependency: 'kafka' } : undefined;
   if (typeof code === 'string' && NETWORK_CODES.has(code)) return { kind: 'dependency', dependency: dependencyName(error) };
   if (UNAVAILABLE_NAMES.has(error.name)) return { kind: 'dependency', dependency: dependencyName(error) };
   if (REDIS_NO_CONNECTION.test(error.message) || (error.name === 'ReplyError' && REDIS_UNAVAILABLE.test(error.message)))
@@ -166,7 +169,7 @@ function classifyOne(error: Error): FailureClass | undefined {
  * - dependency: `DependencyError`; HTTP 408, 429 and 5xx (got, @elastic/elasticsearch, the InfluxDB client);
  *   connection refused/reset, DNS failures and timeouts (Node and undici codes, got, @elastic/transport and
  *   InfluxDB timeouts); ioredis without a connection and Redis replies such as LOADING, BUSY or OOM; kafkajs
- *   errors that are retriable;
+ *   errors that are retriable; @platformatic/kafka errors (PLT_KFK_*) with `canRetry`;
  * - record: everything else, HTTP 4xx other than 408 and 429 included.
  */
 export function classifyFailure(error: unknown): FailureClass {

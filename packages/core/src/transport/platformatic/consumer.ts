@@ -48,7 +48,11 @@ interface PartitionState {
  *   event before that, so we listen to its `joinGroup` tracing channel (diagnostics_channel) and call
  *   `onRevoking` there, synchronously, before the JoinGroup request is written.
  * - Read committed: records of aborted transactions are dropped with the fetch response's aborted
- *   transaction list and the abort markers (the Kafka fetch protocol leaves that to the client).
+ *   transaction list and the abort markers (the Kafka fetch protocol leaves that to the client). The
+ *   client's `fetch` filters too, but keeps an aborted range whose abort marker is not in the same
+ *   response (a response cut by maxBytes) and remembers one aborted range per producer, so ours runs on
+ *   its result: a transactional batch of a producer is dropped from the aborted transaction's first
+ *   offset until that producer's abort marker, across responses of the same fetch.
  */
 export class PlatformaticConsumer implements TransportConsumer {
   readonly #cluster: Cluster;
