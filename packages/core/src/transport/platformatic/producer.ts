@@ -12,7 +12,8 @@ import { toMessageToProduce } from './conversions.js';
  * InitProducerId as a new producer (-1/-1). The client sends producer id 0 and epoch 0 when none is given,
  * which the broker takes as a claim to be producer 0 of epoch 0 and refuses with PRODUCER_FENCED once
  * another instance registered the transactional id: a restarted worker could never fence its zombie.
- * (Reported upstream.) The client uses these only for the InitProducerId of a new transactional id.
+ * The client uses these only for the InitProducerId of a new transactional id. Not reported upstream yet
+ * (no network from here): listed with the other gaps in the core README.
  */
 const FRESH_PRODUCER = { producerId: -1n, producerEpoch: -1 } as const;
 
