@@ -102,7 +102,7 @@ async function main(): Promise<number> {
     seed: Number(args.seed),
     stallMs: args.quick ? 30_000 : 60_000,
   };
-  out(`  services' logs in ${logRoot}\n`);
+  out(`  services on the ${process.env.KAFKA_CLIENT ?? 'kafkajs'} Kafka client (KAFKA_CLIENT); their logs in ${logRoot}\n`);
 
   const results: FaultResult[] = [];
   try {
