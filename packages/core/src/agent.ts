@@ -85,8 +85,8 @@ export interface AgentOptions {
   /**
    * Tables the handler reads and writes through `ctx.table(table)` (see `app.table`). Each is partitioned
    * like this agent's topic: a partition is restored from the table's changelog before any of its records
-   * is processed. An agent with tables processes each partition in offset order: `concurrency` above 1
-   * needs `ordering: 'partition'`; not with `retryTopics`, batch or stream agents.
+   * is processed. An agent with tables processes each partition in offset order (`ordering` is
+   * `'partition'`; `concurrency` spreads over partitions); not with `retryTopics`, batch or stream agents.
    */
   readonly tables?: readonly AnyTable[];
 }

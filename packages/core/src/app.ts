@@ -218,7 +218,8 @@ export class App implements RecordSender {
     return table;
   }
 
-  #addAgent(entry: AgentEntry): void {
+  #addAgent(given: AgentEntry): void {
+    let entry = given;
     if (this.#state !== 'created') throw new StreamError('STATE_INVALID', `app ${this.id}: add agents before start()`);
     const tables = entry.options.tables ?? [];
     if (tables.length > 0) {
@@ -226,12 +227,12 @@ export class App implements RecordSender {
       if (entry.stream) throw new StreamError('CONFIG_INVALID', `${where}: tables are for app.agent handlers, not stream agents`);
       if (entry.retryStages.length > 0)
         throw new StreamError('CONFIG_INVALID', `${where}: an agent with tables cannot use retryTopics (its partitions must run in offset order)`);
-      if ((entry.options.concurrency ?? 1) > 1 && entry.options.ordering !== 'partition') {
-        throw new StreamError(
-          'CONFIG_INVALID',
-          `${where}: an agent with tables and concurrency above 1 needs ordering: 'partition' (each partition's updates apply in offset order)`,
-        );
+      // Updates are deduplicated by source offset, so a partition's records must apply in offset order:
+      // 'key' ordering lets a record overtake an earlier one of another key, even at concurrency 1.
+      if (entry.options.ordering !== undefined && entry.options.ordering !== 'partition') {
+        throw new StreamError('CONFIG_INVALID', `${where}: an agent with tables runs each partition in offset order: drop ordering or use 'partition'`);
       }
+      entry = { ...entry, options: { ...entry.options, ordering: 'partition' } };
       for (const table of tables) {
         if (this.#tables.get(table.name) !== table)
           throw new StreamError('CONFIG_INVALID', `${where}: table ${table.name} was not created by this app's table()`);

@@ -46,7 +46,6 @@ function countingApp(broker: MemoryBroker, id: string, topicName: string, option
 }
 
 function silent() {
-   
   const noop = () => {};
   const logger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, fatal: noop, child: () => logger, level: 'silent' };
   return logger as unknown as NonNullable<Parameters<typeof createApp>[0]['logger']>;
@@ -250,12 +249,6 @@ describe('tables on the memory transport', () => {
           }
           await settled(broker, id, topic);
           await Promise.all(running.map((r) => r.app.stop()));
-          if (process.env.DBG)
-            console.log(
-              broker.messages(topic).map((m) => `${m.partition}:${m.offset}:${m.key}`),
-              broker.messages(changelogTopicName(id, 'counts')).map((m) => `${m.partition}:${m.offset}:${m.key}=${m.value}@${m.headers[SOURCE_OFFSET_HEADER]}`),
-              broker.committed(id),
-            );
           expect(foldChangelog(broker, changelogTopicName(id, 'counts'))).toEqual(reference(sent));
         }),
         { numRuns: 15 },
