@@ -156,6 +156,7 @@ export class Table<KIn, KOut, VIn, VOut> {
   readonly #default: VOut | (() => VOut) | undefined;
   /** Changelog writes not acknowledged yet, per partition: a new restore of the partition waits for them. */
   readonly #inFlight = new Map<number, Set<Promise<void>>>();
+  readonly #writers = new Map<number, ChangelogWriter>();
 
   /** @internal use `app.table` */
   constructor(name: string, options: TableOptions<Schema, Schema>) {
@@ -223,8 +224,21 @@ export class Table<KIn, KOut, VIn, VOut> {
     store.entries.set(id, { key, value });
   }
 
-  /** @internal tracks a changelog write of `partition` until it is acknowledged or failed. */
-  track(partition: number, ack: Promise<void>): void {
+  /**
+   * @internal writes one record's changelog entries of `partition`. Writes of one partition go one produce
+   * at a time, in order, those queued meanwhile together: concurrent produce requests can land out of
+   * order (a retried one after a later one, seen on a fresh topic whose leader moved), and a restore takes
+   * the last entry of a key and the highest source offset as applied.
+   */
+  write(partition: number, messages: readonly OutgoingMessage[], produce: (messages: readonly OutgoingMessage[]) => Promise<void>): Promise<void> {
+    let writer = this.#writers.get(partition);
+    if (!writer) this.#writers.set(partition, (writer = new ChangelogWriter(produce)));
+    const ack = writer.write(messages);
+    this.#track(partition, ack);
+    return ack;
+  }
+
+  #track(partition: number, ack: Promise<void>): void {
     let set = this.#inFlight.get(partition);
     if (!set) this.#inFlight.set(partition, (set = new Set()));
     const entry = ack.catch(() => undefined);
@@ -240,6 +254,47 @@ export class Table<KIn, KOut, VIn, VOut> {
 
   toString(): string {
     return `Table(${this.name})`;
+  }
+}
+
+/** One changelog partition's writes: one produce in flight at a time, what queued meanwhile sent together. */
+class ChangelogWriter {
+  readonly #produce: (messages: readonly OutgoingMessage[]) => Promise<void>;
+  #queue: { messages: readonly OutgoingMessage[]; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  #busy = false;
+
+  constructor(produce: (messages: readonly OutgoingMessage[]) => Promise<void>) {
+    this.#produce = produce;
+  }
+
+  write(messages: readonly OutgoingMessage[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ messages, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    if (this.#busy || this.#queue.length === 0) return;
+    const batch = this.#queue;
+    this.#queue = [];
+    this.#busy = true;
+    let sent: Promise<void>;
+    try {
+      sent = this.#produce(batch.flatMap((b) => b.messages));
+    } catch (error) {
+      sent = Promise.reject(error as Error);
+    }
+    sent
+      .then(
+        () => batch.forEach((b) => b.resolve()),
+        (error: unknown) => batch.forEach((b) => b.reject(error)),
+      )
+      .finally(() => {
+        this.#busy = false;
+        this.#pump();
+      })
+      .catch(() => undefined);
   }
 }
 

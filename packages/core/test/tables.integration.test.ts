@@ -1,10 +1,13 @@
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createTopics, deleteTopics, localServers, requireServers, uniqueName, waitUntil } from '@stream/local-stack';
+import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName, waitUntil } from '@stream/local-stack';
 import { changelogTopicName, createApp, defineTopic, KafkaTransport, silentLogger, type App } from '../src/index.js';
 
 const brokers = [...localServers().kafkaBrokers];
 const topics: string[] = [];
+const WORKER = fileURLToPath(new URL('./table-worker.mjs', import.meta.url));
 
 /** A counting app over `input`: one table of counts per key. */
 function counting(id: string, input: string, exactlyOnce: boolean): App {
@@ -78,5 +81,48 @@ describe('tables on Kafka', () => {
       await producerApp.stop();
       expect(await changelogTable(changelogTopicName(id, 'counts'), 6)).toEqual(expected);
     }, 120_000);
+  }
+
+  for (const exactlyOnce of [false, true]) {
+    it(`a counting app SIGKILLed mid-way and restarted ends with exact counts (${exactlyOnce ? 'exactly-once' : 'at-least-once'})`, async () => {
+      const input = uniqueName('tables-kill-in');
+      const id = uniqueName('tables-kill');
+      topics.push(...(await createTopics([{ name: input, partitions: 6 }])), changelogTopicName(id, 'counts'));
+      const total = 20_000;
+      const expected = new Map<string, number>();
+      const producer = testKafka().producer();
+      await producer.connect();
+      for (let i = 0; i < total; i += 5000) {
+        const messages = Array.from({ length: 5000 }, (_, j) => ({ key: `k${(i + j) % 500}`, value: JSON.stringify({ n: i + j }) }));
+        for (const m of messages) expected.set(m.key, (expected.get(m.key) ?? 0) + 1);
+        await producer.send({ topic: input, messages });
+      }
+      await producer.disconnect();
+      const transport = new KafkaTransport({ brokers, clientId: 'tables-test', logLevel: 'nothing' });
+      const admin = transport.admin();
+      await admin.connect();
+      const committedTotal = async () => (await admin.committedOffsets(id, input)).reduce((sum, o) => sum + Number(o.offset), 0);
+      const start = () => {
+        const child = fork(WORKER, [brokers.join(','), id, input], { stdio: 'ignore', env: { ...process.env, EXACTLY_ONCE: exactlyOnce ? '1' : '0' } });
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        return { child, exited };
+      };
+      try {
+        const first = start();
+        await waitUntil(async () => (await committedTotal()) > 4000, 'a fifth committed', 90_000);
+        first.child.kill('SIGKILL');
+        await first.exited;
+        const second = start();
+        await waitUntil(async () => (await committedTotal()) === total, 'every record committed', 120_000);
+        second.child.kill('SIGTERM');
+        expect(await second.exited).toBe(0);
+      } finally {
+        await admin.disconnect();
+      }
+      const actual = await changelogTable(changelogTopicName(id, 'counts'), 6);
+      const wrong = [...expected].filter(([k, n]) => actual.get(k) !== n).map(([k, n]) => `${k}: ${actual.get(k)} not ${n}`);
+      expect(wrong).toEqual([]);
+      expect(actual.size).toBe(expected.size);
+    }, 240_000);
   }
 });

@@ -306,8 +306,7 @@ export class AgentRunner {
         outputs.push(...messages);
         continue;
       }
-      const ack = this.#host.produce(messages);
-      table.track(partition, ack);
+      const ack = table.write(partition, messages, (m) => this.#host.produce(m));
       sends.add(ack);
       ack.catch((error: unknown) => {
         this.#host.tableWriteFailed?.(
