@@ -283,7 +283,7 @@ class ChangelogWriter {
     try {
       sent = this.#produce(batch.flatMap((b) => b.messages));
     } catch (error) {
-      sent = Promise.reject(error as Error);
+      sent = Promise.reject(error);
     }
     sent
       .then(
