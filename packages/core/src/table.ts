@@ -1,5 +1,5 @@
 import { jsonCodec, stringCodec, type Codec } from './codec.js';
-import { EncodeError, StreamError } from './errors.js';
+import { EncodeError, StreamError, toError } from './errors.js';
 import { validate, type InputOf, type OutputOf, type Schema } from './schema.js';
 import { murmur2 } from './transport/memory/partitioner.js';
 import { emptyRawHeaders, type OutgoingMessage, type RawMessage } from './transport/transport.js';
@@ -283,7 +283,7 @@ class ChangelogWriter {
     try {
       sent = this.#produce(batch.flatMap((b) => b.messages));
     } catch (error) {
-      sent = Promise.reject(error);
+      sent = Promise.reject(toError(error));
     }
     sent
       .then(
