@@ -3,6 +3,7 @@ import type { Headers } from './record.js';
 import type { BatchOptions } from './batch.js';
 import type { RetryOptions } from './runtime/backoff.js';
 import type { Classifier } from './runtime/classify.js';
+import type { AnyTable, Table, TableView } from './table.js';
 import type { RecordSender } from './topic.js';
 
 /**
@@ -81,6 +82,13 @@ export interface AgentOptions {
    * dead-lettered while the dependency is down) or `undefined` for the default.
    */
   readonly classify?: Classifier;
+  /**
+   * Tables the handler reads and writes through `ctx.table(table)` (see `app.table`). Each is partitioned
+   * like this agent's topic: a partition is restored from the table's changelog before any of its records
+   * is processed. An agent with tables processes each partition in offset order (`ordering` is
+   * `'partition'`; `concurrency` spreads over partitions); not with `retryTopics`, batch or stream agents.
+   */
+  readonly tables?: readonly AnyTable[];
 }
 
 /**
@@ -103,6 +111,11 @@ export interface AgentContext<K> extends RecordSender {
   readonly signal: AbortSignal;
   /** A child logger carrying agent, topic, partition and offset. */
   readonly log: Logger;
+  /**
+   * One of the agent's tables (its `tables` option), for this record's partition: `get`, `has`, `set`,
+   * `delete`. Writes apply when the handler returns; a handler that throws leaves the table untouched.
+   */
+  table<KIn, KOut, VIn, VOut>(table: Table<KIn, KOut, VIn, VOut>): TableView<KIn, KOut, VIn, VOut>;
 }
 
 /**

@@ -12,6 +12,9 @@ import { noInstrumentation, type Instrumentation } from './runtime/instrumentati
 import { retryStages } from './runtime/retry-topics.js';
 import type { StreamAgentFunction } from './stream.js';
 import { cronSchedule, intervalSchedule, Timers, type CrontabOptions, type TimerFunction, type TimerOptions } from './timers.js';
+import { Table, type AnyTable, type TableOf, type TableOptions } from './table.js';
+import type { Schema } from './schema.js';
+import { ensureChangelogs, type TablesByTopic } from './runtime/restore.js';
 import type { AnyTopic, KeyOf, RecordSender, Topic, ValueOf } from './topic.js';
 import { checkAgentName, planTopology, type AgentEntry } from './topology.js';
 import { ensureTopics } from './topology/ensure-topics.js';
@@ -106,6 +109,7 @@ export class App implements RecordSender {
   readonly #stopHooks: (() => Promise<void>)[] = [];
   readonly #checks = new Map<string, DependencyCheck>();
   readonly #timers: Timers;
+  readonly #tables = new Map<string, AnyTable>();
 
   constructor(options: AppOptions) {
     if (!/^[A-Za-z0-9._-]+$/.test(options.id)) throw new StreamError('CONFIG_INVALID', `invalid app id ${JSON.stringify(options.id)}`);
@@ -162,6 +166,7 @@ export class App implements RecordSender {
     let recordHandler = handler as AgentHandler<unknown, unknown>;
     if ('batch' in given && given.batch !== undefined) {
       const { batch, ...rest } = given;
+      if ((rest.tables ?? []).length > 0) throw new StreamError('CONFIG_INVALID', `agent on ${topic.name}: tables are for record agents, not batch agents`);
       if ('ordering' in rest) throw new StreamError('CONFIG_INVALID', `agent on ${topic.name}: a batch agent keeps offset order per partition; drop ordering`);
       validateBatchOptions(rest.name ?? topic.name, batch);
       // Records start at once and wait in their partition's batch: the partition's buffer limits bound them.
@@ -198,8 +203,47 @@ export class App implements RecordSender {
     return this;
   }
 
-  #addAgent(entry: AgentEntry): void {
+  /**
+   * Defines a table: keyed state partitioned like the topic of the agents that use it (list it in their
+   * `tables` option; read and write it in a handler with `ctx.table(table)`), kept in memory and backed by
+   * the compacted changelog topic `<appId>-<name>-changelog`, from which each assigned partition is
+   * restored before its records are processed.
+   *
+   * @example
+   * const counts = app.table('counts', { key: z.string(), value: z.number(), default: 0 });
+   * app.agent(clicks, { tables: [counts] }, async (click, ctx) => {
+   *   const table = ctx.table(counts);
+   *   table.set(ctx.key, (table.get(ctx.key) ?? 0) + 1);
+   * });
+   */
+  table<KS extends Schema, VS extends Schema>(name: string, options: TableOptions<KS, VS>): TableOf<KS, VS> {
+    if (this.#state !== 'created') throw new StreamError('STATE_INVALID', `app ${this.id}: add tables before start()`);
+    if (this.#tables.has(name)) throw new StreamError('CONFIG_INVALID', `app ${this.id}: table ${name} is defined twice`);
+    const table = new Table(name, options) as TableOf<KS, VS>;
+    this.#tables.set(name, table);
+    return table;
+  }
+
+  #addAgent(given: AgentEntry): void {
+    let entry = given;
     if (this.#state !== 'created') throw new StreamError('STATE_INVALID', `app ${this.id}: add agents before start()`);
+    const tables = entry.options.tables ?? [];
+    if (tables.length > 0) {
+      const where = `agent on ${entry.topic.name}`;
+      if (entry.stream) throw new StreamError('CONFIG_INVALID', `${where}: tables are for app.agent handlers, not stream agents`);
+      if (entry.retryStages.length > 0)
+        throw new StreamError('CONFIG_INVALID', `${where}: an agent with tables cannot use retryTopics (its partitions must run in offset order)`);
+      // Updates are deduplicated by source offset, so a partition's records must apply in offset order:
+      // 'key' ordering lets a record overtake an earlier one of another key, even at concurrency 1.
+      if (entry.options.ordering !== undefined && entry.options.ordering !== 'partition') {
+        throw new StreamError('CONFIG_INVALID', `${where}: an agent with tables runs each partition in offset order: drop ordering or use 'partition'`);
+      }
+      entry = { ...entry, options: { ...entry.options, ordering: 'partition' } };
+      for (const table of tables) {
+        if (this.#tables.get(table.name) !== table)
+          throw new StreamError('CONFIG_INVALID', `${where}: table ${table.name} was not created by this app's table()`);
+      }
+    }
     checkAgentName(this.id, this.#agents, entry);
     this.#agents.push(entry);
   }
@@ -272,9 +316,9 @@ export class App implements RecordSender {
     this.#stopHooks.push(hook);
   }
 
-  /** True when the app runs and its consumer joined the group (or it has no agents). */
+  /** True when the app runs, its consumer joined the group (or it has no agents) and no table partition is restoring. */
   get ready(): boolean {
-    return this.#state === 'running' && (this.#runtime?.joined ?? true);
+    return this.#state === 'running' && (this.#runtime?.joined ?? true) && (this.#runtime?.restoring ?? 0) === 0;
   }
 
   /**
@@ -332,9 +376,12 @@ export class App implements RecordSender {
   async #start(): Promise<void> {
     const plan = planTopology(this.#agents, { appId: this.id, outputs: this.#options.outputs });
     const admin = this.transport.admin();
+    let tables: TablesByTopic = new Map();
     await admin.connect();
     try {
       await ensureTopics(admin, plan, { appId: this.id, createTopics: this.#options.createTopics });
+      const usages = this.#agents.flatMap((a) => (a.options.tables ?? []).map((table) => ({ table, topic: a.topic.name })));
+      tables = usages.length > 0 ? await ensureChangelogs(admin, this.id, usages) : new Map();
     } finally {
       await admin.disconnect();
     }
@@ -349,6 +396,7 @@ export class App implements RecordSender {
       stopping: this.#stopping.signal,
       produce: (messages) => this.produce(messages),
       checks: this.#checks,
+      tables,
     });
     this.#runtime = runtime;
     await this.#producer.connect();

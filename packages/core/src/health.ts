@@ -56,6 +56,8 @@ export interface PartitionHealth {
   readonly paused: boolean;
   /** Exactly-once: being claimed (fencing the previous owner), not processed yet. */
   readonly claiming: boolean;
+  /** Its tables are being restored from their changelogs (paused meanwhile; the app is not ready). */
+  readonly restoring: boolean;
   /** Milliseconds since its last commit while it has uncommitted records; 0 when it is up to date. */
   readonly commitAgeMs: number;
   /** Its oldest running record, if any. */

@@ -92,3 +92,6 @@ export {
 export { connectRedis, type RedisClass, type RedisConnectionOptions, type RedisLike } from './redis-connection.js';
 export { Batcher, type BatcherOptions } from './batcher.js';
 export { untilAborted } from './abort.js';
+export { Table, TableView, changelogTopicName, SOURCE_OFFSET_HEADER } from './table.js';
+export type { AnyTable, TableOf, TableOptions } from './table.js';
+export type { ReadPartitionOptions } from './transport/transport.js';

@@ -23,6 +23,8 @@ export class RuntimeMetrics implements Instrumentation {
   readonly #committed: Gauge<'topic' | 'partition'>;
   readonly #revoked: Counter<'topic' | 'partition'>;
   readonly #dependencyUp: Gauge<'agent' | 'topic' | 'dependency'>;
+  readonly #restoreLag: Gauge<'table' | 'partition'>;
+  readonly #restored: Gauge<'table' | 'partition'>;
   #app: App | undefined;
 
   constructor(options: { registry?: Registry; defaultMetrics?: boolean } = {}) {
@@ -77,6 +79,18 @@ export class RuntimeMetrics implements Instrumentation {
       name: 'stream_dependency_up',
       help: 'Whether an agent sees a dependency answering (0 while it waits for it and starts no new records)',
       labelNames: ['agent', 'topic', 'dependency'],
+      registers,
+    });
+    this.#restoreLag = new Gauge({
+      name: 'stream_table_restore_lag',
+      help: 'Changelog entries left to read before a table partition is restored (0 once restored)',
+      labelNames: ['table', 'partition'],
+      registers,
+    });
+    this.#restored = new Gauge({
+      name: 'stream_table_restored_entries',
+      help: 'Changelog entries read by the last restore of a table partition',
+      labelNames: ['table', 'partition'],
       registers,
     });
     const app = () => this.#app;
@@ -195,5 +209,11 @@ export class RuntimeMetrics implements Instrumentation {
 
   dependency(labels: AgentLabels, dependency: string, up: boolean): void {
     this.#dependencyUp.set({ ...labels, dependency }, up ? 1 : 0);
+  }
+
+  restoring(table: string, partition: number, lag: number, restored: number): void {
+    const labels = { table, partition: String(partition) };
+    this.#restoreLag.set(labels, lag);
+    this.#restored.set(labels, restored);
   }
 }

@@ -91,7 +91,7 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
 
   const readiness = async () => {
     const problems: string[] = [];
-    if (!app.ready) problems.push(`app is ${app.state}${app.state === 'running' ? ', not yet in its group' : ''}`);
+    if (!app.ready) problems.push(`app is ${app.state}${app.state === 'running' ? ', not yet in its group or restoring tables' : ''}`);
     // The app's dependency checks (app.dependency) and the server's own, the latter winning on a name.
     const checks = [...new Map([...app.dependencyChecks, ...Object.entries(options.readiness ?? {})])];
     const results = await Promise.all(checks.map(async ([name, check]) => [name, await timed(check, 1000)] as const));

@@ -2,6 +2,8 @@ import type { AgentHandler, Ordering } from '../agent.js';
 import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkHeaderLimits, type AnyTopic, type Decoded, type ResolvedHeaderLimits } from '../topic.js';
+import type { AnyTable } from '../table.js';
+import { StreamError } from '../errors.js';
 import type { OutgoingMessage } from '../transport/transport.js';
 import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
 import { Circuits, type DependencyCheck, type OpenCircuit } from './circuit.js';
@@ -21,6 +23,11 @@ export interface AgentHost extends FailureHost {
   readonly deadline: AbortSignal;
   /** A delivery left the buffer. */
   dequeued(delivery: Delivery): void;
+  /**
+   * A table's changelog write failed after its update was applied in memory: the table can no longer be
+   * trusted on this instance, so the app fails (a restart restores it from the changelog, exactly).
+   */
+  tableWriteFailed?(error: Error): void;
 }
 
 export interface AgentRunnerOptions {
@@ -47,6 +54,8 @@ export interface AgentRunnerOptions {
    */
   readonly stage: number;
   readonly log: Logger;
+  /** The agent's tables (see `AgentOptions.tables`). */
+  readonly tables?: ReadonlySet<AnyTable>;
 }
 
 interface Queued {
@@ -93,6 +102,7 @@ export class AgentRunner {
   #held = false;
   #idleWaiters: (() => void)[] = [];
   readonly #circuits: Circuits;
+  readonly #tables: ReadonlySet<AnyTable>;
 
   constructor(options: AgentRunnerOptions, host: AgentHost) {
     this.name = options.name;
@@ -100,6 +110,7 @@ export class AgentRunner {
     this.source = options.stage === 0 ? options.topic.name : options.retryStages[options.stage - 1]!.topic;
     this.#options = options;
     this.#host = host;
+    this.#tables = options.tables ?? new Set();
     this.#labels = { agent: options.name, topic: this.source };
     const { retry, deadLetterTopic, exactlyOnce, retryStages, stage } = options;
     this.#failures = new FailurePolicy({ source: this.source, labels: this.#labels, retry, deadLetterTopic, exactlyOnce, retryStages, stage }, host);
@@ -290,6 +301,34 @@ export class AgentRunner {
     return true;
   }
 
+  /**
+   * Applies the record's table writes and sends their changelog entries: under exactly-once into the
+   * partition's transaction, else at once, the record finishing (and its offset committing) only once they
+   * are acknowledged. Each table's entries of one record go in one produce to one partition: all or none.
+   */
+  #writeChangelogs(ctx: RecordContext, outputs: OutgoingMessage[], atOnce: boolean, partition: number): void {
+    for (const { table, messages } of ctx.flushTables()) {
+      if (!atOnce) {
+        outputs.push(...messages);
+        continue;
+      }
+      const ack = table.write(partition, messages, (m) => this.#host.produce(m));
+      ctx.awaitAck(ack);
+      ack.catch((error: unknown) => {
+        this.#host.tableWriteFailed?.(
+          new StreamError(
+            'TRANSPORT_FAILED',
+            `table ${table.name}: changelog write of ${this.source}/${partition} at offset ${ctx.offset} failed: ${toError(error).message}`,
+            {
+              cause: error,
+              context: { table: table.name, partition, offset: ctx.offset },
+            },
+          ),
+        );
+      });
+    }
+  }
+
   #classify(error: Error, delivery: Delivery): FailureClass {
     const classify = this.#options.classify;
     if (classify) {
@@ -345,10 +384,11 @@ export class AgentRunner {
           decoded = result instanceof Promise ? await result : result;
         }
         const atOnce = !this.#options.exactlyOnce;
-        const ctx = new RecordContext(delivery, decoded, priorAttempts + attempt, signal, log, outputs, atOnce ? this.#host : null, atOnce);
+        const ctx = new RecordContext(delivery, decoded, priorAttempts + attempt, signal, log, outputs, atOnce ? this.#host : null, atOnce, this.#tables);
         await this.#options.handler(decoded.value, ctx);
         // A handler that returns after its signal fired may have given up half-way: count it as not done.
         if (signal.aborted) return;
+        if (this.#tables.size > 0) this.#writeChangelogs(ctx, outputs, atOnce, partition.partition);
         const sends = ctx.pendingSends;
         if (sends && sends.pending > 0) {
           // The next record need not wait for the broker; this one finishes (and may commit) once it acknowledged.

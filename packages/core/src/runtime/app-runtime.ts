@@ -9,6 +9,7 @@ import type { OutgoingMessage, Transport } from '../transport/transport.js';
 import { AgentRunner, type AgentHost } from './agent-runner.js';
 import type { DependencyCheck } from './circuit.js';
 import { ConsumerRuntime } from './consumer-runtime.js';
+import type { TablesByTopic } from './restore.js';
 import type { Instrumentation } from './instrumentation.js';
 
 /** How long the final commit and leaving the group may take once in-flight records are done. */
@@ -43,6 +44,8 @@ export interface AppRuntimeOptions {
   readonly stopping: AbortSignal;
   /** The app's dependency checks (see `app.dependency`). */
   readonly checks: ReadonlyMap<string, DependencyCheck>;
+  /** The tables of each consumed topic, with their changelog topics. */
+  readonly tables: TablesByTopic;
   /** The app's producer, shared with `app.send`. */
   produce(messages: readonly OutgoingMessage[]): Promise<void>;
 }
@@ -69,6 +72,7 @@ export class AppRuntime {
       produce: (messages) => options.produce(messages),
       dequeued: (delivery) => this.#consumer.dequeued(delivery),
       finished: (delivery, outputs) => this.#consumer.finished(delivery, outputs),
+      tableWriteFailed: (error) => this.#consumer.onCrash(error),
     };
     this.#runners = plan.agents.flatMap((agent) => {
       const { entry, name } = agent;
@@ -84,6 +88,7 @@ export class AppRuntime {
         exactlyOnce: agent.exactlyOnce,
         retryStages: agent.retryStages,
         classify: entry.options.classify,
+        tables: new Set(entry.options.tables ?? []),
         checks: options.checks,
         headerLimits: {
           maxHeaders: settings.headerLimits?.maxHeaders ?? DEFAULT_HEADER_LIMITS.maxHeaders,
@@ -106,6 +111,7 @@ export class AppRuntime {
       log: log.child({ component: 'consumer' }),
       instrumentation: options.instrumentation,
       exactlyOnceTopics: plan.exactlyOnceTopics,
+      tables: options.tables,
       consumer: {
         groupId: settings.groupId ?? appId,
         topics: [...plan.consumedTopics],
@@ -127,6 +133,11 @@ export class AppRuntime {
   /** Joins the group and starts fetching; `onCrash` is called if the consumer stops for good later. */
   start(onCrash: (error: Error) => void): Promise<void> {
     return this.#consumer.start(onCrash);
+  }
+
+  /** Partitions whose tables are being restored. */
+  get restoring(): number {
+    return this.#consumer.restoring;
   }
 
   /** Commits the completed offsets now rather than at the next interval. */

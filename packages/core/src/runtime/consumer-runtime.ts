@@ -18,6 +18,9 @@ import { TransactionalPartitions } from './exactly-once.js';
 import type { Instrumentation } from './instrumentation.js';
 import { tpKey } from '../transport/shared.js';
 import { PartitionState, type BufferLimits, type Delivery } from './partition.js';
+import { restorePartition, type TablesByTopic } from './restore.js';
+import { backoffDelay, sleep } from './backoff.js';
+import { StreamError } from '../errors.js';
 
 /** A paused partition is not fetched, so its high watermark is asked for at most this often (for its lag). */
 const PAUSED_WATERMARK_REFRESH_MS = 1000;
@@ -33,6 +36,8 @@ export interface ConsumerRuntimeOptions {
   readonly instrumentation: Instrumentation;
   /** Topics whose offsets commit inside transactions together with their agents' outputs. */
   readonly exactlyOnceTopics: ReadonlySet<string>;
+  /** The tables of each consumed topic: their partitions are restored on assignment. */
+  readonly tables?: TablesByTopic;
 }
 
 /**
@@ -53,6 +58,7 @@ export class ConsumerRuntime implements ConsumerListener {
   readonly #partitions = new Map<string, PartitionState>();
   /** Transactional producers, claims and transactions of the exactly-once topics. */
   readonly #exactlyOnce: TransactionalPartitions;
+  readonly #tables: TablesByTopic;
   #consumer: TransportConsumer | undefined;
   #generation = -1;
   #timer: NodeJS.Timeout | undefined;
@@ -67,6 +73,7 @@ export class ConsumerRuntime implements ConsumerListener {
 
   constructor(options: ConsumerRuntimeOptions) {
     this.#options = options;
+    this.#tables = options.tables ?? new Map();
     for (const runner of options.runners) {
       const list = this.#runnersByTopic.get(runner.source) ?? [];
       list.push(runner);
@@ -79,6 +86,7 @@ export class ConsumerRuntime implements ConsumerListener {
         consumer: () => this.#consumer,
         isCurrent: (state) => this.#isCurrent(state),
         renew: (state) => this.#newState(state.topic, state.partition),
+        claimed: (state) => this.#claimed(state),
         crash: (error) => this.onCrash(error),
       },
     );
@@ -143,6 +151,7 @@ export class ConsumerRuntime implements ConsumerListener {
       }
       const state = this.#newState(tp.topic, tp.partition);
       if (this.#options.exactlyOnceTopics.has(tp.topic)) this.#exactlyOnce.claim(state, { delayMs: 0, rewindTo: undefined });
+      else if (this.#tables.has(tp.topic)) this.#restore(state);
     }
     // Only now, with every revoked partition's state aborted, may agents start what they held since
     // onRevoking: their queues still hold deliveries of the revoked partitions, which are then dropped
@@ -155,7 +164,7 @@ export class ConsumerRuntime implements ConsumerListener {
 
   onBatch(batch: FetchedBatch): number {
     const state = this.#partitions.get(tpKey(batch.topic, batch.partition));
-    if (!state || this.#stopping || state.claiming) return 0;
+    if (!state || this.#stopping || state.claiming || state.restoring) return 0;
     state.highWatermark = Number(batch.highWatermark);
     this.#options.instrumentation.fetched(batch.topic, batch.partition, state.highWatermark);
     const runners = this.#runnersByTopic.get(batch.topic) ?? [];
@@ -204,10 +213,90 @@ export class ConsumerRuntime implements ConsumerListener {
 
   /** Resumes a paused partition once what it holds is below half of both limits. */
   #resumeIfRoom(state: PartitionState): void {
-    if (state.paused && !state.revoked && !state.claiming && !this.#stopping && state.hasRoom(this.#options.buffer)) {
+    if (state.paused && !state.revoked && !state.claiming && !state.restoring && !this.#stopping && state.hasRoom(this.#options.buffer)) {
       state.paused = false;
       this.#consumer?.resume([{ topic: state.topic, partition: state.partition }]);
     }
+  }
+
+  /** Partitions whose tables are being restored: the app is not ready meanwhile. */
+  get restoring(): number {
+    let n = 0;
+    for (const state of this.#partitions.values()) if (state.restoring) n += 1;
+    return n;
+  }
+
+  /** An exactly-once partition was claimed: its tables are restored (the previous owner is fenced) before it resumes. */
+  #claimed(state: PartitionState): void {
+    if (this.#tables.has(state.topic)) {
+      this.#restore(state);
+      return;
+    }
+    if (!state.paused) this.#consumer?.resume([{ topic: state.topic, partition: state.partition }]);
+  }
+
+  /**
+   * Restores the partition's tables from their changelogs, paused meanwhile, before any of its records is
+   * processed. A revoke aborts the restore (the state is dropped with it); a failure is logged and retried
+   * while the partition is ours.
+   */
+  #restore(state: PartitionState): void {
+    state.restoring = true;
+    const tp = { topic: state.topic, partition: state.partition };
+    this.#consumer?.pause([tp]);
+    const usages = this.#tables.get(state.topic) ?? [];
+    const log = this.#options.log;
+    const run = async (): Promise<void> => {
+      for (let attempt = 1; this.#isCurrent(state); attempt++) {
+        try {
+          const admin = await this.#adminClient();
+          const started = Date.now();
+          for (const usage of usages) {
+            const store = await restorePartition(this.#options.transport, admin, usage, state.partition, state.signal, this.#options.instrumentation);
+            state.tables.set(usage.table, store);
+            log.info(
+              {
+                table: usage.table.name,
+                topic: state.topic,
+                partition: state.partition,
+                entries: store.restored,
+                keys: store.entries.size,
+                ms: Date.now() - started,
+              },
+              'table partition restored',
+            );
+          }
+          if (!this.#isCurrent(state)) return;
+          state.restoring = false;
+          if (!state.paused) this.#consumer?.resume([tp]);
+          return;
+        } catch (error) {
+          if (!this.#isCurrent(state)) return;
+          state.tables.clear();
+          const delayMs = backoffDelay({ initialMs: 200, maxMs: 5000, multiplier: 2, jitter: 0 }, attempt);
+          log.warn(
+            { err: toError(error), topic: state.topic, partition: state.partition, attempt, retryInMs: delayMs },
+            'restoring a table partition failed: will retry',
+          );
+          await sleep(delayMs, state.signal).catch(() => undefined);
+        }
+      }
+    };
+    void run().catch((error: unknown) => {
+      this.onCrash(new StreamError('STATE_INVALID', `restore of ${state.topic}/${state.partition} failed: ${toError(error).message}`, { cause: error }));
+    });
+  }
+
+  #adminClient(): Promise<TransportAdmin> {
+    this.#admin ??= (async () => {
+      const admin = this.#options.transport.admin();
+      await admin.connect();
+      return admin;
+    })();
+    return this.#admin.catch((error: unknown) => {
+      this.#admin = undefined;
+      throw error;
+    });
   }
 
   #newState(topic: string, partition: number): PartitionState {
@@ -360,6 +449,7 @@ export class ConsumerRuntime implements ConsumerListener {
         heldBytes: s.heldBytes,
         paused: s.paused,
         claiming: s.claiming,
+        restoring: s.restoring,
         commitAgeMs: s.commitAgeMs(now),
         oldestUnfinished: oldest ? { agent: oldest.agent, offset: oldest.offset, ageMs: now - oldest.since } : undefined,
       };

@@ -27,6 +27,10 @@ export interface TransactionalHost {
   isCurrent(state: PartitionState): boolean;
   /** Replaces the partition's state by a fresh, empty one and returns it. */
   renew(state: PartitionState): PartitionState;
+  /**
+   * The partition is claimed (fenced, positioned): the host restores its tables, if any, and resumes it.
+   */
+  claimed?(state: PartitionState): void;
   /** A bug surfaced: the consumer runtime crashes with it. */
   crash(error: Error): void;
 }
@@ -100,7 +104,8 @@ export class TransactionalPartitions {
         const offset = committed?.offset ?? (options.rewindTo === undefined ? undefined : String(options.rewindTo));
         if (offset !== undefined) this.#host.consumer()?.seek({ ...tp, offset });
         state.claiming = false;
-        if (!state.paused) this.#host.consumer()?.resume([tp]);
+        if (this.#host.claimed) this.#host.claimed(state);
+        else if (!state.paused) this.#host.consumer()?.resume([tp]);
         log.debug({ topic: state.topic, partition: state.partition, offset, attempt }, 'exactly-once partition claimed');
         return;
       } catch (error) {

@@ -3,6 +3,7 @@ import type { AgentContext } from '../agent.js';
 import { StreamError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Headers, OutgoingRecord } from '../record.js';
+import { TableView, type AnyTable, type Table } from '../table.js';
 import type { Decoded, Topic } from '../topic.js';
 import type { OutgoingMessage } from '../transport/transport.js';
 import type { Delivery } from './partition.js';
@@ -55,6 +56,7 @@ export class PendingSends {
 }
 
 const SENT: Promise<void> = Promise.resolve();
+const NO_TABLES: ReadonlySet<AnyTable> = new Set();
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/;
 
@@ -91,6 +93,11 @@ export class RecordContext implements AgentContext<unknown> {
   /** Built on the first send: most records of a handler that sends nothing then allocate nothing for it. */
   #sends: PendingSends | undefined;
   readonly #traceparent: string | undefined;
+  readonly #delivery: Delivery;
+  /** The agent's tables (empty for an agent without any). */
+  readonly #tables: ReadonlySet<AnyTable>;
+  /** Views handed out by {@link table}, flushed when the handler returns. */
+  #views: Map<AnyTable, TableView<unknown, unknown, unknown, unknown>> | undefined;
 
   /**
    * @param attempt counted over every stage: 1 on the first attempt.
@@ -109,7 +116,10 @@ export class RecordContext implements AgentContext<unknown> {
     outputs: OutgoingMessage[],
     host: ImmediateSend | null,
     trackSends = false,
+    tables: ReadonlySet<AnyTable> = NO_TABLES,
   ) {
+    this.#delivery = delivery;
+    this.#tables = tables;
     this.topic = delivery.partition.topic;
     this.partition = delivery.partition.partition;
     this.offset = delivery.message.offset;
@@ -128,6 +138,39 @@ export class RecordContext implements AgentContext<unknown> {
   /** The sends of this attempt the broker has not acknowledged yet; undefined when it sent nothing (or does not track). */
   get pendingSends(): PendingSends | undefined {
     return this.#sends;
+  }
+
+  /** @internal the record finishes only once `ack` resolves (a changelog write, at least once); its rejection fails it. */
+  awaitAck(ack: Promise<void>): void {
+    (this.#sends ??= new PendingSends()).add(ack);
+  }
+
+  table<KIn, KOut, VIn, VOut>(table: Table<KIn, KOut, VIn, VOut>): TableView<KIn, KOut, VIn, VOut> {
+    const existing = this.#views?.get(table);
+    if (existing) return existing as unknown as TableView<KIn, KOut, VIn, VOut>;
+    if (!this.#tables.has(table)) {
+      throw new StreamError('CONFIG_INVALID', `table ${table.name} is not one of this agent's tables: list it in the agent's \`tables\` option`);
+    }
+    const store = this.#delivery.partition.tables.get(table);
+    if (!store) throw new StreamError('STATE_INVALID', `table ${table.name} is not restored for ${this.topic}/${this.partition}`);
+    const view = new TableView(table, store) as TableView<KIn, KOut, VIn, VOut>;
+    (this.#views ??= new Map()).set(table, view);
+    return view;
+  }
+
+  /**
+   * @internal the handler returned: applies the writes of every table it used to the partition's stores and
+   * returns their changelog messages (none for a redelivered record whose updates were applied before).
+   */
+  flushTables(): { table: AnyTable; messages: OutgoingMessage[] }[] {
+    if (!this.#views) return [];
+    const out: { table: AnyTable; messages: OutgoingMessage[] }[] = [];
+    for (const [table, view] of this.#views) {
+      const messages = view.flush(Number(this.offset));
+      if (messages.length > 0) out.push({ table, messages });
+    }
+    this.#views = undefined;
+    return out;
   }
 
   get timestamp(): Date {

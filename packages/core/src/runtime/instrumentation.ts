@@ -19,6 +19,11 @@ export interface Instrumentation {
   revoked(topic: string, partition: number): void;
   /** An agent runner's circuit for `dependency` opened (`up` false) or closed. */
   dependency(labels: AgentLabels, dependency: string, up: boolean): void;
+  /**
+   * A table partition's restore progressed: `lag` changelog entries are left to read before it ends (0 once
+   * done), `restored` were read so far. Optional.
+   */
+  restoring?(table: string, partition: number, lag: number, restored: number): void;
 }
 
 /** Records nothing. */

@@ -1,5 +1,6 @@
 import { StreamError } from '../errors.js';
 import { rawHeaderBytes, type RawHeaders, type OutgoingMessage, type RawMessage } from '../transport/transport.js';
+import type { AnyTable, PartitionStore } from '../table.js';
 import { CommitTracker } from './commit-tracker.js';
 import { Queue } from './queue.js';
 
@@ -69,6 +70,10 @@ export class PartitionState {
    * from the committed offset; until then the consumer keeps it paused.
    */
   claiming = false;
+  /** The partition's tables are being restored from their changelogs: the consumer keeps it paused. */
+  restoring = false;
+  /** The partition's state of each table of its topic, once restored. */
+  readonly tables = new Map<AnyTable, PartitionStore<unknown, unknown>>();
   highWatermark = 0;
   /** The first offset this state accepted: where a rewind goes when the group has no committed offset. */
   firstOffset: number | undefined;

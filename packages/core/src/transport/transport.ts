@@ -152,9 +152,28 @@ export interface TransportAdmin {
   disconnect(): Promise<void>;
 }
 
+/** What {@link Transport.readPartition} reads and where its messages go. */
+export interface ReadPartitionOptions extends TopicPartition {
+  /**
+   * Where the read ends: once its position (the offset after the last record or marker read) reaches this
+   * offset, typically the partition's end offset read before. Never "a record at end - 1 was seen":
+   * compaction and transaction markers leave gaps in the offsets.
+   */
+  readonly end: number;
+  /** Aborts the read: it rejects with the signal's reason. */
+  readonly signal: AbortSignal;
+  /** Committed records in offset order, a batch at a time; must not block. */
+  onMessages(messages: readonly RawMessage[]): void;
+}
+
 /** A broker connection factory: kafkajs for production, memory for tests. */
 export interface Transport {
   readonly name: string;
+  /**
+   * Reads one partition from its earliest offset, committed records only, outside any consumer group
+   * (a table's restore from its changelog). Resolves once the position reaches `end`.
+   */
+  readPartition?(options: ReadPartitionOptions): Promise<void>;
   consumer(options: ConsumerOptions): TransportConsumer;
   producer(options?: ProducerOptions): TransportProducer;
   admin(): TransportAdmin;

@@ -12,12 +12,13 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Kafka, type SASLOptions } from 'kafkajs';
 import { StreamError } from '../../errors.js';
-import type { ConsumerOptions, ProducerOptions, Transport, TransportAdmin, TransportConsumer, TransportProducer } from '../transport.js';
+import type { ReadPartitionOptions, ConsumerOptions, ProducerOptions, Transport, TransportAdmin, TransportConsumer, TransportProducer } from '../transport.js';
 import { KafkaAdmin } from './admin.js';
 import { Cluster } from './cluster.js';
 import { KafkaConsumer } from './consumer.js';
 import { KAFKAJS_LEVELS, createLogCreator, type KafkaLogFunction, type KafkaLogLevel, type KafkaLogSink } from './logging.js';
 import { KafkaProducer } from './producer.js';
+import { readKafkaPartition } from './read-partition.js';
 
 export type { KafkaLogEntry, KafkaLogFunction, KafkaLogLevel, KafkaLogSink } from './logging.js';
 
@@ -136,6 +137,11 @@ export class KafkaTransport implements Transport {
   /** An idempotent producer; transactional when `options.transactionalId` is given. */
   producer(options: ProducerOptions = {}): TransportProducer {
     return new KafkaProducer(this.#cluster, options);
+  }
+
+  /** Reads one partition, committed records only, outside any group (see {@link readKafkaPartition}). */
+  readPartition(options: ReadPartitionOptions): Promise<void> {
+    return readKafkaPartition(this.#cluster, options);
   }
 
   /** An admin client for topics and offsets. */

@@ -3,7 +3,7 @@
  * off, eager rebalances, read-committed transactions), so the runtime runs unchanged in unit tests.
  */
 import { StreamError } from '../../errors.js';
-import type { ConsumerOptions, ProducerOptions, Transport, TransportAdmin, TransportConsumer, TransportProducer } from '../transport.js';
+import type { ReadPartitionOptions, ConsumerOptions, ProducerOptions, Transport, TransportAdmin, TransportConsumer, TransportProducer } from '../transport.js';
 import { MemoryAdmin } from './admin.js';
 import { MemoryBroker, brokerCore } from './broker.js';
 import { MemoryConsumer } from './consumer.js';
@@ -49,6 +49,24 @@ export class MemoryTransport implements Transport {
 
   producer(options: ProducerOptions = {}): TransportProducer {
     return new MemoryProducer(brokerCore(this.broker), options);
+  }
+
+  /** Reads `end` offsets of the partition in batches of `maxBatchSize`, yielding to the event loop between them. */
+  async readPartition(options: ReadPartitionOptions): Promise<void> {
+    const core = brokerCore(this.broker);
+    const log = core.logs.log(options.topic, options.partition);
+    let position = 0;
+    while (position < options.end) {
+      options.signal.throwIfAborted();
+      const batch = log.slice(position, Math.min(options.end, position + this.#maxBatchSize));
+      if (batch.length === 0) {
+        throw new StreamError('STATE_INVALID', `${options.topic}/${options.partition}: end offset ${options.end} is past the log end ${log.length}`);
+      }
+      options.onMessages(batch);
+      position += batch.length;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    options.signal.throwIfAborted();
   }
 
   admin(): TransportAdmin {

@@ -1,0 +1,21 @@
+// A worker process for the table integration tests: one instance of a counting app (a table of counts per
+// key) over `input`. Arguments: brokers appId input. EXACTLY_ONCE=1 turns exactly-once on.
+import { createApp, defineTopic, silentLogger } from '@stream/core';
+import { z } from 'zod';
+
+const [brokers, appId, input] = process.argv.slice(2);
+const topic = defineTopic({ name: input, key: z.string(), value: z.object({ n: z.number().int() }) });
+const app = createApp({
+  id: appId,
+  brokers: brokers.split(','),
+  logger: silentLogger(),
+  commitIntervalMs: 200,
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 500,
+});
+const counts = app.table('counts', { key: z.string(), value: z.number().int(), default: 0 });
+app.agent(topic, { tables: [counts], exactlyOnce: process.env.EXACTLY_ONCE === '1' }, async (_value, ctx) => {
+  const table = ctx.table(counts);
+  table.set(ctx.key, (table.get(ctx.key) ?? 0) + 1);
+});
+await app.run();
