@@ -7,6 +7,7 @@ describe('configuration', () => {
   it('applies the defaults', () => {
     expect(readConfig(base)).toEqual({
       KAFKA_BROKERS: ['127.0.0.1:9092'],
+      KAFKA_CLIENT: 'kafkajs',
       KAFKA_GROUP_ID: 'search-enricher',
       ELASTICSEARCH_URL: 'http://127.0.0.1:9200',
       SEARCH_INDEX: 'products',
