@@ -1,21 +1,12 @@
 /** How kafkajs failures become StreamErrors: cause chains, protocol error types, fencing, missing topics. */
 import { StreamError, toError, type ErrorContext } from '../../errors.js';
+import { errorChain as chainOf } from '../shared.js';
 
-/** The error and its causes (kafkajs wraps: NumberOfRetriesExceeded → NonRetriable → ProtocolError). */
-function* errorChain(error: unknown): Generator<Record<string, unknown>> {
-  const seen = new Set<unknown>();
-  const pending: unknown[] = [error];
-  while (pending.length > 0 && seen.size < 20) {
-    const current = pending.shift();
-    if (current === null || typeof current !== 'object' || seen.has(current)) continue;
-    seen.add(current);
-    const record = current as Record<string, unknown>;
-    yield record;
-    pending.push(record.cause);
-    // KafkaJSAggregateError (createTopics) carries several errors.
-    if (Array.isArray(record.errors)) pending.push(...(record.errors as unknown[]));
-  }
-}
+/**
+ * The error and its causes (kafkajs wraps: NumberOfRetriesExceeded → NonRetriable → ProtocolError;
+ * KafkaJSAggregateError from createTopics carries several).
+ */
+const errorChain = (error: unknown) => chainOf(error, 20);
 
 /** kafkajs protocol error types (`UNKNOWN_TOPIC_OR_PARTITION`…) found anywhere in the cause chain. */
 export function protocolTypes(error: unknown): string[] {

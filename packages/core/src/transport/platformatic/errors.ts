@@ -1,20 +1,9 @@
 /** How @platformatic/kafka failures become StreamErrors: cause chains, protocol error ids, fencing. */
 import { StreamError, toError, type ErrorContext } from '../../errors.js';
+import { errorChain as chainOf } from '../shared.js';
 
 /** The error and its causes (MultipleErrors carries `errors`, ResponseError one ProtocolError per failed partition). */
-function* errorChain(error: unknown): Generator<Record<string, unknown>> {
-  const seen = new Set<unknown>();
-  const pending: unknown[] = [error];
-  while (pending.length > 0 && seen.size < 50) {
-    const current = pending.shift();
-    if (current === null || typeof current !== 'object' || seen.has(current)) continue;
-    seen.add(current);
-    const record = current as Record<string, unknown>;
-    yield record;
-    pending.push(record.cause);
-    if (Array.isArray(record.errors)) pending.push(...(record.errors as unknown[]));
-  }
-}
+const errorChain = (error: unknown) => chainOf(error, 50);
 
 /** Kafka protocol error ids (`UNKNOWN_TOPIC_OR_PARTITION`…) found anywhere in the cause chain (`apiId` of ProtocolError). */
 export function protocolIds(error: unknown): string[] {
