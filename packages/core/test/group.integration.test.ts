@@ -113,22 +113,22 @@ describe('a group of app instances on the real Kafka', () => {
       console.log(
         `group test: ${total} records, ${duplicated.length} processed twice (${[...pairs].map(([p, n]) => `${p}: ${n}`).join(', ')}), ${seenBeforeKill} done before the kill`,
       );
-      // What one rebalance may repeat grows with throughput: what was in flight (32 running per member, plus
-      // records whose outputs were not acknowledged yet) and, when the revoking member's last commit does not
-      // make it before the group moves on, what it finished in one commit interval (200 ms). So the bounds are
-      // per rebalance and scale with the measured rate; five membership changes here (the kill included).
+      // What the kill may repeat grows with throughput: what was in flight (32 running per member, plus records
+      // whose outputs were not acknowledged yet) and what the killed member finished in one commit interval
+      // (200 ms), with room for commits that lag it. So this bound scales with the measured rate; the
+      // rebalances are bounded apart below.
       const ratePerSec = total / ((Date.now() - startedAt) / 1000);
-      const perRebalance = ratePerSec * 0.2 + 500;
-      console.log(`group test: ${Math.round(ratePerSec)} records/s, so at most ${Math.round(perRebalance)} repeated per rebalance`);
-      expect(duplicated.length).toBeLessThan(Math.max(total * 0.05, 5 * perRebalance));
-      // Only the kill may cost more than what was in flight: what the killed worker `a` finished since its last
-      // commit runs again wherever its partitions go. A rebalance holds new work from the moment it starts
-      // (commits are refused until the next assignment), so it repeats about what was in flight (concurrency
-      // 32 per member, four rebalances here), plus what finished after a commit that did not make it. Before
-      // the hold, one rebalance alone repeated 4,667 records here.
+      const perKill = ratePerSec * 0.2 + 500;
+      console.log(`group test: ${Math.round(ratePerSec)} records/s, so the kill may repeat about ${Math.round(perKill)}`);
+      expect(duplicated.length).toBeLessThan(Math.max(total * 0.05, 2 * perKill));
+      // Only the kill may repeat work: what the killed worker `a` finished since its last commit runs again
+      // wherever its partitions go. A revoking member starts nothing new, lets what is in flight finish (up
+      // to 3 s) and commits before it rejoins (kafkajs holds the rejoin for it), so a rebalance repeats
+      // nothing unless a record outlasts that wait. Before the rejoin waited for that commit, it was refused
+      // (ILLEGAL_GENERATION) and one rebalance repeated ~2,000 records here; before the hold, 4,667.
       const rebalanceDuplicates = duplicated.filter(([n, workers]) => duplicatedBeforeKill.has(n) || workers[0] !== 'a').length;
       console.log(`group test: ${rebalanceDuplicates} of the duplicates came from rebalances, not the kill`);
-      expect(rebalanceDuplicates).toBeLessThan(Math.max(1_000, 4 * perRebalance));
+      expect(rebalanceDuplicates).toBeLessThan(250);
     } finally {
       await watch.stop();
     }

@@ -214,7 +214,7 @@ describe('ConsumerRuntime', () => {
     expect(scripted.listener().onBatch({ ...p0, messages: fetched(0, 3), highWatermark: '3' })).toBe(3);
     await until(() => started.length === 1, 'record 0 started');
     // The group rebalances: agents hold; record 0 finishes meanwhile; partition 0 then goes elsewhere.
-    scripted.listener().onRevoking();
+    void scripted.listener().onRevoking();
     release();
     await until(() => t.runner.inFlight === 0, 'record 0 finished');
     scripted.listener().onAssignment({ generation: 2, partitions: [{ topic: 'orders', partition: 1 }] });

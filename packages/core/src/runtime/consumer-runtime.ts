@@ -22,6 +22,12 @@ import { restorePartition, type TablesByTopic } from './restore.js';
 import { backoffDelay, sleep } from './backoff.js';
 import { StreamError } from '../errors.js';
 
+/**
+ * How long a revoke waits for in-flight records before its last commit: below the kafkajs transport's
+ * bound on holding the rejoin (5 s), so that commit still goes out before this member rejoins.
+ */
+const REVOKE_DRAIN_MAX_MS = 3_000;
+
 /** A paused partition is not fetched, so its high watermark is asked for at most this often (for its lag). */
 const PAUSED_WATERMARK_REFRESH_MS = 1000;
 
@@ -185,14 +191,33 @@ export class ConsumerRuntime implements ConsumerListener {
     return batch.messages.length;
   }
 
-  onRevoking(): void {
+  onRevoking(): Promise<void> {
     // Eager rebalancing revokes everything; commit what is done while this generation still counts, so
-    // whoever gets a partition next starts after it. Until the next assignment the coordinator refuses
-    // commits (REBALANCE_IN_PROGRESS), and it may wait a whole session timeout for a dead member: work
-    // started now could not be committed and would run again wherever its partition goes. So agents
-    // start nothing new until then; what is in flight finishes.
+    // whoever gets a partition next starts after it. Once this member rejoined, the coordinator refuses
+    // its commits until the next assignment, and it may wait a whole session timeout for a dead member:
+    // work started now could not be committed and would run again wherever its partition goes. So agents
+    // start nothing new until then; what is in flight finishes and is committed before the rejoin.
     for (const runner of this.#options.runners) runner.hold();
-    void this.commit();
+    return this.#commitRevoking();
+  }
+
+  /**
+   * Commits what is done at once, then once more when what was in flight has finished (at most
+   * {@link REVOKE_DRAIN_MAX_MS} later): without the second commit every record in flight at the revoke
+   * (its handler running or its outputs awaiting acknowledgement) runs again wherever its partition goes.
+   * The transport holds its rejoin until this resolves, where it can (see ConsumerListener.onRevoking).
+   */
+  async #commitRevoking(): Promise<void> {
+    await this.commit();
+    const idle = Promise.all(this.#options.runners.map((r) => r.whenIdle()));
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, REVOKE_DRAIN_MAX_MS)));
+    try {
+      await Promise.race([idle, limit]);
+    } finally {
+      clearTimeout(timer);
+    }
+    await this.commit();
   }
 
   onCrash(error: Error): void {

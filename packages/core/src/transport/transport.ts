@@ -67,9 +67,12 @@ export interface ConsumerListener {
   onBatch(batch: FetchedBatch): number;
   /**
    * The group started rebalancing and this member's partitions are about to be revoked: the last moment
-   * its commits are accepted for them. Must not block.
+   * its commits are accepted for them. Must not block; it may return the promise of those last commits,
+   * which a transport that can hold its rejoin (kafkajs) waits for, up to a bound, before it rejoins: the
+   * coordinator handles one request of a connection at a time, so a commit written after the JoinGroup
+   * waits for the join to complete and is refused as of the old generation.
    */
-  onRevoking(): void;
+  onRevoking(): void | Promise<void>;
   /** The consumer stopped for good (not for a rebalance). */
   onCrash(error: Error): void;
 }

@@ -19,7 +19,7 @@ export class ConsumerProbe implements ConsumerListener {
   readonly accepted: AcceptedRecord[] = [];
   readonly crashes: Error[] = [];
   accept: (batch: FetchedBatch) => number = (batch) => batch.messages.length;
-  revoking: () => void = () => undefined;
+  revoking: () => void | Promise<void> = () => undefined;
 
   onAssignment(assignment: Assignment): void {
     this.events.push({ kind: 'assignment', assignment });
@@ -32,9 +32,9 @@ export class ConsumerProbe implements ConsumerListener {
     return accepted;
   }
 
-  onRevoking(): void {
+  onRevoking(): void | Promise<void> {
     this.events.push({ kind: 'revoking' });
-    this.revoking();
+    return this.revoking();
   }
 
   onCrash(error: Error): void {

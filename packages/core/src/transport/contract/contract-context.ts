@@ -160,12 +160,26 @@ export function records(topic: string, partition: number, prefix: string, count:
 /** The partition `partition` of `topic`. */
 export const tp = (topic: string, partition: number): TopicPartition => ({ topic, partition });
 
-/** Declares one contract test: each run gets a fresh transport under test and a {@link ContractContext}. */
-export type ContractTest = (title: string, test: (context: ContractContext) => Promise<void>) => void;
+/** A capability of {@link TransportUnderTest} that a contract test needs (a transport reports `false` for a client gap). */
+export type ContractCapability = 'holdsRejoinForRevokingCommits';
+
+/**
+ * Declares one contract test: each run gets a fresh transport under test and a {@link ContractContext}.
+ * With `requires`, a transport that reports the capability `false` skips the test (the skip names it).
+ */
+export type ContractTest = (title: string, test: (context: ContractContext) => Promise<void>, requires?: ContractCapability) => void;
 
 /** The `it` of a contract section, bound to the transport factory. */
 export function contractTest(factory: TransportFactory): ContractTest {
-  return (title, test) => {
-    it(title, () => ContractContext.run(factory(), test));
+  return (title, test, requires) => {
+    it(title, async (vitest) => {
+      const under = factory();
+      if (requires !== undefined && under[requires] === false) {
+        await under.cleanup();
+        vitest.skip(`${under.transport.name}: client gap, ${requires} is false`);
+        return;
+      }
+      await ContractContext.run(under, test);
+    });
   };
 }

@@ -84,6 +84,36 @@ export function describeRebalances(factory: TransportFactory): void {
       expect(b.probe.crashes).toEqual([]);
     });
 
+    test(
+      'commits onRevoking returns still count when they go out late (behind a commit in flight): the rejoin waits for them',
+      async (c) => {
+        const topic = await c.topic('revoke-late', 2);
+        const all = [0, 1].map((p) => tp(topic, p));
+        // Offset 1 must exist: a member positioned past the end resets (and commits) the partition's start.
+        await c.send(all.map((p) => record(topic, `first-${p.partition}`, { partition: p.partition })));
+        const groupId = c.name('revoke-late-group');
+        const admin = await c.admin();
+        const a = await c.member(groupId, [topic]);
+        expect(a.probe.assignment.partitions).toEqual(all);
+        // As the runtime's revoking commit does when a periodic commit is in flight: it is written only once
+        // that one is answered. Written after A's JoinGroup, the coordinator would hold it until the join
+        // completes and then refuse it as of the old generation.
+        let late: Promise<void> | undefined;
+        a.probe.revoking = () => {
+          late ??= new Promise((resolve) => setTimeout(resolve, 300)).then(() => a.consumer.commit(all.map((p) => ({ ...p, offset: '1' }))));
+          return late;
+        };
+        const alone = a.probe.assignment;
+        const b = await c.member(groupId, [topic]);
+        await c.until(() => newerThan(a.probe, alone) && b.probe.assignment.partitions.length > 0, 'both members to have their share');
+        if (!late) throw new Error('A did not hear onRevoking');
+        await late;
+        expect(await admin.committedOffsets(groupId, topic)).toEqual(all.map((p) => ({ ...p, offset: '1' })));
+        expect(a.probe.crashes).toEqual([]);
+      },
+      'holdsRejoinForRevokingCommits',
+    );
+
     test('a pause survives a rebalance for partitions the member keeps, not for those it lost and got back', async (c) => {
       const topic = await c.topic('pause-rebalance', 4);
       const all = [0, 1, 2, 3].map((p) => tp(topic, p));

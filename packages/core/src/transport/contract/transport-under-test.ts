@@ -16,6 +16,11 @@ export interface TransportUnderTest {
    * "nothing was delivered" is always proven by something else that was delivered meanwhile.
    */
   readonly patienceMs: number;
+  /**
+   * Whether the consumer holds its rejoin until the promise onRevoking returned settles (the commits the
+   * runtime started there). Default true; false names a client gap, and the test of it is skipped.
+   */
+  readonly holdsRejoinForRevokingCommits?: boolean;
   /** Removes what the test left on the broker (its topics). Runs after the suite stopped every client it made. */
   cleanup(): Promise<void>;
 }

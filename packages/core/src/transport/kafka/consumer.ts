@@ -6,6 +6,9 @@ import { groupByTopic, toRawMessage } from './conversions.js';
 import { topicMissing, transportError } from './errors.js';
 import { GroupMembership } from './groups.js';
 
+/** The longest a rejoin waits for the commits started by onRevoking (see #revokingCommits). */
+const REVOKING_COMMIT_MAX_MS = 5_000;
+
 type ConsumerState = 'idle' | 'starting' | 'running' | 'crashed' | 'stopping' | 'stopped';
 
 /**
@@ -29,6 +32,8 @@ export class KafkaConsumer implements TransportConsumer {
   #commits: Promise<void> = Promise.resolve();
   #startError: Error | undefined;
   #starting: Promise<void> | undefined;
+  /** The commits the listener started in onRevoking, until the rejoin has waited for them. */
+  #revoking: Promise<void> | undefined;
   #stopped: Promise<void> | undefined;
 
   constructor(cluster: Cluster, options: ConsumerOptions, maxRestarts: number, fetchMaxWaitMs: number) {
@@ -97,6 +102,8 @@ export class KafkaConsumer implements TransportConsumer {
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: 1,
+        // Patched into kafkajs (patches/): its runner awaits this between REBALANCING and the rejoin.
+        beforeRejoin: () => this.#revokingCommits(),
         eachBatch: (payload) => {
           const { batch } = payload;
           this.#onBatch(batch.topic, batch.partition, batch.highWatermark, batch.messages, batch.lastOffset(), (offset) => payload.resolveOffset(offset));
@@ -160,9 +167,32 @@ export class KafkaConsumer implements TransportConsumer {
   #onRebalancing(): void {
     if (this.#state !== 'running') return;
     try {
-      this.#listener?.onRevoking();
+      const commits = this.#listener?.onRevoking();
+      this.#revoking = commits === undefined ? undefined : Promise.resolve(commits).catch(() => undefined);
     } catch (error) {
       this.#fail(new StreamError('TRANSPORT_FAILED', `onRevoking threw: ${toError(error).message}`, { cause: error }));
+    }
+  }
+
+  /**
+   * Holds the rejoin until the commits onRevoking started are answered: written after the JoinGroup, they
+   * would wait on the coordinator for the join to complete and then be refused (ILLEGAL_GENERATION), and
+   * everything done since the previous commit would run again wherever its partitions go. Bounded, so a
+   * commit that hangs cannot keep this member out of the group: at most half the rebalance timeout (the
+   * time the coordinator waits for members to rejoin), and never more than 5 s.
+   */
+  async #revokingCommits(): Promise<void> {
+    const commits = this.#revoking;
+    this.#revoking = undefined;
+    if (commits === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.min(REVOKING_COMMIT_MAX_MS, this.#options.rebalanceTimeoutMs / 2));
+    });
+    try {
+      await Promise.race([commits, limit]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -156,9 +156,12 @@ export class MemoryConsumer implements TransportConsumer {
   #handle(event: GroupEvent, listener: ConsumerListener): void {
     if (event.kind === 'revoking') {
       this.#rebalancing = true;
-      listener.onRevoking();
-      // Acknowledge on the next macrotask: commits the listener started (promise chains) go out first.
-      setImmediate(event.ack);
+      const commits = listener.onRevoking();
+      // Acknowledge once the commits the listener started are done (as the kafkajs transport holds its
+      // rejoin for them), and never before the next macrotask, so promise chains go out first.
+      void Promise.resolve(commits)
+        .catch(() => undefined)
+        .then(() => setImmediate(event.ack));
       return;
     }
     this.#adopt(event.assignment);

@@ -143,7 +143,8 @@ export class PlatformaticConsumer implements TransportConsumer {
     if (this.#state !== 'running' || this.#revoked) return;
     this.#revoked = true;
     try {
-      this.#listener?.onRevoking();
+      // The client rejoins by itself, with no hook to hold it: the commits this starts are not waited for.
+      void this.#listener?.onRevoking();
     } catch (error) {
       this.#fail(new StreamError('TRANSPORT_FAILED', `onRevoking threw: ${toError(error).message}`, { cause: error }));
     }
@@ -159,7 +160,7 @@ export class PlatformaticConsumer implements TransportConsumer {
     if (this.#state === 'running' && !this.#revoked && this.#generation > 0) {
       this.#revoked = true;
       try {
-        this.#listener?.onRevoking();
+        void this.#listener?.onRevoking();
       } catch (error) {
         this.#fail(new StreamError('TRANSPORT_FAILED', `onRevoking threw: ${toError(error).message}`, { cause: error }));
         return;
