@@ -89,7 +89,18 @@ export class Coalescer<I> {
 
   /** Resolves when the batch holding `item` succeeded; rejects with the batch's error. */
   add(item: I): Promise<void> {
-    this.#items.push(item);
+    return this.addAll([item]);
+  }
+
+  /**
+   * Adds items that must go in one batch, never split across two (a produce of several entries of one
+   * partition in one request lands in order; split over two requests in flight at once, it may not).
+   * A group that does not fit in the open batch closes it first; a group larger than `maxBatch` is a
+   * batch of its own.
+   */
+  addAll(items: readonly I[]): Promise<void> {
+    if (this.#items.length > 0 && this.#items.length + items.length > this.#maxBatch) this.#flush();
+    for (const item of items) this.#items.push(item);
     if (!this.#shared) {
       let resolve!: () => void;
       let reject!: (error: unknown) => void;

@@ -23,10 +23,13 @@ export class SharedProducer {
     this.#transport = transport;
   }
 
-  /** Sends encoded messages, resolving once the request that carried them was acknowledged. */
+  /**
+   * Sends encoded messages in one produce request (with others' sends, never split over two), resolving
+   * once it was acknowledged. Messages of one partition sent together land in their order: a table's
+   * changelog entries rely on it (split over two requests in flight, a retried one landed after the next).
+   */
   send(messages: readonly OutgoingMessage[]): Promise<void> {
-    if (messages.length === 1) return this.#sends.add(messages[0]!);
-    return Promise.all(messages.map((m) => this.#sends.add(m))).then(() => undefined);
+    return this.#sends.addAll(messages);
   }
 
   /** Connects the producer unless it is connected or connecting; a failed connect is tried again next time. */

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createApp, type App } from './app.js';
 import { defineTopic } from './topic.js';
-import { SOURCE_OFFSET_HEADER, changelogTopicName } from './table.js';
+import { SOURCE_OFFSET_HEADER, Table, changelogTopicName } from './table.js';
+import type { OutgoingMessage } from './transport/transport.js';
 import { MemoryBroker, MemoryTransport } from './testing/index.js';
 
 /** Retries an assertion until it passes or `timeoutMs` passes. */
@@ -255,4 +256,32 @@ describe('tables on the memory transport', () => {
       );
     }, 120_000);
   }
+});
+
+describe('changelog writes of one partition', () => {
+  it('go one produce at a time, in order, whole records of at most 1,000 entries each', async () => {
+    const table = new Table('counts', { key: z.string(), value: z.number() });
+    const entry = (n: number): OutgoingMessage => ({ topic: 'changelog', partition: 0, key: Buffer.from(`k${n}`), value: Buffer.from(String(n)), headers: {} });
+    const produced: number[][] = [];
+    let inFlight = 0;
+    let release: () => void = () => undefined;
+    const produce = (messages: readonly OutgoingMessage[]): Promise<void> => {
+      expect(inFlight).toBe(0);
+      inFlight += 1;
+      produced.push(messages.map((m) => Number(m.value!.toString())));
+      return new Promise<void>((resolve) => (release = resolve)).then(() => void (inFlight -= 1));
+    };
+    // Record 0 goes out alone; 1,500 records of one entry and one record of three queue behind it.
+    const acks = [table.write(0, [entry(0)], produce)];
+    for (let n = 1; n <= 1500; n++) acks.push(table.write(0, [entry(n)], produce));
+    acks.push(table.write(0, [entry(1501), entry(1502), entry(1503)], produce));
+    for (let round = 0; round < 3; round++) {
+      release();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    release();
+    await Promise.all(acks);
+    expect(produced.map((p) => p.length)).toEqual([1, 1000, 503]);
+    expect(produced.flat()).toEqual(Array.from({ length: 1504 }, (_, n) => n));
+  });
 });

@@ -257,7 +257,13 @@ export class Table<KIn, KOut, VIn, VOut> {
   }
 }
 
-/** One changelog partition's writes: one produce in flight at a time, what queued meanwhile sent together. */
+/** The most changelog entries one produce carries (more records queued wait for the next). */
+const CHANGELOG_PRODUCE_MAX = 1000;
+
+/**
+ * One changelog partition's writes: one produce in flight at a time, what queued meanwhile sent together
+ * (in one request: the producer never splits one send, see SharedProducer.send).
+ */
 class ChangelogWriter {
   readonly #produce: (messages: readonly OutgoingMessage[]) => Promise<void>;
   #queue: { messages: readonly OutgoingMessage[]; resolve: () => void; reject: (error: unknown) => void }[] = [];
@@ -276,8 +282,15 @@ class ChangelogWriter {
 
   #pump(): void {
     if (this.#busy || this.#queue.length === 0) return;
-    const batch = this.#queue;
-    this.#queue = [];
+    // Whole records' entries (all or none of a record's land) up to a bound: after a stall the queue
+    // can hold many records, and one produce of them all could pass the broker's request size limit.
+    let count = 0;
+    let take = 0;
+    while (take < this.#queue.length && (take === 0 || count + this.#queue[take]!.messages.length <= CHANGELOG_PRODUCE_MAX)) {
+      count += this.#queue[take]!.messages.length;
+      take += 1;
+    }
+    const batch = this.#queue.splice(0, take);
     this.#busy = true;
     let sent: Promise<void>;
     try {
