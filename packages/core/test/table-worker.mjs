@@ -1,6 +1,6 @@
 // A worker process for the table integration tests: one instance of a counting app (a table of counts per
 // key) over `input`. Arguments: brokers appId input. EXACTLY_ONCE=1 turns exactly-once on.
-import { createApp, defineTopic, silentLogger } from '@stream/core';
+import { createApp, createLogger, defineTopic, silentLogger } from '@stream/core';
 import { z } from 'zod';
 
 const [brokers, appId, input] = process.argv.slice(2);
@@ -8,7 +8,8 @@ const topic = defineTopic({ name: input, key: z.string(), value: z.object({ n: z
 const app = createApp({
   id: appId,
   brokers: brokers.split(','),
-  logger: silentLogger(),
+  // WORKER_LOG_LEVEL=info writes the app's log to stderr (the test shows it only when told to).
+  logger: process.env.WORKER_LOG_LEVEL ? createLogger({ name: appId, level: process.env.WORKER_LOG_LEVEL, destination: process.stderr }) : silentLogger(),
   commitIntervalMs: 200,
   sessionTimeoutMs: 10_000,
   heartbeatIntervalMs: 500,

@@ -286,6 +286,7 @@ export class ConsumerRuntime implements ConsumerListener {
                 partition: state.partition,
                 entries: store.restored,
                 keys: store.entries.size,
+                appliedOffset: store.appliedOffset,
                 ms: Date.now() - started,
               },
               'table partition restored',
