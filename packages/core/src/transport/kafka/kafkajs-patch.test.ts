@@ -74,3 +74,51 @@ describe('kafkajs patch: producer batches', () => {
     console.info(`kafkajs patch: 200,000 messages grouped in ${groupMs.toFixed(0)} ms`);
   });
 });
+
+interface QueueLike {
+  push(request: {
+    entry: { correlationId: number; resolve: () => void; reject: (e: Error) => void };
+    expectResponse: boolean;
+    requestTimeout?: number;
+    sendRequest: () => void;
+  }): void;
+  fulfillRequest(response: { correlationId: number; payload: null; size: number }): void;
+  maybeThrottle(ms: number): void;
+  destroy(): void;
+  throttleCheckTimeoutId: NodeJS.Timeout | null;
+}
+const RequestQueue = require('kafkajs/src/network/requestQueue') as new (options: Record<string, unknown>) => QueueLike;
+const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+describe('kafkajs patch: request queue', () => {
+  const queue = () =>
+    new RequestQueue({ maxInFlightRequests: null, requestTimeout: 30_000, enforceRequestTimeout: false, clientId: 'c', broker: 'b', logger: quiet });
+  const request = (correlationId: number, sent: number[]) => ({
+    entry: { correlationId, resolve: () => undefined, reject: () => undefined },
+    expectResponse: true,
+    sendRequest: () => void sent.push(correlationId),
+  });
+
+  it('arms no timer once nothing is pending (upstream re-armed a 1 ms timer per connection forever)', () => {
+    const q = queue();
+    const sent: number[] = [];
+    q.push(request(1, sent));
+    q.fulfillRequest({ correlationId: 1, payload: null, size: 0 });
+    expect(sent).toEqual([1]);
+    expect(q.throttleCheckTimeoutId).toBeNull();
+    q.destroy();
+  });
+
+  it('still sends a request that waited out a broker throttle', async () => {
+    const q = queue();
+    const sent: number[] = [];
+    q.maybeThrottle(30);
+    q.push(request(2, sent));
+    expect(sent).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(sent).toEqual([2]);
+    q.fulfillRequest({ correlationId: 2, payload: null, size: 0 });
+    expect(q.throttleCheckTimeoutId).toBeNull();
+    q.destroy();
+  });
+});
