@@ -52,15 +52,24 @@ async function serve(store: FeedStore, options: FeedServerOptions = {}): Promise
   return { base: `http://127.0.0.1:${port}`, port };
 }
 
-/** Sends `raw` on a new connection and resolves with everything the server sent back before closing it. */
+/**
+ * Sends `raw` on a new connection and resolves with everything the server sent back before closing it (the
+ * requests ask for `Connection: close`). The socket is not half-closed after the request: Node's HTTP server
+ * ends a connection whose client half-closed before an asynchronous answer (`httpAllowHalfOpen` is false),
+ * so a feed read would come back empty (found by the property below: `GET /feed/%00?%`, 299 of 300 empty).
+ */
 function rawRequest(port: number, raw: Buffer | string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port });
     const chunks: Buffer[] = [];
+    const timer = setTimeout(() => socket.destroy(), 10_000);
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.once('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? resolve(Buffer.concat(chunks).toString('latin1')) : reject(error)));
-    socket.once('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
-    socket.end(raw);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    });
+    socket.write(raw);
   });
 }
 
@@ -260,6 +269,10 @@ describe('the feed API’s limits (#20)', () => {
       }),
       { numRuns: 400 },
     );
+    // The counterexample that found the half-close above, every time.
+    for (let i = 0; i < 50; i++) {
+      expect(statusOf(await rawRequest(port, 'GET /feed/%00?% HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))).toBe(200);
+    }
     // And it still serves.
     expect((await fetch(`${base}/feed/ann`)).status).toBe(200);
   }, 120_000);
