@@ -4,6 +4,8 @@ import { createApp, createLogger, defineTopic, silentLogger } from '@stream/core
 import { z } from 'zod';
 
 const [brokers, appId, input] = process.argv.slice(2);
+// WORKER_DELAY_MS: each record waits this long (so that a kill lands mid-way).
+const delayMs = Number(process.env.WORKER_DELAY_MS ?? '0');
 const topic = defineTopic({ name: input, key: z.string(), value: z.object({ n: z.number().int() }) });
 const app = createApp({
   id: appId,
@@ -16,6 +18,7 @@ const app = createApp({
 });
 const counts = app.table('counts', { key: z.string(), value: z.number().int(), default: 0 });
 app.agent(topic, { tables: [counts], exactlyOnce: process.env.EXACTLY_ONCE === '1' }, async (_value, ctx) => {
+  if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
   const table = ctx.table(counts);
   table.set(ctx.key, (table.get(ctx.key) ?? 0) + 1);
 });
