@@ -73,6 +73,9 @@ describe('Coalescer', () => {
     const c = new Coalescer(async (xs: number[]) => void calls.push(xs), { maxBatch: 4, maxWaitMs: 5 });
     await Promise.all([c.add(1), c.add(2), c.add(3), c.addAll([10, 11]), c.addAll([20, 21, 22, 23, 24, 25]), c.add(4)]);
     expect(calls).toEqual([[1, 2, 3], [10, 11], [20, 21, 22, 23, 24, 25], [4]]);
+    // Nothing to send settles at once, without a batch.
+    await c.addAll([]);
+    expect(calls).toHaveLength(4);
   });
 
   it('rejects when the batch function throws synchronously', async () => {

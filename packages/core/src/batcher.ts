@@ -99,6 +99,7 @@ export class Coalescer<I> {
    * batch of its own.
    */
   addAll(items: readonly I[]): Promise<void> {
+    if (items.length === 0) return Promise.resolve();
     if (this.#items.length > 0 && this.#items.length + items.length > this.#maxBatch) this.#flush();
     for (const item of items) this.#items.push(item);
     if (!this.#shared) {
