@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { untilAborted } from './abort.js';
+import { settlesWithin, untilAborted } from './abort.js';
 
 describe('untilAborted', () => {
   it('follows the promise while the signal stays quiet', async () => {
@@ -13,5 +13,13 @@ describe('untilAborted', () => {
     controller.abort(new Error('revoked'));
     await expect(pending).rejects.toThrow('revoked');
     await expect(untilAborted(Promise.resolve(1), controller.signal)).rejects.toThrow('revoked');
+  });
+});
+
+describe('settlesWithin', () => {
+  it('is true when the promise fulfils or rejects in time, false when the time passes first', async () => {
+    expect(await settlesWithin(Promise.resolve(1), 50)).toBe(true);
+    expect(await settlesWithin(Promise.reject(new Error('no')), 50)).toBe(true);
+    expect(await settlesWithin(new Promise(() => undefined), 20)).toBe(false);
   });
 });

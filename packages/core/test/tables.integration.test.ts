@@ -46,7 +46,7 @@ async function changelogTable(changelog: string, partitions: number, breaks: str
             breaks.push(`${partition}@${m.offset} (source ${m.headers[SOURCE_OFFSET_HEADER]?.toString()}): ${m.key!.toString()} ${previous} -> ${value}`);
           }
           if (m.value === null) table.delete(m.key!.toString());
-          else table.set(m.key!.toString(), JSON.parse(m.value.toString()) as number);
+          else table.set(m.key!.toString(), value);
         }
       },
     });

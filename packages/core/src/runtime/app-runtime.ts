@@ -1,3 +1,4 @@
+import { settlesWithin } from '../abort.js';
 import type { AppOptions } from '../app.js';
 import { StreamError, toError } from '../errors.js';
 import type { AgentHealth, ConsumerHealth } from '../health.js';
@@ -154,15 +155,12 @@ export class AppRuntime {
     let timedOut = false;
     this.#consumer.beginStop();
     const idle = Promise.all(this.#runners.map((r) => r.whenIdle()));
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'deadline'>((resolve) => (timer = setTimeout(() => resolve('deadline'), shutdownTimeoutMs)));
-    if ((await Promise.race([idle, deadline])) === 'deadline') {
+    if (!(await settlesWithin(idle, shutdownTimeoutMs))) {
       timedOut = true;
       this.#log.warn({ timeoutMs: shutdownTimeoutMs }, 'shutdown deadline passed: aborting in-flight records');
       this.#deadline.abort(new StreamError('SHUTDOWN_TIMEOUT', `shutdown deadline of ${shutdownTimeoutMs} ms passed`));
-      await Promise.race([idle, new Promise((r) => setTimeout(r, ABORT_GRACE_MS))]);
+      await settlesWithin(idle, ABORT_GRACE_MS);
     }
-    clearTimeout(timer);
     // The final commit and leaving the group talk to the broker: bounded, so that a broker that does not
     // answer cannot keep a stopping process alive (what was not committed is consumed again).
     let leaveTimer: NodeJS.Timeout | undefined;

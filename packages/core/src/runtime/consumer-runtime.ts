@@ -1,3 +1,4 @@
+import { settlesWithin } from '../abort.js';
 import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type {
@@ -209,14 +210,7 @@ export class ConsumerRuntime implements ConsumerListener {
    */
   async #commitRevoking(): Promise<void> {
     await this.commit();
-    const idle = Promise.all(this.#options.runners.map((r) => r.whenIdle()));
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, REVOKE_DRAIN_MAX_MS)));
-    try {
-      await Promise.race([idle, limit]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await settlesWithin(Promise.all(this.#options.runners.map((r) => r.whenIdle())), REVOKE_DRAIN_MAX_MS);
     await this.commit();
   }
 

@@ -1,4 +1,5 @@
 import type { Consumer, KafkaMessage, RetryOptions } from 'kafkajs';
+import { settlesWithin } from '../../abort.js';
 import { StreamError, toError } from '../../errors.js';
 import type { ConsumerListener, ConsumerOptions, PartitionOffset, TopicPartition, TransportConsumer } from '../transport.js';
 import type { Cluster } from './cluster.js';
@@ -168,6 +169,7 @@ export class KafkaConsumer implements TransportConsumer {
     if (this.#state !== 'running') return;
     try {
       const commits = this.#listener?.onRevoking();
+      // Caught here: the rejoin may never come (the consumer stops), and nothing else awaits it.
       this.#revoking = commits === undefined ? undefined : Promise.resolve(commits).catch(() => undefined);
     } catch (error) {
       this.#fail(new StreamError('TRANSPORT_FAILED', `onRevoking threw: ${toError(error).message}`, { cause: error }));
@@ -184,16 +186,7 @@ export class KafkaConsumer implements TransportConsumer {
   async #revokingCommits(): Promise<void> {
     const commits = this.#revoking;
     this.#revoking = undefined;
-    if (commits === undefined) return;
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, Math.min(REVOKING_COMMIT_MAX_MS, this.#options.rebalanceTimeoutMs / 2));
-    });
-    try {
-      await Promise.race([commits, limit]);
-    } finally {
-      clearTimeout(timer);
-    }
+    if (commits !== undefined) await settlesWithin(commits, Math.min(REVOKING_COMMIT_MAX_MS, this.#options.rebalanceTimeoutMs / 2));
   }
 
   #onGroupJoin(memberAssignment: Readonly<Record<string, number[]>>): void {
