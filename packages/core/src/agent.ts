@@ -4,6 +4,7 @@ import type { BatchOptions } from './batch.js';
 import type { RetryOptions } from './runtime/backoff.js';
 import type { Classifier } from './runtime/classify.js';
 import type { AnyTable, Table, TableView } from './table.js';
+import type { WindowedTable, WindowedTableView } from './windowed-table.js';
 import type { RecordSender } from './topic.js';
 
 /**
@@ -111,6 +112,13 @@ export interface AgentContext<K> extends RecordSender {
   readonly signal: AbortSignal;
   /** A child logger carrying agent, topic, partition and offset. */
   readonly log: Logger;
+  /**
+   * One of the agent's windowed tables, for this record's partition at its event time: the record's
+   * timestamp, or `time` (a field of the value, say). `update`, `set`, `delete` change every open window
+   * that holds the event time; `current`, `now`, `delta`, `windows` read. An event time more than the
+   * table's `maxFutureMs` ahead, or one whose every window closed, fails the record at once (dead-lettered).
+   */
+  table<KIn, KOut, VIn, VOut>(table: WindowedTable<KIn, KOut, VIn, VOut>, options?: { readonly time?: Date | number }): WindowedTableView<KIn, KOut, VIn, VOut>;
   /**
    * One of the agent's tables (its `tables` option), for this record's partition: `get`, `has`, `set`,
    * `delete`. Writes apply when the handler returns; a handler that throws leaves the table untouched.

@@ -13,6 +13,7 @@ import { retryStages } from './runtime/retry-topics.js';
 import type { StreamAgentFunction } from './stream.js';
 import { cronSchedule, intervalSchedule, Timers, type CrontabOptions, type TimerFunction, type TimerOptions } from './timers.js';
 import { Table, type AnyTable, type TableOf, type TableOptions } from './table.js';
+import { WindowedTable, type WindowedTableOf, type WindowedTableOptions } from './windowed-table.js';
 import type { Schema } from './schema.js';
 import { ensureChangelogs, type TablesByTopic } from './runtime/restore.js';
 import type { AnyTopic, KeyOf, RecordSender, Topic, ValueOf } from './topic.js';
@@ -217,9 +218,38 @@ export class App implements RecordSender {
    * });
    */
   table<KS extends Schema, VS extends Schema>(name: string, options: TableOptions<KS, VS>): TableOf<KS, VS> {
+    return this.#addTable(name, () => new Table(name, options) as TableOf<KS, VS>);
+  }
+
+  /**
+   * Defines a windowed table: per key, a value for each window of event time (tumbling, or hopping with
+   * `step`), open until the partition's stream time passes its end plus `grace`; then its final value is
+   * emitted to `onClose.topic` and it is removed. Partitioned, restored and changelogged like {@link table}.
+   *
+   * @example
+   * const perMinute = app.windowedTable('clicks-per-minute', {
+   *   key: z.string(), value: z.number().int(), default: 0,
+   *   window: { size: 60_000, grace: 10_000 },
+   *   onClose: { topic: clickCounts, record: ({ key, window, value }) => ({ key, value: { page: key, start: window.start, count: value } }) },
+   * });
+   * app.agent(clicks, { tables: [perMinute] }, async (click, ctx) => {
+   *   ctx.table(perMinute, { time: click.at }).update(click.page, (n = 0) => n + 1);
+   * });
+   */
+  windowedTable<KS extends Schema, VS extends Schema, TKIn = never, TKOut = never, TVIn = never, TVOut = never>(
+    name: string,
+    options: WindowedTableOptions<KS, VS, TKIn, TKOut, TVIn, TVOut>,
+  ): WindowedTableOf<KS, VS> {
+    return this.#addTable(
+      name,
+      () => new WindowedTable(name, options as WindowedTableOptions<Schema, Schema, unknown, unknown, unknown, unknown>) as WindowedTableOf<KS, VS>,
+    );
+  }
+
+  #addTable<T extends AnyTable>(name: string, create: () => T): T {
     if (this.#state !== 'created') throw new StreamError('STATE_INVALID', `app ${this.id}: add tables before start()`);
     if (this.#tables.has(name)) throw new StreamError('CONFIG_INVALID', `app ${this.id}: table ${name} is defined twice`);
-    const table = new Table(name, options) as TableOf<KS, VS>;
+    const table = create();
     this.#tables.set(name, table);
     return table;
   }
@@ -374,14 +404,18 @@ export class App implements RecordSender {
   }
 
   async #start(): Promise<void> {
-    const plan = planTopology(this.#agents, { appId: this.id, outputs: this.#options.outputs });
+    // A windowed table's onClose topic is an output of the app like any other: checked (or created) at start.
+    const closeTopics = [...this.#tables.values()].flatMap((t) => (t instanceof WindowedTable && t.emitsTo ? [t.emitsTo] : []));
+    const plan = planTopology(this.#agents, { appId: this.id, outputs: [...(this.#options.outputs ?? []), ...closeTopics] });
     const admin = this.transport.admin();
     let tables: TablesByTopic = new Map();
     await admin.connect();
     try {
       await ensureTopics(admin, plan, { appId: this.id, createTopics: this.#options.createTopics });
       const usages = this.#agents.flatMap((a) => (a.options.tables ?? []).map((table) => ({ table, topic: a.topic.name })));
-      tables = usages.length > 0 ? await ensureChangelogs(admin, this.id, usages) : new Map();
+      // State belongs to the consumer group, like the offsets it goes with: two groups of one app (a canary,
+      // a test run against a shared broker) must not restore or write each other's tables.
+      tables = usages.length > 0 ? await ensureChangelogs(admin, this.#options.groupId ?? this.id, usages) : new Map();
     } finally {
       await admin.disconnect();
     }

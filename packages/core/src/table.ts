@@ -20,9 +20,9 @@ export interface TableOptions<KS extends Schema, VS extends Schema> {
   readonly codec?: Codec;
 }
 
-/** The changelog topic of a table: `<appId>-<table>-changelog`. */
-export function changelogTopicName(appId: string, table: string): string {
-  return `${appId}-${table}-changelog`;
+/** The changelog topic of a table: `<groupId>-<table>-changelog` (the group id is the app id unless set). */
+export function changelogTopicName(groupId: string, table: string): string {
+  return `${groupId}-${table}-changelog`;
 }
 
 /** One partition's entries: what a table holds for the partition of the source topic an instance owns. */
@@ -43,6 +43,13 @@ export class PartitionStore<KOut, VOut> {
   /** The changelog topic this partition's writes go to (its partition {@link partition}). */
   readonly changelog: string;
 
+  /** @internal counts a restored changelog entry and takes the source offset it names as applied. */
+  noteRestored(message: RawMessage): void {
+    this.restored += 1;
+    const source = message.headers[SOURCE_OFFSET_HEADER];
+    if (source) this.appliedOffset = Math.max(this.appliedOffset, Number(source.toString()));
+  }
+
   constructor(changelog: string, partition: number, partitions: number) {
     this.changelog = changelog;
     this.partition = partition;
@@ -57,12 +64,37 @@ interface PendingWrite<KOut, VOut> {
   readonly value: VOut | undefined;
 }
 
+/** A key as a table holds it: its encoded bytes, their latin1 string (the store's map key) and its validated value. */
+export interface TableKey<KOut> {
+  readonly bytes: Buffer;
+  readonly id: string;
+  readonly key: KOut;
+}
+
+/** @internal what a record's view of a table gives back when its handler returns. */
+export interface TableWriter {
+  /** Applies the handler's writes and returns their changelog messages (none for a redelivered record). */
+  flush(offset: number): OutgoingMessage[];
+}
+
+/** @internal what a view needs from the record whose handler uses it. */
+export interface ViewAccess {
+  /** The record's offset: a view of a record whose updates the store already holds (a redelivery) changes nothing. */
+  readonly offset: number;
+  /** The record's timestamp (ms): the default event time of windowed tables. */
+  readonly timestamp: number;
+  /** The event time the handler gave (`ctx.table(table, { time })`), if any. */
+  readonly time: Date | number | undefined;
+  /** Sends an encoded message as the handler's `ctx.send` would (at once, or into its transaction). */
+  emit(message: OutgoingMessage): void;
+}
+
 /**
  * A table as seen by one record's handler: reads and writes the record's own partition only. Writes are
  * kept until the handler returns, then applied to the store and written to the changelog together (one
  * produce of one partition, so a crash leaves all or none of them). A handler that throws leaves nothing.
  */
-export class TableView<KIn, KOut, VIn, VOut> {
+export class TableView<KIn, KOut, VIn, VOut> implements TableWriter {
   readonly #table: Table<KIn, KOut, VIn, VOut>;
   readonly #store: PartitionStore<KOut, VOut>;
   readonly #pending = new Map<string, PendingWrite<KOut, VOut>>();
@@ -73,17 +105,8 @@ export class TableView<KIn, KOut, VIn, VOut> {
     this.#store = store;
   }
 
-  #keyOf(key: KIn): { bytes: Buffer; id: string; key: KOut } {
-    const { bytes, key: validated } = this.#table.encodeKey(key);
-    const partition = (murmur2(bytes) & 0x7fffffff) % this.#store.partitions;
-    if (partition !== this.#store.partition) {
-      throw new StreamError(
-        'STATE_INVALID',
-        `table ${this.#table.name}: key ${JSON.stringify(bytes.toString('utf8'))} belongs to partition ${partition}, but this record's partition is ${this.#store.partition}: a handler only sees its own partition's state`,
-        { context: { table: this.#table.name, partition: this.#store.partition, keyPartition: partition } },
-      );
-    }
-    return { bytes, id: bytes.toString('latin1'), key: validated };
+  #keyOf(key: KIn): TableKey<KOut> {
+    return this.#table.keyIn(key, this.#store);
   }
 
   /** The key's value (this record's own writes included), or the table's default. */
@@ -193,6 +216,46 @@ export class Table<KIn, KOut, VIn, VOut> {
     }
   }
 
+  /**
+   * @internal validates and encodes a key a handler gave, and checks that it belongs to the store's partition:
+   * a handler only sees its own partition's state.
+   */
+  keyIn(key: KIn, store: PartitionStore<unknown, unknown>): TableKey<KOut> {
+    const { bytes, key: validated } = this.encodeKey(key);
+    const partition = (murmur2(bytes) & 0x7fffffff) % store.partitions;
+    if (partition !== store.partition) {
+      throw new StreamError(
+        'STATE_INVALID',
+        `table ${this.name}: key ${JSON.stringify(bytes.toString('utf8'))} belongs to partition ${partition}, but this record's partition is ${store.partition}: a handler only sees its own partition's state`,
+        { context: { table: this.name, partition: store.partition, keyPartition: partition } },
+      );
+    }
+    return { bytes, id: bytes.toString('latin1'), key: validated };
+  }
+
+  /** @internal decodes and validates a key read from the changelog. */
+  decodeKey(bytes: Buffer, offset: string): KOut {
+    return this.#sync(validate(this.#key, this.#keyCodec.decode(bytes), `table ${this.name}`, 'key', { offset }), 'key') as KOut;
+  }
+
+  /** @internal decodes and validates a value read from the changelog. */
+  decodeValue(bytes: Buffer, offset: string): VOut {
+    return this.#sync(validate(this.#value, this.#codec.decode(bytes), `table ${this.name}`, 'value', { offset }), 'value') as VOut;
+  }
+
+  /** @internal an empty store for one partition, filled by {@link applyEntry} during restore. */
+  createStore(changelog: string, partition: number, partitions: number): PartitionStore<KOut, VOut> {
+    return new PartitionStore<KOut, VOut>(changelog, partition, partitions);
+  }
+
+  /** @internal the view one record's handler gets through `ctx.table(table)`. */
+  createView(store: PartitionStore<KOut, VOut>, access: ViewAccess): TableWriter {
+    if (access.time !== undefined) {
+      throw new StreamError('CONFIG_INVALID', `table ${this.name} is not windowed: ctx.table takes an event time only for a windowed table`);
+    }
+    return new TableView(this, store);
+  }
+
   /** @internal */
   validateValue(value: VIn): VOut {
     return this.#sync(validate(this.#value, value, `table ${this.name}`, 'value'), 'value') as VOut;
@@ -209,19 +272,14 @@ export class Table<KIn, KOut, VIn, VOut> {
 
   /** @internal applies one changelog entry to a store during restore. */
   applyEntry(store: PartitionStore<KOut, VOut>, message: RawMessage): void {
-    store.restored += 1;
-    const source = message.headers[SOURCE_OFFSET_HEADER];
-    if (source) store.appliedOffset = Math.max(store.appliedOffset, Number(source.toString()));
+    store.noteRestored(message);
     if (message.key === null) return;
     const id = message.key.toString('latin1');
     if (message.value === null) {
       store.entries.delete(id);
       return;
     }
-    const where = `table ${this.name}`;
-    const key = this.#sync(validate(this.#key, this.#keyCodec.decode(message.key), where, 'key', { offset: message.offset }), 'key') as KOut;
-    const value = this.#sync(validate(this.#value, this.#codec.decode(message.value), where, 'value', { offset: message.offset }), 'value') as VOut;
-    store.entries.set(id, { key, value });
+    store.entries.set(id, { key: this.decodeKey(message.key, message.offset), value: this.decodeValue(message.value, message.offset) });
   }
 
   /**

@@ -3,7 +3,8 @@ import type { AgentContext } from '../agent.js';
 import { StreamError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Headers, OutgoingRecord } from '../record.js';
-import { TableView, type AnyTable, type Table } from '../table.js';
+import type { AnyTable, Table, TableView, TableWriter } from '../table.js';
+import type { WindowedTable, WindowedTableView } from '../windowed-table.js';
 import type { Decoded, Topic } from '../topic.js';
 import type { OutgoingMessage } from '../transport/transport.js';
 import type { Delivery } from './partition.js';
@@ -97,7 +98,7 @@ export class RecordContext implements AgentContext<unknown> {
   /** The agent's tables (empty for an agent without any). */
   readonly #tables: ReadonlySet<AnyTable>;
   /** Views handed out by {@link table}, flushed when the handler returns. */
-  #views: Map<AnyTable, TableView<unknown, unknown, unknown, unknown>> | undefined;
+  #views: Map<AnyTable, TableWriter> | undefined;
 
   /**
    * @param attempt counted over every stage: 1 on the first attempt.
@@ -145,15 +146,30 @@ export class RecordContext implements AgentContext<unknown> {
     (this.#sends ??= new PendingSends()).add(ack);
   }
 
-  table<KIn, KOut, VIn, VOut>(table: Table<KIn, KOut, VIn, VOut>): TableView<KIn, KOut, VIn, VOut> {
+  table<KIn, KOut, VIn, VOut>(table: WindowedTable<KIn, KOut, VIn, VOut>, options?: { readonly time?: Date | number }): WindowedTableView<KIn, KOut, VIn, VOut>;
+  table<KIn, KOut, VIn, VOut>(table: Table<KIn, KOut, VIn, VOut>): TableView<KIn, KOut, VIn, VOut>;
+  table(table: AnyTable, options?: { readonly time?: Date | number }): TableWriter {
     const existing = this.#views?.get(table);
-    if (existing) return existing as unknown as TableView<KIn, KOut, VIn, VOut>;
+    if (existing) {
+      if (options?.time !== undefined && 'time' in existing && existing.time !== new Date(options.time).getTime()) {
+        throw new StreamError('STATE_INVALID', `table ${table.name}: this record's view was already taken at another event time`);
+      }
+      return existing;
+    }
     if (!this.#tables.has(table)) {
       throw new StreamError('CONFIG_INVALID', `table ${table.name} is not one of this agent's tables: list it in the agent's \`tables\` option`);
     }
     const store = this.#delivery.partition.tables.get(table);
     if (!store) throw new StreamError('STATE_INVALID', `table ${table.name} is not restored for ${this.topic}/${this.partition}`);
-    const view = new TableView(table, store) as TableView<KIn, KOut, VIn, VOut>;
+    const view = table.createView(store, {
+      offset: Number(this.offset),
+      timestamp: Number(this.#timestamp),
+      time: options?.time,
+      emit: (message) => {
+        const ack = this.#emit(message);
+        if (ack !== SENT) this.awaitAck(ack);
+      },
+    });
     (this.#views ??= new Map()).set(table, view);
     return view;
   }

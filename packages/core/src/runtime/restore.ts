@@ -1,5 +1,5 @@
 import { StreamError } from '../errors.js';
-import { changelogTopicName, PartitionStore, type AnyTable } from '../table.js';
+import { changelogTopicName, type AnyTable, type PartitionStore } from '../table.js';
 import type { Transport, TransportAdmin } from '../transport/transport.js';
 import type { Instrumentation } from './instrumentation.js';
 
@@ -21,7 +21,7 @@ export type TablesByTopic = ReadonlyMap<string, readonly TopicTable[]>;
  */
 export async function ensureChangelogs(
   admin: TransportAdmin,
-  appId: string,
+  groupId: string,
   usages: readonly { readonly table: AnyTable; readonly topic: string }[],
 ): Promise<TablesByTopic> {
   const partitionsOf = new Map<string, number>();
@@ -33,7 +33,7 @@ export async function ensureChangelogs(
   const byTable = new Map<AnyTable, Set<string>>();
   for (const { table, topic } of usages) {
     const names = [...byTable.keys()].filter((t) => t !== table && t.name === table.name);
-    if (names.length > 0) throw new StreamError('CONFIG_INVALID', `app ${appId}: two tables are named ${table.name}`);
+    if (names.length > 0) throw new StreamError('CONFIG_INVALID', `group ${groupId}: two tables are named ${table.name}`);
     let topics = byTable.get(table);
     if (!topics) byTable.set(table, (topics = new Set()));
     topics.add(topic);
@@ -50,7 +50,7 @@ export async function ensureChangelogs(
         { context: { table: table.name } },
       );
     }
-    const changelog = changelogTopicName(appId, table.name);
+    const changelog = changelogTopicName(groupId, table.name);
     if (existing.has(changelog)) {
       const actual = await count(changelog);
       if (actual !== partitions) {
@@ -94,7 +94,7 @@ export async function restorePartition(
   await table.writesSettled(partition);
   signal.throwIfAborted();
   const end = Number((await admin.endOffsets(changelog)).find((o) => o.partition === partition)?.offset ?? '0');
-  const store = new PartitionStore<unknown, unknown>(changelog, partition, partitions);
+  const store: PartitionStore<unknown, unknown> = table.createStore(changelog, partition, partitions);
   instrumentation.restoring?.(table.name, partition, end, 0);
   if (end > 0) {
     let last = -1;
