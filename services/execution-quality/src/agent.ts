@@ -1,8 +1,9 @@
-import type { executionQuality, orders } from '@stream/contracts';
+import type { executionQuality, orders, slippageBySymbol } from '@stream/contracts';
 import { classifyFailure, toError, type App, type BatchOptions, type Classifier, type RetryOptions } from '@stream/core';
 import { MarketDataTimeoutError } from './price-source.js';
 import type { PriceLookup } from './prices.js';
 import { executionReport } from './report.js';
+import { slippageSample } from './summary.js';
 
 export interface ExecutionQualityAgentOptions {
   /** Orders in flight at once across partitions (in batches). Default: what each partition may hold (the app's `buffer`). */
@@ -11,6 +12,11 @@ export interface ExecutionQualityAgentOptions {
   readonly batch?: BatchOptions;
   /** Default: 5 attempts for an order's own failures, 200 ms doubling to 5 s. */
   readonly retry?: RetryOptions;
+  /**
+   * Where each report with slippage is also sent, keyed by symbol, in the same transaction (the input of
+   * {@link slippageSummaryAgent}). Default: nowhere.
+   */
+  readonly samples?: typeof slippageBySymbol;
 }
 
 export const DEFAULT_RETRY: RetryOptions = { attempts: 5, backoff: { initialMs: 200, maxMs: 5000 } };
@@ -64,7 +70,10 @@ export function executionQualityAgent(
           const quote = quotes[i];
           if (quote instanceof Error) return quote;
           try {
-            await ctx.send(output, { key: order.id, value: executionReport(order, quote ?? null) });
+            const report = executionReport(order, quote ?? null);
+            const sample = options.samples && slippageSample(order, report);
+            await ctx.send(output, { key: order.id, value: report });
+            if (sample && options.samples) await ctx.send(options.samples, { key: sample.symbol, value: sample });
             return undefined;
           } catch (error) {
             return toError(error);

@@ -36,6 +36,14 @@ export const ExecutionQualityConfig = z.object({
   EXECUTION_BATCH_WAIT: duration('20ms', 0, 60_000),
   /** Cap on orders in flight across partitions; unset: what each partition may hold bounds it. */
   EXECUTION_CONCURRENCY: z.coerce.number().int().min(1).max(1_000_000).optional(),
+  /** Width of the slippage summary's tumbling windows of execution time (`execution_quality_summary`). */
+  SUMMARY_WINDOW: duration('1m', 1000, 86_400_000),
+  /**
+   * How long after a window's end (in execution time) orders still count in it; a later order is
+   * dead-lettered from the summary (its report is sent all the same). Raise it where orders arrive far
+   * out of execution order.
+   */
+  SUMMARY_GRACE: duration('30s', 0, 7 * 86_400_000),
 });
 
 /** The execution-quality service: its id and its own variables. */

@@ -7,6 +7,16 @@ export { DEFAULT_RETRY, executionQualityAgent, type ExecutionQualityAgentOptions
 export { InfluxPriceSource, influxPing, MarketDataTimeoutError, type InfluxPriceSourceOptions, type PricePoint, type PriceSource } from './price-source.js';
 export { lookupEach, MarketPrices, planQueries, quoteAt, type MarketPricesOptions, type MarketQuote, type PriceLookup } from './prices.js';
 export { executionReport, slippageBps } from './report.js';
+export {
+  addSlippage,
+  DEFAULT_SUMMARY,
+  slippageSample,
+  slippageSummaryAgent,
+  SlippageWindow,
+  summaryOf,
+  type SlippageTable,
+  type SummaryOptions,
+} from './summary.js';
 export { dateToNanos, formatNanos, nanosToDate, NS_PER_MS, parseNanos } from './time.js';
 export {
   generateMarketData,

@@ -1,10 +1,11 @@
-import { executionQuality, orders } from '@stream/contracts';
+import { executionQuality, executionQualitySummary, orders, slippageBySymbol } from '@stream/contracts';
 import { executionQualityAgent } from './agent.js';
 import { executionQualityService } from './config.js';
 import { InfluxPriceSource, influxPing } from './price-source.js';
 import { MarketPrices } from './prices.js';
+import { slippageSummaryAgent } from './summary.js';
 
-await executionQualityService.run({ outputs: [executionQuality] }, (config, service) => {
+await executionQualityService.run({ outputs: [executionQuality, slippageBySymbol] }, (config, service) => {
   const source = new InfluxPriceSource({
     url: config.INFLUX_URL,
     token: config.INFLUX_TOKEN,
@@ -18,7 +19,9 @@ await executionQualityService.run({ outputs: [executionQuality] }, (config, serv
   executionQualityAgent(service.app, orders, executionQuality, prices, {
     batch: { maxRecords: config.EXECUTION_BATCH_SIZE, maxWaitMs: config.EXECUTION_BATCH_WAIT },
     ...(config.EXECUTION_CONCURRENCY !== undefined ? { concurrency: config.EXECUTION_CONCURRENCY } : {}),
+    samples: slippageBySymbol,
   });
+  slippageSummaryAgent(service.app, slippageBySymbol, executionQualitySummary, { windowMs: config.SUMMARY_WINDOW, graceMs: config.SUMMARY_GRACE });
   service.log.info(
     {
       influxHost: new URL(config.INFLUX_URL).host,
@@ -26,6 +29,8 @@ await executionQualityService.run({ outputs: [executionQuality] }, (config, serv
       lookbackMs: config.MARKET_LOOKBACK,
       batchSize: config.EXECUTION_BATCH_SIZE,
       concurrency: config.EXECUTION_CONCURRENCY ?? 'unbounded',
+      summaryWindowMs: config.SUMMARY_WINDOW,
+      summaryGraceMs: config.SUMMARY_GRACE,
     },
     'execution-quality starting',
   );
