@@ -1,5 +1,5 @@
 import { createTopicsCommand } from '@stream/cli';
-import { allTopics, executionQuality, topResults, type ExecutionQuality } from '@stream/contracts';
+import { allTopics, executionQuality, executionQualitySummary, topResults, type ExecutionQuality, type ExecutionQualitySummary } from '@stream/contracts';
 import { bytesCodec, createApp, deadLetterTopicName, defineTopic, KafkaTransport, silentLogger, toError, type App } from '@stream/core';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -53,6 +53,7 @@ function progress(done: number, total: number, counts: string): void {
 
 interface Observed {
   reports: ExecutionQuality[];
+  summaries: ExecutionQualitySummary[];
   resultIds: Set<string>;
   results: number;
   hits: number;
@@ -62,9 +63,10 @@ interface Observed {
 
 /** A read-only app that watches the services' outputs and dead letters for the summary. */
 function observer(): { app: App; seen: Observed } {
-  const seen: Observed = { reports: [], resultIds: new Set(), results: 0, hits: 0, samples: [], deadLetters: [] };
+  const seen: Observed = { reports: [], summaries: [], resultIds: new Set(), results: 0, hits: 0, samples: [], deadLetters: [] };
   const app = createApp({ id: `demo-observer-${Date.now().toString(36)}`, brokers: env.KAFKA_BROKERS.split(','), logger: silentLogger(), startFrom: 'latest' });
   app.agent(executionQuality, { deadLetter: false }, async (report) => void seen.reports.push(report));
+  app.agent(executionQualitySummary, { deadLetter: false }, async (summary) => void seen.summaries.push(summary));
   app.agent(topResults, { deadLetter: false }, async (result) => {
     seen.results += 1;
     seen.resultIds.add(result.id);
@@ -73,7 +75,7 @@ function observer(): { app: App; seen: Observed } {
     if (wanted) seen.samples.push({ query: result.queryString, top: result.topResult ? JSON.stringify(result.topResult.source).slice(0, 80) : null });
   });
   const anyBytes = { '~standard': { version: 1 as const, vendor: 'demo', validate: (value: unknown) => ({ value }) } };
-  for (const source of ['feed_activities', 'orders', 'search_queries']) {
+  for (const source of ['feed_activities', 'orders', 'search_queries', 'execution_quality_by_symbol']) {
     const dlq = defineTopic({ name: deadLetterTopicName(source), value: anyBytes, codec: bytesCodec });
     app.agent(dlq, { deadLetter: false, name: `watch-${source}-dlq` }, async (_value, ctx) => {
       seen.deadLetters.push({ topic: source, app: ctx.headers['dlq.app.id'] ?? '?', reason: ctx.headers['dlq.error.message'] ?? 'unknown' });
@@ -143,6 +145,7 @@ async function main(): Promise<number> {
       seed: 42,
       marketStart,
       marketEnd,
+      durationMs,
       priceAt,
       queries: ['wireless headphones', 'red leather wallet', 'waterproof tent', 'quiet blender', 'oak desk', '*:*', 'title:x OR 1=1', 'garden hose'],
     });
@@ -195,6 +198,16 @@ async function main(): Promise<number> {
         `      ${symbol.padEnd(9)} n=${String(bps.length).padStart(5)}  slippage bps p10 ${percentile(bps, 10).toFixed(1).padStart(7)}  p50 ${percentile(bps, 50).toFixed(1).padStart(7)}  p90 ${percentile(bps, 90).toFixed(1).padStart(7)}${none ? `  no market data: ${none}` : ''}`,
       );
     }
+    const summaries = watch.seen.summaries;
+    out(`  execution-quality summary: ${summaries.length} one-minute windows closed (execution_quality_summary); the last of each symbol:`);
+    for (const symbol of SYMBOLS) {
+      const last = summaries.filter((x) => x.symbol === symbol).at(-1);
+      if (!last) continue;
+      const hhmm = (d: Date) => d.toISOString().slice(11, 16);
+      out(
+        `      ${symbol.padEnd(9)} ${hhmm(last.windowStart)}–${hhmm(last.windowEnd)}  n=${String(last.count).padStart(3)}  mean ${last.meanBps.toFixed(1).padStart(6)} bps  worst ${last.worstBps.toFixed(1).padStart(6)} bps`,
+      );
+    }
     out(`  search-enricher: ${watch.seen.results} enriched queries, ${watch.seen.hits} with a top hit`);
     for (const sample of watch.seen.samples) out(`      "${sample.query}" → ${sample.top ?? 'no hit'}`);
     const reasons = new Map<string, number>();
@@ -212,6 +225,7 @@ async function main(): Promise<number> {
     if (s.repeatedKeys > 0 || s.unauthorized > 0) problems.push(`email sink saw ${s.repeatedKeys} repeated keys and ${s.unauthorized} unauthorized requests`);
     if (reported() < c.orders) problems.push(`${c.orders - reported()} orders without an execution report`);
     if (enriched() < c.queries) problems.push(`${c.queries - enriched()} queries without a result`);
+    if (summaries.length === 0) problems.push('no execution-quality summary window closed');
     // A malformed order is dead-lettered by each of the two services that consume orders.
     const expectedDead = c.malformedOrders * 2 + c.malformedActivities;
     if (watch.seen.deadLetters.length < expectedDead) problems.push(`${expectedDead - watch.seen.deadLetters.length} malformed records not dead-lettered`);

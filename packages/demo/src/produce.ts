@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     marketEnd: market.end,
     priceAt: (s, at) => market.priceAt(s, at),
     queries: QUERIES,
+    ...(durationSec > 0 ? { durationMs: durationSec * 1000 } : {}),
   });
 
   const stop = new AbortController();

@@ -40,10 +40,24 @@ export class DemoProducer {
   #sequence = 0;
 
   readonly #priceAt: (symbol: string, at: Date) => number;
+  /** When the run began and how many ms of market time pass per ms of it: orders sweep the market hour once. */
+  readonly #began = Date.now();
+  readonly #speed: number;
 
   constructor(
     app: App,
-    options: { seed: number; marketStart: Date; marketEnd: Date; queries: readonly string[]; priceAt: (symbol: string, at: Date) => number },
+    options: {
+      seed: number;
+      marketStart: Date;
+      marketEnd: Date;
+      /**
+       * How long the demo produces: execution times advance through the market data over it. Default: in
+       * real time (a market minute per minute), for a producer that runs until stopped.
+       */
+      durationMs?: number;
+      queries: readonly string[];
+      priceAt: (symbol: string, at: Date) => number;
+    },
   ) {
     this.#priceAt = options.priceAt;
     this.#app = app;
@@ -51,6 +65,18 @@ export class DemoProducer {
     this.#marketStart = options.marketStart.getTime();
     this.#marketEnd = options.marketEnd.getTime();
     this.#queries = options.queries;
+    const span = this.#marketEnd - this.#marketStart - 60_000;
+    this.#speed = span / Math.max(1, options.durationMs ?? span);
+  }
+
+  /**
+   * An execution time that moves through the market data as the run goes, give or take 10 s, as a broker's
+   * fills arrive: mostly in order, so execution-quality's per-minute summary windows close during the run.
+   */
+  #executionTime(): Date {
+    const base = this.#marketStart + 60_000 + (Date.now() - this.#began) * this.#speed;
+    const jittered = base + (this.#rand() - 0.5) * 20_000;
+    return new Date(Math.min(this.#marketEnd, Math.max(this.#marketStart + 60_000, jittered)));
   }
 
   #pick<T>(list: readonly T[]): T {
@@ -71,7 +97,7 @@ export class DemoProducer {
       );
       if (n % 2 === 0) {
         const symbol = this.#pick(SYMBOLS);
-        const executedAt = new Date(this.#marketStart + 60_000 + this.#rand() * (this.#marketEnd - this.#marketStart - 60_000));
+        const executedAt = this.#executionTime();
         // Fills within ±30 bps of the market, a little worse than it on average, as a real broker's might be.
         const side = this.#rand() < 0.5 ? 'buy' : 'sell';
         const drift = (this.#rand() * 60 - 25) / 10_000;

@@ -46,7 +46,9 @@ export class Fleet {
       case 'order-emailer':
         return { ...common, EMAILER_URL: o.emailUrl, EMAILER_TOKEN: o.emailToken };
       case 'execution-quality':
-        return { ...common, MARKET_LOOKBACK: '5m' };
+        // The load's execution times are spread over the half hour of market data in no order: a grace of an
+        // hour keeps every order in its summary window instead of dead-lettering most as late.
+        return { ...common, MARKET_LOOKBACK: '5m', SUMMARY_GRACE: '1h' };
       case 'search-enricher':
         return { ...common, SEARCH_INDEX: o.searchIndex, SEARCH_FIELDS: 'title^2,body' };
     }
