@@ -59,9 +59,13 @@ export function memberInfoBytes(groupId: string, info: string | undefined): Buff
   if (info === undefined || info.length === 0) return undefined;
   const bytes = Buffer.from(info, 'utf8');
   if (bytes.length > MAX_MEMBER_INFO_BYTES) {
-    throw new StreamError('CONFIG_INVALID', `consumer of group ${groupId}: memberInfo has ${bytes.length} bytes, at most ${MAX_MEMBER_INFO_BYTES} are allowed`, {
-      context: { groupId },
-    });
+    throw new StreamError(
+      'CONFIG_INVALID',
+      `consumer of group ${groupId}: memberInfo has ${bytes.length} bytes, at most ${MAX_MEMBER_INFO_BYTES} are allowed`,
+      {
+        context: { groupId },
+      },
+    );
   }
   return bytes;
 }

@@ -15,8 +15,8 @@ export function roundRobinWithUserData(userData: Buffer): PartitionAssigner {
     return {
       name: base.name,
       version: base.version,
-      // kafkajs calls it as a method: `this.version` inside it is this object's, the same as the base's.
-      assign: base.assign,
+      // Called on the base, whose `this.version` it reads.
+      assign: (group) => base.assign(group),
       protocol: ({ topics }) => ({
         name: base.name,
         metadata: AssignerProtocol.MemberMetadata.encode({ version: base.version, topics, userData }),
