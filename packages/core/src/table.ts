@@ -1,5 +1,5 @@
 import { jsonCodec, stringCodec, type Codec } from './codec.js';
-import { EncodeError, StreamError, toError } from './errors.js';
+import { DecodeError, EncodeError, StreamError, toError } from './errors.js';
 import { validate, type InputOf, type OutputOf, type Schema } from './schema.js';
 import { murmur2 } from './transport/memory/partitioner.js';
 import { emptyRawHeaders, type OutgoingMessage, type RawMessage } from './transport/transport.js';
@@ -190,6 +190,15 @@ export class Table<KIn, KOut, VIn, VOut> {
       return { bytes: this.#keyCodec.encode(validated), key: validated };
     } catch (error) {
       throw new EncodeError(`table ${this.name}`, 'key', error);
+    }
+  }
+
+  /** @internal decodes key bytes with the key codec (a table query's key, given as its encoded text); DecodeError when it cannot. */
+  decodeKey(bytes: Buffer): unknown {
+    try {
+      return this.#keyCodec.decode(bytes);
+    } catch (error) {
+      throw new DecodeError(`table ${this.name}`, 'key', error);
     }
   }
 
