@@ -152,9 +152,9 @@ export class App implements RecordSender {
    * `start()`: the address is published when the consumer joins its group. Returns whether it is advertised.
    */
   adoptAdvertisedUrl(url: string): boolean {
-    if (this.#state !== 'created') return this.#advertisedUrl === url;
-    this.#advertisedUrl ??= checkAdvertisedUrl(url, `app ${this.id}`);
-    return this.#advertisedUrl === checkAdvertisedUrl(url, `app ${this.id}`);
+    const checked = checkAdvertisedUrl(url, `app ${this.id}`);
+    if (this.#state === 'created') this.#advertisedUrl ??= checked;
+    return this.#advertisedUrl === checked;
   }
 
   /**

@@ -150,7 +150,14 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   // Table queries are redirected to this server: the app publishes its address when it joins its group.
-  if (!app.adoptAdvertisedUrl(defaultAdvertisedUrl(options.host ?? DEFAULT_OPS_HOST, port)) && app.advertisedUrl === undefined) {
+  // A host name that makes no URL (an odd machine name) costs the redirects, never the ops server.
+  let advertised = false;
+  try {
+    advertised = app.adoptAdvertisedUrl(defaultAdvertisedUrl(options.host ?? DEFAULT_OPS_HOST, port));
+  } catch (error) {
+    app.log.warn({ err: toError(error) }, 'the ops server address cannot be advertised: set advertisedUrl (OPS_ADVERTISED_URL)');
+  }
+  if (!advertised && app.advertisedUrl === undefined && app.state !== 'created') {
     app.log.warn(
       'the ops server started after the app joined its group: this instance advertises no address, table queries for its partitions cannot be redirected here',
     );
