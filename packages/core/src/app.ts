@@ -6,7 +6,8 @@ import { createLogger, type Logger } from './logger.js';
 import { runUntilSignalled } from './process.js';
 import { SharedProducer } from './producer.js';
 import type { OutgoingRecord } from './record.js';
-import { AppRuntime } from './runtime/app-runtime.js';
+import { AppRuntime, type TableLocation } from './runtime/app-runtime.js';
+import { checkAdvertisedUrl, memberInfoOf } from './ops/advertise.js';
 import type { DependencyCheck } from './runtime/circuit.js';
 import { noInstrumentation, type Instrumentation } from './runtime/instrumentation.js';
 import { retryStages } from './runtime/retry-topics.js';
@@ -76,6 +77,14 @@ export interface AppOptions {
    * it above the longest retry policy (attempts times `backoff.maxMs`).
    */
   readonly stuckAfterMs?: number;
+  /**
+   * The address other instances of the group redirect table queries to (`GET /tables/<table>/<key>`): this
+   * instance's ops server as they reach it, e.g. `http://orders-2.orders:9464` (http or https, no
+   * credentials, query or fragment; a path is kept as a prefix). It is published in the consumer group
+   * (the member's subscription userData). Default: what {@link startOpsServer} listens on, when it is
+   * started before the app (`http://<host>:<port>`, the host name for a wildcard bind).
+   */
+  readonly advertisedUrl?: string;
 }
 
 /** See {@link AppOptions.headerLimits}. */
@@ -111,6 +120,9 @@ export class App implements RecordSender {
   readonly #checks = new Map<string, DependencyCheck>();
   readonly #timers: Timers;
   readonly #tables = new Map<string, AnyTable>();
+  /** The tables of each consumed topic, once started. */
+  #tablesByTopic: TablesByTopic = new Map();
+  #advertisedUrl: string | undefined;
 
   constructor(options: AppOptions) {
     if (!/^[A-Za-z0-9._-]+$/.test(options.id)) throw new StreamError('CONFIG_INVALID', `invalid app id ${JSON.stringify(options.id)}`);
@@ -119,6 +131,7 @@ export class App implements RecordSender {
     if (options.stuckAfterMs !== undefined && !(options.stuckAfterMs > 0)) {
       throw new StreamError('CONFIG_INVALID', `app ${options.id}: stuckAfterMs must be a positive number of milliseconds, got ${options.stuckAfterMs}`);
     }
+    this.#advertisedUrl = options.advertisedUrl === undefined ? undefined : checkAdvertisedUrl(options.advertisedUrl, `app ${options.id}`);
     this.log = options.logger ?? createLogger({ name: options.id });
     this.#instrumentation = options.instrumentation ?? noInstrumentation;
     this.transport = selectTransport(options, this.log);
@@ -128,6 +141,46 @@ export class App implements RecordSender {
 
   get state(): AppState {
     return this.#state;
+  }
+
+  /** The address this instance advertises to its group for table queries (see {@link AppOptions.advertisedUrl}), if any. */
+  get advertisedUrl(): string | undefined {
+    return this.#advertisedUrl;
+  }
+
+  /**
+   * @internal the ops server's own address, advertised unless `advertisedUrl` was given. Only before
+   * `start()`: the address is published when the consumer joins its group. Returns whether it is advertised.
+   */
+  adoptAdvertisedUrl(url: string): boolean {
+    const checked = checkAdvertisedUrl(url, `app ${this.id}`);
+    if (this.#state === 'created') this.#advertisedUrl ??= checked;
+    return this.#advertisedUrl === checked;
+  }
+
+  /**
+   * @internal a table that queries can reach: defined with {@link table}, used by a running agent, with its
+   * source topics (co-partitioned) and their partition count. Undefined otherwise.
+   */
+  queryableTable(name: string): { readonly table: AnyTable; readonly topics: readonly string[]; readonly partitions: number } | undefined {
+    const table = this.#tables.get(name);
+    if (!table) return undefined;
+    const topics: string[] = [];
+    let partitions = 0;
+    for (const [topic, usages] of this.#tablesByTopic) {
+      const usage = usages.find((u) => u.table === table);
+      if (!usage) continue;
+      topics.push(topic);
+      partitions = usage.partitions;
+    }
+    return topics.length === 0 ? undefined : { table, topics: topics.sort(), partitions };
+  }
+
+  /** @internal where partition `partition` of a {@link queryableTable} lives: here, or the member owning it. */
+  locateTablePartition(table: AnyTable, topics: readonly string[], partition: number): Promise<TableLocation> {
+    const runtime = this.#runtime;
+    if (!runtime || this.#state !== 'running') return Promise.resolve({ kind: 'none', reason: `app is ${this.#state}` });
+    return runtime.locate(table, topics, partition);
   }
 
   /** Why the app failed, when `state` is `'failed'`. */
@@ -419,8 +472,12 @@ export class App implements RecordSender {
     } finally {
       await admin.disconnect();
     }
+    this.#tablesByTopic = tables;
     if (plan.agents.length === 0) return;
+    const memberInfo = memberInfoOf(this.#advertisedUrl);
     const runtime = new AppRuntime({
+      ...(this.#advertisedUrl === undefined ? {} : { advertisedUrl: this.#advertisedUrl }),
+      ...(memberInfo === undefined ? {} : { memberInfo }),
       appId: this.id,
       transport: this.transport,
       plan,

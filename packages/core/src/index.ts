@@ -65,6 +65,8 @@ export type * from './transport/transport.js';
 export { loadConfig } from './config.js';
 export { RuntimeMetrics } from './ops/metrics.js';
 export { DEFAULT_OPS_HOST, failureClass, startOpsServer, type OpsServer, type OpsServerOptions, type ReadinessCheck } from './ops/server.js';
+export { MAX_TABLE_KEY_BYTES, TABLE_OWNER_HEADER } from './ops/tables.js';
+export { defaultAdvertisedUrl } from './ops/advertise.js';
 export {
   createService,
   defineService,

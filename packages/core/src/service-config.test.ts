@@ -141,6 +141,21 @@ describe('the environment every service shares', () => {
     expect(problemOf(() => loadServiceConfig('x', none, { ...base, OPS_PORT: '65536' }))).toContain('OPS_PORT: expected a port within 0..65535');
   });
 
+  it('takes an http(s) URL for OPS_ADVERTISED_URL, hands it to the app, and names a bad one without echoing it (#18)', () => {
+    expect(loadServiceConfig('x', none, base).OPS_ADVERTISED_URL).toBeUndefined();
+    expect(loadServiceConfig('x', none, { ...base, OPS_ADVERTISED_URL: ' http://orders-2.orders:9464 ' }).OPS_ADVERTISED_URL).toBe(
+      'http://orders-2.orders:9464',
+    );
+    const service = defineService('adv', none);
+    const created = service.create(service.readConfig({ ...base, OPS_ADVERTISED_URL: 'https://orders-2.orders:9464/ops/' }));
+    expect(created.app.advertisedUrl).toBe('https://orders-2.orders:9464/ops');
+    for (const url of ['orders-2:9464', 'ftp://orders-2', 'http://admin:s3cret@orders-2:9464', 'http://orders-2/?key=s3cret', '']) {
+      const message = problemOf(() => loadServiceConfig('x', none, { ...base, OPS_ADVERTISED_URL: url }));
+      expect(message, url).toContain('OPS_ADVERTISED_URL: ');
+      expect(message).not.toContain('s3cret');
+    }
+  });
+
   it('names the variables that only go together in the same error as the rest', () => {
     const message = problemOf(() =>
       loadServiceConfig('x', z.object({ REDIS_URL: z.url() }), {

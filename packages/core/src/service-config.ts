@@ -4,6 +4,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { z } from 'zod';
 import { configIssues, invalidConfiguration } from './config.js';
+import { advertisedUrlProblem } from './ops/advertise.js';
 import type { OutputOf } from './schema.js';
 import type { KafkaSaslOptions } from './transport/kafka/index.js';
 import { KAFKA_CLIENTS, type KafkaClient } from './transport/select.js';
@@ -174,6 +175,18 @@ function serviceEnvironmentSchema(id: string) {
     OPS_PORT: httpPort(9464),
     /** Address the ops server binds: loopback unless set (containers set 0.0.0.0). */
     OPS_HOST: httpHost(),
+    /**
+     * The ops server's address as the other instances reach it, advertised to the group for table queries
+     * (`advertisedUrl`); unset: `http://<OPS_HOST>:<port>`, the host name when OPS_HOST is a wildcard.
+     */
+    OPS_ADVERTISED_URL: z
+      .string()
+      .trim()
+      .superRefine((url, ctx) => {
+        const problem = advertisedUrlProblem(url);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     /** A record unfinished this long fails `/healthz` (the app's `stuckAfterMs`); unset keeps the app's default (5 minutes). */
     STUCK_AFTER_MS: z.coerce

@@ -80,7 +80,10 @@ export function createService(options: ServiceOptions): Service {
  * App options a service sets in code; brokers, group, client id, TLS, SASL, ops port and log level come from the
  * environment, and so does `stuckAfterMs` when `STUCK_AFTER_MS` is set.
  */
-export type ServiceShellOptions = Omit<ServiceOptions, 'id' | 'brokers' | 'transport' | 'groupId' | 'clientId' | 'opsPort' | 'opsHost' | 'logLevel'> & {
+export type ServiceShellOptions = Omit<
+  ServiceOptions,
+  'id' | 'brokers' | 'transport' | 'groupId' | 'clientId' | 'opsPort' | 'opsHost' | 'advertisedUrl' | 'logLevel'
+> & {
   /** Where the configuration is read from; default `process.env`. */
   readonly env?: Environment;
 };
@@ -130,6 +133,7 @@ export function defineService<S extends StandardSchemaV1>(id: string, schema: S)
       kafka: { ...appOptions.kafka, ...(kafka.ssl === undefined ? {} : { ssl: kafka.ssl }), ...(kafka.sasl === undefined ? {} : { sasl: kafka.sasl }) },
       opsPort: config.OPS_PORT,
       opsHost: config.OPS_HOST,
+      ...(config.OPS_ADVERTISED_URL === undefined ? {} : { advertisedUrl: config.OPS_ADVERTISED_URL }),
       logLevel: config.LOG_LEVEL,
       ...(config.STUCK_AFTER_MS === undefined ? {} : { stuckAfterMs: config.STUCK_AFTER_MS }),
     });

@@ -1,5 +1,5 @@
 import { jsonCodec, stringCodec, type Codec } from './codec.js';
-import { EncodeError, StreamError, toError } from './errors.js';
+import { DecodeError, EncodeError, StreamError, toError } from './errors.js';
 import { validate, type InputOf, type OutputOf, type Schema } from './schema.js';
 import { murmur2 } from './transport/memory/partitioner.js';
 import { emptyRawHeaders, type OutgoingMessage, type RawMessage } from './transport/transport.js';
@@ -254,6 +254,23 @@ export class Table<KIn, KOut, VIn, VOut> {
       throw new StreamError('CONFIG_INVALID', `table ${this.name} is not windowed: ctx.table takes an event time only for a windowed table`);
     }
     return new TableView(this, store);
+  }
+
+  /**
+   * @internal what a query (`GET /tables/<table>/<key>`) answers for the key with encoded bytes `bytes` in a
+   * store: its value, or undefined when it has none.
+   */
+  queryValue(store: PartitionStore<KOut, VOut>, bytes: Buffer): unknown {
+    return store.entries.get(bytes.toString('latin1'))?.value;
+  }
+
+  /** @internal decodes key bytes with the key codec (a table query's key, given as its encoded text); DecodeError when it cannot. */
+  decodeQueryKey(bytes: Buffer): unknown {
+    try {
+      return this.#keyCodec.decode(bytes);
+    } catch (error) {
+      throw new DecodeError(`table ${this.name}`, 'key', error);
+    }
   }
 
   /** @internal */

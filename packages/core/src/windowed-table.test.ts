@@ -6,6 +6,7 @@ import { defineTopic } from './topic.js';
 import { changelogTopicName } from './table.js';
 import { MemoryBroker, MemoryTransport } from './testing/index.js';
 import { STREAM_TIME_HEADER, WindowedTable } from './windowed-table.js';
+import { answerTableQuery } from './ops/tables.js';
 
 let seq = 0;
 const unique = (name: string) => `${name}-${process.pid}-${++seq}`;
@@ -273,6 +274,38 @@ describe('windowed tables on the memory transport', () => {
     await second.app.stop();
     expect(deadLetters(broker, source)).toEqual([]);
     expect(emitted(broker, summaries)).toEqual([{ page: 'a', start: T0, end: T0 + MINUTE, count: 1 }]);
+  });
+
+  it("answers a query (GET /tables/<table>/<key>) with the key's open windows and the partition's stream time", async () => {
+    const broker = new MemoryBroker();
+    const id = unique('win');
+    const w = windowApp(broker, id, unique('clicks'), unique('summaries'), { size: MINUTE, grace: 30_000 });
+    broker.createTopic(w.source, 1);
+    await w.app.start();
+    await produce(broker, w.source, [
+      { page: 'a b', at: T0 + 1_000 },
+      { page: 'a b', at: T0 + MINUTE + 1_000 },
+      { page: 'a b', at: T0 + MINUTE + 2_000 },
+    ]);
+    await settled(broker, id, w.source);
+    const answer = await answerTableQuery(w.app, '/tables/clicks/a%20b');
+    expect(answer).toEqual({
+      status: 200,
+      body: {
+        table: 'clicks',
+        key: 'a b',
+        partition: 0,
+        value: {
+          streamTime: new Date(T0 + MINUTE + 2_000).toISOString(),
+          windows: [
+            { start: new Date(T0).toISOString(), end: new Date(T0 + MINUTE).toISOString(), value: 1 },
+            { start: new Date(T0 + MINUTE).toISOString(), end: new Date(T0 + 2 * MINUTE).toISOString(), value: 2 },
+          ],
+        },
+      },
+    });
+    expect((await answerTableQuery(w.app, '/tables/clicks/nobody')).status).toBe(404);
+    await w.app.stop();
   });
 
   it('refuses bad window options', () => {

@@ -425,6 +425,20 @@ export class WindowedTable<KIn, KOut, VIn, VOut> extends Table<KIn, KOut, VIn, V
     return encoded;
   }
 
+  /**
+   * The key's open windows, oldest first, with the partition's stream time: `{ streamTime, windows: [{ start,
+   * end, value }] }` (times as ISO strings), or undefined when it has none.
+   */
+  override queryValue(store: PartitionStore<KOut, VOut>, bytes: Buffer): unknown {
+    const windows = (store as WindowStore<KOut, VOut>).windows.get(bytes.toString('latin1'));
+    if (!windows || windows.size === 0) return undefined;
+    const iso = (ms: number) => new Date(ms).toISOString();
+    return {
+      streamTime: iso((store as WindowStore<KOut, VOut>).streamTime),
+      windows: [...windows].sort(([a], [b]) => a - b).map(([start, entry]) => ({ start: iso(start), end: iso(start + this.size), value: entry.value })),
+    };
+  }
+
   override createStore(changelog: string, partition: number, partitions: number): WindowStore<KOut, VOut> {
     return new WindowStore<KOut, VOut>(changelog, partition, partitions);
   }

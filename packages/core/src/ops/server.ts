@@ -5,6 +5,8 @@ import type { App } from '../app.js';
 import { toError } from '../errors.js';
 import { stuckRecords } from '../health.js';
 import type { RuntimeMetrics } from './metrics.js';
+import { defaultAdvertisedUrl } from './advertise.js';
+import { answerTableQuery } from './tables.js';
 
 /** A named dependency check for `/readyz` (Redis reachable, …). Resolve true when ready. */
 export type ReadinessCheck = () => Promise<boolean>;
@@ -58,7 +60,9 @@ async function timed(check: ReadinessCheck, ms: number): Promise<boolean> {
 
 /**
  * Serves `/healthz` (alive: event loop responsive, no agent stuck, app not failed), `/readyz` (running,
- * joined the group, dependencies answering) and `/metrics` (Prometheus) for one app.
+ * joined the group, dependencies answering), `/metrics` (Prometheus) and `/tables/<table>/<key>` (a table's
+ * value, or a redirect to the instance holding it) for one app. Started before the app, its address
+ * (`http://<host>:<port>`) is what the app advertises to its group unless `advertisedUrl` says otherwise.
  *
  * @example
  * const ops = await startOpsServer({ app, metrics, port: 9464, readiness: { redis: async () => (await redis.ping()) === 'PONG' } });
@@ -104,11 +108,11 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
 
   // Slow clients are cut off: an ops endpoint answers at once or not at all.
   const server: Server = createServer({ headersTimeout: 10_000, requestTimeout: 10_000 }, (req, res) => {
-    const reply = (status: number, body: string, type = 'application/json') => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+    const reply = (status: number, body: string, type = 'application/json', headers: Readonly<Record<string, string>> = {}) => {
+      res.writeHead(status, { ...headers, 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     void (async () => {
       try {
         if (req.method !== 'GET') return reply(405, JSON.stringify({ error: 'method not allowed' }));
@@ -121,6 +125,10 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
           return reply(problems.length ? 503 : 200, JSON.stringify({ status: problems.length ? 'not ready' : 'ready', problems }));
         }
         if (path === '/metrics') return reply(200, await metrics.registry.metrics(), metrics.registry.contentType);
+        if (path.startsWith('/tables/')) {
+          const answer = await answerTableQuery(app, path);
+          return reply(answer.status, JSON.stringify(answer.body), 'application/json', answer.headers);
+        }
         return reply(404, JSON.stringify({ error: 'not found' }));
       } catch (error) {
         // The detail goes to the log; the answer says only that the endpoint failed.
@@ -141,6 +149,19 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
+  // Table queries are redirected to this server: the app publishes its address when it joins its group.
+  // A host name that makes no URL (an odd machine name) costs the redirects, never the ops server.
+  let advertised = false;
+  try {
+    advertised = app.adoptAdvertisedUrl(defaultAdvertisedUrl(options.host ?? DEFAULT_OPS_HOST, port));
+  } catch (error) {
+    app.log.warn({ err: toError(error) }, 'the ops server address cannot be advertised: set advertisedUrl (OPS_ADVERTISED_URL)');
+  }
+  if (!advertised && app.advertisedUrl === undefined && app.state !== 'created') {
+    app.log.warn(
+      'the ops server started after the app joined its group: this instance advertises no address, table queries for its partitions cannot be redirected here',
+    );
+  }
   return {
     port,
     close: () =>

@@ -11,6 +11,8 @@ import { AgentRunner, type AgentHost } from './agent-runner.js';
 import type { DependencyCheck } from './circuit.js';
 import { ConsumerRuntime } from './consumer-runtime.js';
 import type { TablesByTopic } from './restore.js';
+import { PartitionOwners, type PartitionOwner } from './table-owners.js';
+import type { AnyTable, PartitionStore } from '../table.js';
 import type { Instrumentation } from './instrumentation.js';
 
 /** How long the final commit and leaving the group may take once in-flight records are done. */
@@ -47,6 +49,10 @@ export interface AppRuntimeOptions {
   readonly checks: ReadonlyMap<string, DependencyCheck>;
   /** The tables of each consumed topic, with their changelog topics. */
   readonly tables: TablesByTopic;
+  /** The address this instance advertises to its group (the member's memberInfo), for table queries. */
+  readonly advertisedUrl?: string;
+  /** The memberInfo published with it (see `memberInfoOf`). */
+  readonly memberInfo?: string;
   /** The app's producer, shared with `app.send`. */
   produce(messages: readonly OutgoingMessage[]): Promise<void>;
 }
@@ -61,6 +67,7 @@ export class AppRuntime {
   readonly #runners: readonly AgentRunner[];
   readonly #consumer: ConsumerRuntime;
   readonly #deadline = new AbortController();
+  readonly #owners: PartitionOwners;
 
   constructor(options: AppRuntimeOptions) {
     const { appId, plan, settings, log } = options;
@@ -103,8 +110,11 @@ export class AppRuntime {
       );
       return [main, ...stages];
     });
+    const groupId = settings.groupId ?? appId;
+    this.#owners = new PartitionOwners(options.transport, groupId, options.advertisedUrl, log.child({ component: 'table-owners' }));
     this.#consumer = new ConsumerRuntime({
       appId,
+      membershipChanged: () => this.#owners.invalidate(),
       transport: options.transport,
       runners: this.#runners,
       buffer: { maxRecords: settings.buffer?.maxRecords ?? 1000, maxBytes: settings.buffer?.maxBytes ?? 16 * 1024 * 1024 },
@@ -114,7 +124,8 @@ export class AppRuntime {
       exactlyOnceTopics: plan.exactlyOnceTopics,
       tables: options.tables,
       consumer: {
-        groupId: settings.groupId ?? appId,
+        groupId,
+        ...(options.memberInfo === undefined ? {} : { memberInfo: options.memberInfo }),
         topics: [...plan.consumedTopics],
         fromBeginning: (settings.startFrom ?? 'earliest') === 'earliest',
         sessionTimeoutMs: settings.sessionTimeoutMs ?? 30_000,
@@ -139,6 +150,21 @@ export class AppRuntime {
   /** Partitions whose tables are being restored. */
   get restoring(): number {
     return this.#consumer.restoring;
+  }
+
+  /**
+   * Where partition `partition` of `table` lives: here (restored, or still restoring) when this member holds
+   * it for one of `topics` (the table's co-partitioned source topics), else the owner the group names.
+   */
+  async locate(table: AnyTable, topics: readonly string[], partition: number): Promise<TableLocation> {
+    for (const topic of topics) {
+      const state = this.#consumer.partitionState(topic, partition);
+      if (!state) continue;
+      const store = state.tables.get(table);
+      if (state.restoring || state.claiming || !store) return { kind: 'restoring' };
+      return { kind: 'local', store };
+    }
+    return this.#owners.owner(topics, partition);
   }
 
   /** Commits the completed offsets now rather than at the next interval. */
@@ -174,6 +200,7 @@ export class AppRuntime {
       this.#log.error({ err: toError(error) }, 'error while leaving the group');
     } finally {
       clearTimeout(leaveTimer);
+      await this.#owners.close();
     }
     return timedOut;
   }
@@ -200,3 +227,10 @@ export class AppRuntime {
     };
   }
 }
+
+/** Where a partition of a table lives, for a table query: here, or who owns it. */
+export type TableLocation =
+  | { readonly kind: 'local'; readonly store: PartitionStore<unknown, unknown> }
+  /** Held here, its tables not restored yet (or, exactly-once, not claimed yet). */
+  | { readonly kind: 'restoring' }
+  | PartitionOwner;

@@ -45,6 +45,8 @@ export interface ConsumerRuntimeOptions {
   readonly exactlyOnceTopics: ReadonlySet<string>;
   /** The tables of each consumed topic: their partitions are restored on assignment. */
   readonly tables?: TablesByTopic;
+  /** This member heard a rebalance (its revoke or a new assignment): what it knew of other members' shares is stale. */
+  readonly membershipChanged?: () => void;
 }
 
 /**
@@ -137,6 +139,7 @@ export class ConsumerRuntime implements ConsumerListener {
   }
 
   onAssignment(assignment: Assignment): void {
+    this.#options.membershipChanged?.();
     const next = new Set(assignment.partitions.map((tp) => tpKey(tp.topic, tp.partition)));
     for (const [key, state] of this.#partitions) {
       if (next.has(key)) continue;
@@ -199,6 +202,7 @@ export class ConsumerRuntime implements ConsumerListener {
     // work started now could not be committed and would run again wherever its partition goes. So agents
     // start nothing new until then; what is in flight finishes and is committed before the rejoin.
     for (const runner of this.#options.runners) runner.hold();
+    this.#options.membershipChanged?.();
     return this.#commitRevoking();
   }
 
@@ -236,6 +240,12 @@ export class ConsumerRuntime implements ConsumerListener {
       state.paused = false;
       this.#consumer?.resume([{ topic: state.topic, partition: state.partition }]);
     }
+  }
+
+  /** The live state of an assigned partition (its tables, whether they are restoring), for table queries. */
+  partitionState(topic: string, partition: number): PartitionState | undefined {
+    const state = this.#partitions.get(tpKey(topic, partition));
+    return state && !state.revoked ? state : undefined;
   }
 
   /** Partitions whose tables are being restored: the app is not ready meanwhile. */

@@ -2,7 +2,8 @@
  * Topic-partition helpers both transports and the runtime need: one definition, so a partition is keyed,
  * named and ordered the same everywhere.
  */
-import type { TopicPartition } from './transport.js';
+import { StreamError } from '../errors.js';
+import { MAX_MEMBER_INFO_BYTES, type GroupDescription, type TopicPartition } from './transport.js';
 
 /** A map key for one partition of a topic; NUL cannot occur in a topic name, so keys never collide. */
 export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
@@ -48,3 +49,49 @@ export class KnownTopics {
 
 /** Sort order of partitions: by topic name, then partition number. */
 export const byTopicPartition = (a: TopicPartition, b: TopicPartition): number => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition);
+
+/**
+ * The bytes of a consumer's `ConsumerOptions.memberInfo` for its subscription metadata's userData, or
+ * undefined when it has none. More than {@link MAX_MEMBER_INFO_BYTES} is CONFIG_INVALID: it travels in every
+ * JoinGroup, and the leader gets every member's.
+ */
+export function memberInfoBytes(groupId: string, info: string | undefined): Buffer | undefined {
+  if (info === undefined || info.length === 0) return undefined;
+  const bytes = Buffer.from(info, 'utf8');
+  if (bytes.length > MAX_MEMBER_INFO_BYTES) {
+    throw new StreamError(
+      'CONFIG_INVALID',
+      `consumer of group ${groupId}: memberInfo has ${bytes.length} bytes, at most ${MAX_MEMBER_INFO_BYTES} are allowed`,
+      {
+        context: { groupId },
+      },
+    );
+  }
+  return bytes;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A member's userData as the text it published, or undefined: none, empty, or not UTF-8 (another client's
+ * assignor data, e.g. the cooperative-sticky generation).
+ */
+export function memberInfoText(userData: Uint8Array | null | undefined): string | undefined {
+  if (!userData || userData.length === 0 || userData.length > MAX_MEMBER_INFO_BYTES) return undefined;
+  try {
+    return strictUtf8.decode(userData);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A group state as Kafka names it (DescribeGroups) in the transport's terms: assignments count only once the
+ * group is Stable; Empty and Dead (an unknown group) have no members; every other state is a rebalance.
+ */
+export function groupStateOf(kafkaState: string): GroupDescription['state'] {
+  const state = kafkaState.replace(/[_\s]/g, '').toLowerCase();
+  if (state === 'stable') return 'stable';
+  if (state === 'empty' || state === 'dead') return 'empty';
+  return 'rebalancing';
+}

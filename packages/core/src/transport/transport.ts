@@ -88,6 +88,36 @@ export interface ConsumerOptions {
   /** Read only committed transactional records (always true for exactly-once pipelines). */
   readonly readCommitted: boolean;
   readonly maxBytesPerPartition: number;
+  /**
+   * A short text this member publishes to its group (Kafka: the `userData` of its subscription metadata),
+   * which {@link TransportAdmin.describeGroup} returns for it to anyone: the app's advertised ops address.
+   * At most {@link MAX_MEMBER_INFO_BYTES} bytes of UTF-8.
+   */
+  readonly memberInfo?: string;
+}
+
+/** The most bytes of {@link ConsumerOptions.memberInfo}: it travels in every JoinGroup and DescribeGroups. */
+export const MAX_MEMBER_INFO_BYTES = 1024;
+
+/** One member of a consumer group as its coordinator describes it. */
+export interface GroupMemberDescription {
+  readonly memberId: string;
+  readonly clientId: string;
+  /** What the member published with {@link ConsumerOptions.memberInfo}; undefined when nothing (or not UTF-8 text). */
+  readonly memberInfo: string | undefined;
+  /** Its partitions in the group's current generation (empty while the group rebalances). */
+  readonly assignment: readonly TopicPartition[];
+}
+
+/**
+ * A consumer group's members and their assignments. `stable`: every member has its share of the current
+ * generation; `rebalancing`: members are (re)joining and the assignments are not settled (Kafka's
+ * PreparingRebalance and CompletingRebalance); `empty`: no member (also an unknown group).
+ */
+export interface GroupDescription {
+  readonly groupId: string;
+  readonly state: 'stable' | 'rebalancing' | 'empty';
+  readonly members: readonly GroupMemberDescription[];
 }
 
 export interface TransportConsumer {
@@ -152,6 +182,11 @@ export interface TransportAdmin {
   endOffsets(topic: string): Promise<PartitionOffset[]>;
   /** A group's committed offsets for a topic (partitions without a commit are left out). */
   committedOffsets(groupId: string, topic: string): Promise<PartitionOffset[]>;
+  /**
+   * A consumer group's members as its coordinator knows them now: each member's assignment and the
+   * {@link ConsumerOptions.memberInfo} it published. Any client may ask, member of the group or not.
+   */
+  describeGroup(groupId: string): Promise<GroupDescription>;
   disconnect(): Promise<void>;
 }
 

@@ -8,6 +8,7 @@
  */
 import { describe } from 'vitest';
 import { describeFlowControl } from './flow-control.js';
+import { describeGroupMembers } from './group-members.js';
 import { describeMissingTopics } from './missing-topics.js';
 import { describeOffsets } from './offsets.js';
 import { describeRebalances } from './rebalance.js';
@@ -32,5 +33,6 @@ export function describeTransportContract(name: string, factory: TransportFactor
     describeTransactions(factory);
     describeRecords(factory);
     describeMissingTopics(factory);
+    describeGroupMembers(factory);
   });
 }

@@ -1,5 +1,6 @@
-import type { Admin } from 'kafkajs';
-import type { PartitionOffset, TopicSpec, TransportAdmin } from '../transport.js';
+import { AssignerProtocol, type Admin } from 'kafkajs';
+import { byTopicPartition, groupStateOf, memberInfoText } from '../shared.js';
+import type { GroupDescription, GroupMemberDescription, PartitionOffset, TopicPartition, TopicSpec, TransportAdmin } from '../transport.js';
 import type { Cluster } from './cluster.js';
 import { protocolTypes, topicMissing, transportError } from './errors.js';
 
@@ -127,6 +128,40 @@ export class KafkaAdmin implements TransportAdmin {
         .sort((a, b) => a.partition - b.partition);
     } catch (error) {
       throw transportError(`committed offsets of group ${groupId} on ${topic} failed`, error, { groupId, topic });
+    }
+  }
+
+  /**
+   * DescribeGroups, with each member's subscription metadata and assignment decoded as the consumer
+   * protocol writes them (kafkajs' AssignerProtocol; other clients of a `consumer` group write the same
+   * layout). A member whose bytes cannot be decoded is listed without memberInfo and assignment.
+   */
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    try {
+      const { groups } = await this.#admin.describeGroups([groupId]);
+      const group = groups.find((g) => g.groupId === groupId);
+      if (!group) return { groupId, state: 'empty', members: [] };
+      const state = groupStateOf(group.state);
+      const consumer = group.protocolType === 'consumer';
+      const members = group.members.map((m): GroupMemberDescription => {
+        let memberInfo: string | undefined;
+        let assignment: TopicPartition[] = [];
+        if (consumer) {
+          try {
+            memberInfo = memberInfoText(m.memberMetadata.length > 0 ? AssignerProtocol.MemberMetadata.decode(m.memberMetadata)?.userData : undefined);
+            const decoded = state === 'stable' && m.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null;
+            assignment = Object.entries(decoded?.assignment ?? {})
+              .flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition })))
+              .sort(byTopicPartition);
+          } catch {
+            // Not the consumer protocol's layout: the member is listed, without what it would have said.
+          }
+        }
+        return { memberId: m.memberId, clientId: m.clientId, memberInfo, assignment };
+      });
+      return { groupId, state, members };
+    } catch (error) {
+      throw transportError(`describe group ${groupId} failed`, error, { groupId });
     }
   }
 

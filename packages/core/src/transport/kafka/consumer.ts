@@ -6,6 +6,8 @@ import type { Cluster } from './cluster.js';
 import { groupByTopic, toRawMessage } from './conversions.js';
 import { topicMissing, transportError } from './errors.js';
 import { GroupMembership } from './groups.js';
+import { roundRobinWithUserData } from './assigner.js';
+import { memberInfoBytes } from '../shared.js';
 
 /** The longest a rejoin waits for the commits started by onRevoking (see #revokingCommits). */
 const REVOKING_COMMIT_MAX_MS = 5_000;
@@ -42,6 +44,7 @@ export class KafkaConsumer implements TransportConsumer {
     this.#options = options;
     this.#maxRestarts = maxRestarts;
     const retry: RetryOptions = { retries: 5, restartOnFailure: (error) => Promise.resolve(this.#shouldRestart(error)) };
+    const userData = memberInfoBytes(options.groupId, options.memberInfo);
     try {
       this.#consumer = cluster.kafka.consumer({
         groupId: options.groupId,
@@ -54,6 +57,7 @@ export class KafkaConsumer implements TransportConsumer {
         maxWaitTimeInMs: fetchMaxWaitMs,
         allowAutoTopicCreation: false,
         retry,
+        ...(userData === undefined ? {} : { partitionAssigners: [roundRobinWithUserData(userData)] }),
       });
     } catch (error) {
       // kafkajs validates e.g. heartbeatInterval < sessionTimeout synchronously.

@@ -1,4 +1,4 @@
-import type { PartitionOffset, TopicSpec, TransportAdmin } from '../transport.js';
+import type { GroupDescription, PartitionOffset, TopicSpec, TransportAdmin } from '../transport.js';
 import type { BrokerCore } from './broker.js';
 
 /** Topics and offsets of the memory broker; connecting is a no-op. */
@@ -28,6 +28,10 @@ export class MemoryAdmin implements TransportAdmin {
   async committedOffsets(groupId: string, topic: string): Promise<PartitionOffset[]> {
     this.#core.logs.topic(topic);
     return this.#core.groups.committed(groupId).filter((o) => o.topic === topic);
+  }
+
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    return this.#core.groups.describe(groupId);
   }
 
   async disconnect(): Promise<void> {}

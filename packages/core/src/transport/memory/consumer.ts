@@ -1,5 +1,5 @@
 import { StreamError, toError } from '../../errors.js';
-import { tpKey, tpName } from '../shared.js';
+import { memberInfoBytes, tpKey, tpName } from '../shared.js';
 import type {
   Assignment,
   ConsumerListener,
@@ -62,6 +62,8 @@ export class MemoryConsumer implements TransportConsumer {
     this.#options = options;
     this.#maxBatchSize = maxBatchSize;
     this.#id = core.groups.memberId(options.groupId);
+    // Checked as the Kafka transports check it, so a too-long address fails here too.
+    memberInfoBytes(options.groupId, options.memberInfo);
   }
 
   async start(listener: ConsumerListener): Promise<void> {
@@ -81,6 +83,7 @@ export class MemoryConsumer implements TransportConsumer {
     this.#core.groups.join(groupId, {
       id: this.#id,
       topics: [...subscribed],
+      ...(this.#options.memberInfo ? { info: this.#options.memberInfo } : {}),
       revoke: (ack) => this.#enqueue({ kind: 'revoking', ack }),
       assign: (assignment) => this.#enqueue({ kind: 'assignment', assignment }),
     });

@@ -4,7 +4,7 @@
  */
 import { StreamError } from '../../errors.js';
 import { byTopicPartition, tpKey, tpName } from '../shared.js';
-import type { Assignment, PartitionOffset, TopicPartition } from '../transport.js';
+import type { Assignment, GroupDescription, PartitionOffset, TopicPartition } from '../transport.js';
 import type { FaultHooks } from './faults.js';
 import { parseOffset, type TopicLogs } from './log.js';
 
@@ -24,6 +24,8 @@ export interface CommitRecord {
 export interface GroupMember {
   readonly id: string;
   readonly topics: readonly string[];
+  /** What the member published (`ConsumerOptions.memberInfo`), returned by {@link GroupCoordinator.describe}. */
+  readonly info?: string;
   /** The group began rebalancing: the member hears onRevoking, then calls `ack` once its last commits went out. */
   revoke(ack: () => void): void;
   /** The member's share of a new generation. */
@@ -165,6 +167,33 @@ export class GroupCoordinator {
       }
     }
     for (const member of [...group.members]) member.assign({ generation: group.generation, partitions: shares.get(member.id) ?? [] });
+  }
+
+  /**
+   * The group as DescribeGroups shows it: while a rebalance is in progress `rebalancing` with no
+   * assignments (as Kafka sends none before SyncGroup), otherwise each member's share of the generation.
+   */
+  describe(groupId: string): GroupDescription {
+    const group = this.#groups.get(groupId);
+    if (!group || group.members.length === 0) return { groupId, state: 'empty', members: [] };
+    const rebalancing = group.awaiting !== undefined;
+    const shares = new Map<string, TopicPartition[]>(group.members.map((m) => [m.id, []]));
+    if (!rebalancing) {
+      for (const [key, owner] of group.owners) {
+        const separator = key.lastIndexOf('\u0000');
+        shares.get(owner)?.push({ topic: key.slice(0, separator), partition: Number(key.slice(separator + 1)) });
+      }
+    }
+    return {
+      groupId,
+      state: rebalancing ? 'rebalancing' : 'stable',
+      members: group.members.map((m) => ({
+        memberId: m.id,
+        clientId: m.id,
+        memberInfo: m.info,
+        assignment: (shares.get(m.id) ?? []).sort(byTopicPartition),
+      })),
+    };
   }
 
   /** Where a member starts on a newly assigned partition: the committed offset, else the beginning or the end. */

@@ -1,5 +1,6 @@
 import { Admin, ListOffsetTimestamps } from '@platformatic/kafka';
-import type { PartitionOffset, TopicSpec, TransportAdmin } from '../transport.js';
+import { byTopicPartition, groupStateOf, memberInfoText } from '../shared.js';
+import type { GroupDescription, PartitionOffset, TopicSpec, TransportAdmin } from '../transport.js';
 import type { Cluster } from './cluster.js';
 import { protocolIds, topicMissing, transportError } from './errors.js';
 
@@ -143,6 +144,27 @@ export class PlatformaticAdmin implements TransportAdmin {
         .sort((a, b) => a.partition - b.partition);
     } catch (error) {
       throw transportError(`committed offsets of group ${groupId} on ${topic} failed`, error, { groupId, topic });
+    }
+  }
+
+  /** DescribeGroups: the client decodes each member's subscription (userData) and assignment. */
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    try {
+      const group = (await this.#client.describeGroups({ groups: [groupId] })).get(groupId);
+      if (!group) return { groupId, state: 'empty', members: [] };
+      const state = groupStateOf(group.state);
+      const members = [...group.members.values()].map((m) => ({
+        memberId: m.id,
+        clientId: m.clientId,
+        memberInfo: memberInfoText(m.metadata?.metadata === undefined ? undefined : Buffer.from(m.metadata.metadata)),
+        assignment:
+          state === 'stable'
+            ? [...(m.assignments?.values() ?? [])].flatMap((a) => a.partitions.map((partition) => ({ topic: a.topic, partition }))).sort(byTopicPartition)
+            : [],
+      }));
+      return { groupId, state, members };
+    } catch (error) {
+      throw transportError(`describe group ${groupId} failed`, error, { groupId });
     }
   }
 

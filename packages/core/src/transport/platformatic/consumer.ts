@@ -11,7 +11,7 @@ import {
   type RecordsBatch,
 } from '@platformatic/kafka';
 import { StreamError, toError } from '../../errors.js';
-import { byTopicPartition, tpKey } from '../shared.js';
+import { byTopicPartition, memberInfoBytes, tpKey } from '../shared.js';
 import type { ConsumerListener, ConsumerOptions, PartitionOffset, RawMessage, TopicPartition, TransportConsumer } from '../transport.js';
 import type { Cluster } from './cluster.js';
 import { toRawHeaders } from './conversions.js';
@@ -93,8 +93,12 @@ export class PlatformaticConsumer implements TransportConsumer {
             heartbeatInterval: options.heartbeatIntervalMs,
             rebalanceTimeout: options.rebalanceTimeoutMs,
           };
+    // The client's default protocol (roundrobin v1) with this member's memberInfo as its userData: the
+    // same protocol and split as without it, so members with and without one still agree.
+    const userData = memberInfoBytes(options.groupId, options.memberInfo);
+    const protocols = userData === undefined || groupProtocol === 'consumer' ? {} : { protocols: [{ name: 'roundrobin', version: 1, metadata: userData }] };
     try {
-      this.#consumer = new Consumer({ ...cluster.options, groupId: options.groupId, autocommit: false, ...group });
+      this.#consumer = new Consumer({ ...cluster.options, groupId: options.groupId, autocommit: false, ...group, ...protocols });
     } catch (error) {
       throw new StreamError('CONFIG_INVALID', `consumer of group ${options.groupId}: ${toError(error).message}`, { cause: error });
     }
