@@ -4,6 +4,8 @@ import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 
 export const SYMBOLS = ['ACME', 'GLOBEX', 'INITECH', 'UMBRELLA', 'HOOLI'] as const;
+/** Market ms per real ms when the demo replays execution times over a run of known length. */
+export const REPLAY_SPEED = 20;
 const VERBS = ['liked', 'shared', 'commented on', 'bookmarked', 'followed'];
 const THINGS = ['a chart of ACME', 'an article on index funds', 'a post about dividends', 'a watchlist', 'an earnings call'];
 
@@ -40,8 +42,9 @@ export class DemoProducer {
   #sequence = 0;
 
   readonly #priceAt: (symbol: string, at: Date) => number;
-  /** When the run began and how many ms of market time pass per ms of it: orders sweep the market hour once. */
+  /** When the run began, where its execution times start, and how many ms of market time pass per ms of it. */
   readonly #began = Date.now();
+  readonly #sweepStart: number;
   readonly #speed: number;
 
   constructor(
@@ -51,8 +54,8 @@ export class DemoProducer {
       marketStart: Date;
       marketEnd: Date;
       /**
-       * How long the demo produces: execution times advance through the market data over it. Default: in
-       * real time (a market minute per minute), for a producer that runs until stopped.
+       * How long the demo produces: its execution times replay the market data 20 times faster than real time,
+       * ending near the data's end. Default: in real time from the data's start, for a producer that runs until stopped.
        */
       durationMs?: number;
       queries: readonly string[];
@@ -65,17 +68,18 @@ export class DemoProducer {
     this.#marketStart = options.marketStart.getTime();
     this.#marketEnd = options.marketEnd.getTime();
     this.#queries = options.queries;
-    const span = this.#marketEnd - this.#marketStart - 60_000;
-    this.#speed = span / Math.max(1, options.durationMs ?? span);
+    this.#speed = options.durationMs === undefined ? 1 : REPLAY_SPEED;
+    const earliest = this.#marketStart + 60_000;
+    this.#sweepStart = options.durationMs === undefined ? earliest : Math.max(earliest, this.#marketEnd - options.durationMs * REPLAY_SPEED);
   }
 
   /**
-   * An execution time that moves through the market data as the run goes, give or take 10 s, as a broker's
+   * An execution time that moves through the market data as the run goes, give or take 5 s, as a broker's
    * fills arrive: mostly in order, so execution-quality's per-minute summary windows close during the run.
    */
   #executionTime(): Date {
-    const base = this.#marketStart + 60_000 + (Date.now() - this.#began) * this.#speed;
-    const jittered = base + (this.#rand() - 0.5) * 20_000;
+    const base = this.#sweepStart + (Date.now() - this.#began) * this.#speed;
+    const jittered = base + (this.#rand() - 0.5) * 10_000;
     return new Date(Math.min(this.#marketEnd, Math.max(this.#marketStart + 60_000, jittered)));
   }
 
