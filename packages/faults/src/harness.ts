@@ -26,6 +26,10 @@ export interface FaultContext {
   readonly load: Load;
   readonly stack: FaultStack;
   readonly sink: EmailSink;
+  /** The suite's producer (kafkajs, idempotent), for a fault that writes records of its own. */
+  readonly producer: Producer;
+  /** The execution times the seeded market data covers. */
+  readonly market: LoadOptions['market'];
   /** Total records of this fault. */
   readonly records: number;
   readonly random: () => number;
@@ -354,6 +358,8 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
       load,
       stack: env.stack,
       sink: env.sink,
+      producer: env.producer,
+      market: env.market,
       records: spec.records,
       random: random(env.seed ^ spec.slug.length),
       expectRecovery: (services, since, ready = Promise.resolve()) => {

@@ -1,6 +1,7 @@
 import { SERVICES, type ServiceName } from './fleet.js';
 import type { FaultContext, FaultSpec } from './harness.js';
 import { hostileCorpus } from './hostile.js';
+import { killDuringRestore } from './restore.js';
 import type { StackServer } from './stack.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -19,6 +20,8 @@ export interface Sizes {
   readonly termsPerService: number;
   /** Peak RSS a service process may reach in the hostile-input fault. */
   readonly maxRssMiB: number;
+  /** Changelog entries execution-quality's summary table holds when the stateful fault kills it during its restore. */
+  readonly restoreEntries: number;
 }
 
 export const FULL: Sizes = {
@@ -31,6 +34,7 @@ export const FULL: Sizes = {
   slowMs: 15_000,
   termsPerService: 2,
   maxRssMiB: 768,
+  restoreEntries: 200_000,
 };
 export const QUICK: Sizes = {
   killRecords: 3_000,
@@ -42,6 +46,7 @@ export const QUICK: Sizes = {
   slowMs: 5_000,
   termsPerService: 1,
   maxRssMiB: 768,
+  restoreEntries: 60_000,
 };
 
 /** Every how many records the hostile fault puts a corpus entry. */
@@ -140,6 +145,7 @@ export function scenarios(sizes: Sizes): FaultSpec[] {
         ctx.expectRecovery(SERVICES, up);
       },
     },
+    killDuringRestore(sizes),
     outage('redis', `Redis stopped ${sizes.outageMs / 1000} s`, 'redis', ['feed-cache', 'order-emailer'], sizes),
     outage('influx', `InfluxDB stopped ${sizes.outageMs / 1000} s`, 'influxdb', ['execution-quality'], sizes),
     outage('es', `Elasticsearch stopped ${sizes.outageMs / 1000} s`, 'elasticsearch', ['search-enricher'], sizes),

@@ -1,6 +1,6 @@
 import { ExecutionQualitySummary, SlippageSample } from '@stream/contracts';
 import { createApp, deadLetterTopicName, defineTopic, silentLogger, type App } from '@stream/core';
-import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName } from '@stream/local-stack';
+import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName, waitUntil } from '@stream/local-stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { seededRandom } from './seed-market-data.js';
@@ -12,14 +12,6 @@ const MINUTE = 60_000;
 const GRACE = 20_000;
 const T0 = Date.UTC(2026, 0, 1, 10);
 const topics: string[] = [];
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 beforeAll(async () => {
   await requireServers('kafka');
@@ -71,7 +63,7 @@ describe('the slippage summary on Kafka', () => {
 
     let app = await start();
     await send(samples.slice(0, 1000));
-    await until(() => received.length >= 4 * 3, 60_000, 'the first minutes summarised');
+    await waitUntil(() => received.length >= 4 * 3, 'the first minutes summarised', 60_000);
     await app.stop();
     app = await start();
     await send(samples.slice(1000));
@@ -94,7 +86,7 @@ describe('the slippage summary on Kafka', () => {
       const [symbol, start] = k.split('@');
       return Number(start) + MINUTE + GRACE <= streamTime.get(symbol!)!;
     });
-    await until(() => received.length >= surelyClosed.length, 60_000, `${surelyClosed.length} summaries`);
+    await waitUntil(() => received.length >= surelyClosed.length, `${surelyClosed.length} summaries`, 60_000);
     const byKey = new Map<string, ExecutionQualitySummary[]>();
     for (const r of received) {
       const key = `${r.symbol}@${r.windowStart.getTime()}`;
@@ -115,7 +107,7 @@ describe('the slippage summary on Kafka', () => {
     await dlq.connect();
     await dlq.subscribe({ topic: deadLetterTopicName(input.name), fromBeginning: true });
     await dlq.run({ eachMessage: async ({ message }) => void letters.push(message.headers?.['dlq.error.class']?.toString() ?? '') });
-    await until(() => letters.length >= 1, 30_000, 'the late sample dead-lettered');
+    await waitUntil(() => letters.length >= 1, 'the late sample dead-lettered', 30_000);
     expect(letters).toEqual(['LateRecordError']);
     await Promise.all([dlq.disconnect(), reader.disconnect(), producer.disconnect(), app.stop()]);
   }, 180_000);
