@@ -8,7 +8,7 @@ import { runChild, type ConsumerProgram } from '../child.js';
 import { coreBuild } from '../core-build.js';
 import type { DatasetSpec } from '../data.js';
 import { cleanupRun, countOutput, createFreshTopics, runNames, type OutputCount, type RunTopics } from '../kafka.js';
-import type { ConsumerConfig } from '../protocol.js';
+import type { ConsumerConfig, ConsumerResult } from '../protocol.js';
 import { median, ratio } from '../stats.js';
 import type { RoundMeasurement, ScenarioContext, SideSummary, TransportSummary } from './types.js';
 
@@ -124,12 +124,13 @@ export interface MeasuredRun {
 
 /**
  * Runs one side's consumer child, then `after` (what the run is checked by: its output read back, the
- * scenario's own checks), and logs the line of the run.
+ * scenario's own checks, the child's own findings in its result), and logs the line of the run.
  */
 export async function measureRun(
   ctx: ScenarioContext,
   run: MeasuredRun,
-  after: () => Promise<{ readonly output?: OutputCount | undefined; readonly checks: readonly string[] }> = () => Promise.resolve({ checks: [] }),
+  after: (result: ConsumerResult) => Promise<{ readonly output?: OutputCount | undefined; readonly checks: readonly string[] }> = () =>
+    Promise.resolve({ checks: [] }),
 ): Promise<RoundMeasurement> {
   const { which, round } = run;
   const loadAvg1 = loadavg()[0] ?? Number.NaN;
@@ -140,7 +141,7 @@ export async function measureRun(
     profileDir: ctx.profileDir,
     profileName: `${runName}.cpuprofile`,
   });
-  const { output, checks } = await after();
+  const { output, checks } = await after(result);
   const measurement: RoundMeasurement = {
     ...result,
     round,
