@@ -22,7 +22,10 @@ export type ConsumerProgram =
   | 'ours-execution-quality'
   | 'kafkajs-execution-quality'
   | 'ours-search-enricher'
-  | 'kafkajs-search-enricher';
+  | 'kafkajs-search-enricher'
+  | 'ours-table-updates'
+  | 'ours-table-restore'
+  | 'kafkajs-changelog-read';
 
 export interface ChildOptions {
   /** Where the child's stdout/stderr go. */

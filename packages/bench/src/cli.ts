@@ -41,7 +41,7 @@ export interface CliArgs {
 
 const USAGE = `usage: pnpm bench [options]
 
-  --quick             small sizes, 1 round (CI; ~3-4 minutes)
+  --quick             small sizes, 1 round (CI; ~4-5 minutes)
   --scenario <name>   run only this scenario (repeatable, or comma-separated)
   --rounds <n>        rounds per scenario (ours and baseline alternate; the median is reported)
   --out <file.json>   where to write the JSON; .md and .svg go next to it

@@ -4,7 +4,7 @@
  */
 import { deadLetterTopicName } from '@stream/core';
 import { deleteTopics, testKafka, uniqueName, withAdmin } from '@stream/local-stack';
-import { Partitioners, logLevel, type Kafka, type Message } from 'kafkajs';
+import { Partitioners, logLevel, type Kafka, type KafkaMessage, type Message } from 'kafkajs';
 import { generate, type DatasetSpec } from './data.js';
 import { seqOfId } from './service-data.js';
 
@@ -91,21 +91,40 @@ export interface Produced {
  * per-key order check of io-keyed relies on.
  */
 export async function produceDataset(topic: string, spec: DatasetSpec, inFlight = 4): Promise<Produced> {
+  // The JSON without its closing brace: producedAt is appended when the chunk is sent.
+  const records = (function* () {
+    for (const record of generate(spec)) yield { key: record.key, json: JSON.stringify(record.value).slice(0, -1) };
+  })();
+  // Stay well below the broker's 1 MB record-batch limit per partition (~220 bytes a record).
+  return produceChunks(topic, records, Math.min(12_000, 3_000 * spec.partitions), inFlight, (pending) => {
+    const producedAt = Date.now();
+    return pending.map((p) => ({ key: p.key, value: `${p.json},"producedAt":${producedAt}}` }));
+  });
+}
+
+/**
+ * Produces `items` to `topic` in chunks of `chunkSize`, `inFlight` chunks at once, each turned into its
+ * messages (`toMessages`) just before it is sent (with the default murmur2 partitioner, as the runtime's).
+ */
+export async function produceChunks<T>(
+  topic: string,
+  items: Iterable<T>,
+  chunkSize: number,
+  inFlight: number,
+  toMessages: (chunk: readonly T[]) => Message[],
+): Promise<Produced> {
   const producer = benchKafka().producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const started = performance.now();
-  // Stay well below the broker's 1 MB record-batch limit per partition (~220 bytes a record).
-  const chunkSize = Math.min(12_000, 3_000 * spec.partitions);
   let bytes = 0;
   let records = 0;
   const sending = new Set<Promise<void>>();
   let failure: Error | undefined;
-  const send = async (pending: readonly { key: string; json: string }[]) => {
+  const send = async (pending: readonly T[]) => {
     while (sending.size >= Math.max(1, inFlight)) await Promise.race(sending);
     if (failure !== undefined) throw failure;
-    const producedAt = Date.now();
-    const messages: Message[] = pending.map((p) => ({ key: p.key, value: `${p.json},"producedAt":${producedAt}}` }));
-    for (const m of messages) bytes += (m.value as string).length;
+    const messages = toMessages(pending);
+    for (const m of messages) bytes += m.value === null ? 0 : m.value.length;
     records += messages.length;
     const request: Promise<void> = producer
       .send({ topic, messages, acks: -1 })
@@ -119,10 +138,9 @@ export async function produceDataset(topic: string, spec: DatasetSpec, inFlight 
     sending.add(request);
   };
   try {
-    let pending: { key: string; json: string }[] = [];
-    for (const record of generate(spec)) {
-      // The JSON without its closing brace: producedAt is appended when the chunk is sent.
-      pending.push({ key: record.key, json: JSON.stringify(record.value).slice(0, -1) });
+    let pending: T[] = [];
+    for (const item of items) {
+      pending.push(item);
       if (pending.length >= chunkSize) {
         await send(pending);
         pending = [];
@@ -163,6 +181,31 @@ export async function countOutput(topic: string, expected: number, idleMs = 5_00
   const seen = new Uint8Array(expected);
   let distinct = 0;
   let duplicates = 0;
+  await readTopic(
+    topic,
+    (m) => {
+      if (!m.value) return;
+      // Outputs that do not carry `seq` (the services' reports) are keyed by an id ending in it.
+      const parsed = JSON.parse(m.value.toString('utf8')) as { seq?: unknown };
+      const seq = typeof parsed.seq === 'number' ? parsed.seq : seqOfId(m.key?.toString('utf8') ?? '');
+      if (seq >= 0 && seq < expected && seen[seq] === 0) {
+        seen[seq] = 1;
+        distinct += 1;
+      } else {
+        duplicates += 1;
+      }
+    },
+    () => distinct >= expected,
+    idleMs,
+  );
+  return { distinct, duplicates, missing: expected - distinct, ms: performance.now() - started };
+}
+
+/**
+ * Reads `topic` from the beginning (read_committed, a throwaway group) and hands each record to
+ * `onMessage`, until `done()` holds after a batch, or nothing new came for `idleMs`.
+ */
+export async function readTopic(topic: string, onMessage: (message: KafkaMessage) => void, done: () => boolean, idleMs: number): Promise<void> {
   let lastProgress = Date.now();
   const groupId = uniqueName('bench-verify');
   const consumer = benchKafka().consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
@@ -174,20 +217,9 @@ export async function countOutput(topic: string, expected: number, idleMs = 5_00
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          if (!m.value) continue;
-          // Outputs that do not carry `seq` (the services' reports) are keyed by an id ending in it.
-          const parsed = JSON.parse(m.value.toString('utf8')) as { seq?: unknown };
-          const seq = typeof parsed.seq === 'number' ? parsed.seq : seqOfId(m.key?.toString('utf8') ?? '');
-          if (seq >= 0 && seq < expected && seen[seq] === 0) {
-            seen[seq] = 1;
-            distinct += 1;
-          } else {
-            duplicates += 1;
-          }
-        }
+        for (const m of batch.messages) onMessage(m);
         lastProgress = Date.now();
-        if (distinct >= expected) finish();
+        if (done()) finish();
       },
     });
     const idle = setInterval(() => {
@@ -199,5 +231,4 @@ export async function countOutput(topic: string, expected: number, idleMs = 5_00
     await consumer.disconnect();
     await withAdmin((admin) => admin.deleteGroups([groupId]), benchKafka()).catch(() => undefined);
   }
-  return { distinct, duplicates, missing: expected - distinct, ms: performance.now() - started };
 }

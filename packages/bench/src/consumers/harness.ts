@@ -61,12 +61,17 @@ export class Recorder {
   readonly #rssAtProgress: number[] = [];
   readonly #memoryAtProgress: ConsumerResult['memoryAtProgressMb'][number][] = [];
   #distinct = 0;
+  /** Records with a latency (handled one by one; {@link counted} ones have none). */
+  #timed = 0;
   #handled = 0;
   #orderViolations = 0;
   #firstAt: number | undefined;
   #cpuAtFirst: NodeJS.CpuUsage | undefined;
   #allHandledAt: number | undefined;
   #completedAt: number | undefined;
+  /** CPU time since the first record and the kernel's RSS high-water mark, taken at completion (work after it, e.g. a check, is not measured). */
+  #cpuAtEnd: NodeJS.CpuUsage | undefined;
+  #maxRssAtEnd: number | undefined;
   #resolveCompleted: () => void = () => undefined;
   #rejectCompleted: (error: Error) => void = () => undefined;
   #pendingTimer: NodeJS.Timeout | undefined;
@@ -111,21 +116,15 @@ export class Recorder {
     this.#handled += 1;
     if (!(seq >= 0 && seq < this.expected) || this.#seen[seq] === 1) return;
     this.#seen[seq] = 1;
-    this.#latencies[this.#distinct] = now - producedAt;
+    this.#latencies[this.#timed] = now - producedAt;
+    this.#timed += 1;
     this.#distinct += 1;
     if (this.#lastSeqByKey && key !== undefined) {
       const last = this.#lastSeqByKey.get(key);
       if (last !== undefined && seq <= last) this.#orderViolations += 1;
       this.#lastSeqByKey.set(key, seq);
     }
-    while (this.#rssAtProgress.length < PROGRESS_MARKS.length && this.#distinct >= Math.ceil(this.expected * PROGRESS_MARKS[this.#rssAtProgress.length]!)) {
-      this.#rssAtProgress.push(this.#rss.sample());
-      const m = process.memoryUsage();
-      this.#memoryAtProgress.push({ heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) });
-      // Diagnostics only (it stops the process for a while): a heap snapshot half-way through.
-      const snapshotDir = process.env.STREAM_BENCH_HEAP_SNAPSHOT_DIR;
-      if (snapshotDir && this.#rssAtProgress.length === 2) writeHeapSnapshot(path.join(snapshotDir, `${this.#name}.heapsnapshot`));
-    }
+    this.#progressed();
     if (this.#distinct === this.expected) {
       this.#allHandledAt = performance.now();
       if (this.#completion === 'all-handled') {
@@ -145,11 +144,35 @@ export class Recorder {
     }
   }
 
+  /**
+   * `n` more records done, counted in bulk, without a latency or a `seq` each: e.g. a table's changelog
+   * entries restored, which no handler sees one by one. Completion is the consumer's (`explicit`).
+   */
+  counted(n: number): void {
+    this.#handled += n;
+    this.#distinct += n;
+    this.#progressed();
+  }
+
+  /** RSS (and where it is) at each progress mark passed. */
+  #progressed(): void {
+    while (this.#rssAtProgress.length < PROGRESS_MARKS.length && this.#distinct >= Math.ceil(this.expected * PROGRESS_MARKS[this.#rssAtProgress.length]!)) {
+      this.#rssAtProgress.push(this.#rss.sample());
+      const m = process.memoryUsage();
+      this.#memoryAtProgress.push({ heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) });
+      // Diagnostics only (it stops the process for a while): a heap snapshot half-way through.
+      const snapshotDir = process.env.STREAM_BENCH_HEAP_SNAPSHOT_DIR;
+      if (snapshotDir && this.#rssAtProgress.length === 2) writeHeapSnapshot(path.join(snapshotDir, `${this.#name}.heapsnapshot`));
+    }
+  }
+
   /** Ends the measured interval (called by itself for `all-handled`). */
   complete(): void {
     if (this.#completedAt !== undefined) return;
     this.#completedAt = performance.now();
     clearTimeout(this.#pendingTimer);
+    this.#cpuAtEnd = process.cpuUsage(this.#cpuAtFirst);
+    this.#maxRssAtEnd = process.resourceUsage().maxRSS;
     this.#rss.sample();
     this.#rss.stop();
     this.#resolveCompleted();
@@ -159,9 +182,9 @@ export class Recorder {
   result(): Omit<ConsumerResult, 'stopMs'> {
     const completedAt = this.#completedAt ?? performance.now();
     const firstAt = this.#firstAt ?? completedAt;
-    const cpu = process.cpuUsage(this.#cpuAtFirst);
+    const cpu = this.#cpuAtEnd ?? process.cpuUsage(this.#cpuAtFirst);
     const cpuMs = (cpu.user + cpu.system) / 1000;
-    const sorted = this.#latencies.subarray(0, this.#distinct).sort();
+    const sorted = this.#latencies.subarray(0, this.#timed).sort();
     const durationMs = completedAt - firstAt;
     return {
       handled: this.#handled,
@@ -174,7 +197,7 @@ export class Recorder {
       p99Ms: percentileOfSorted(sorted, 99),
       maxLatencyMs: sorted[sorted.length - 1] ?? Number.NaN,
       peakRssMb: mb(this.#rss.peak),
-      maxRssMb: process.resourceUsage().maxRSS / 1024,
+      maxRssMb: (this.#maxRssAtEnd ?? process.resourceUsage().maxRSS) / 1024,
       rssAtProgressMb: this.#rssAtProgress.map(mb),
       memoryAtProgressMb: this.#memoryAtProgress,
       rssSamples: this.#rss.samples,
@@ -207,12 +230,22 @@ async function bounded(promise: Promise<void>, ms: number): Promise<void> {
 export type Stop = () => Promise<void>;
 
 /**
+ * What `start` returns instead when the consumer checks its own work once the measured interval is over:
+ * `verify` runs after completion (untimed: CPU and RSS were taken at completion), before the result is
+ * taken, and reports what it found in `recorder.diagnostics`. It must bound its own waits.
+ */
+export interface Started {
+  readonly stop: Stop;
+  readonly verify: () => Promise<void>;
+}
+
+/**
  * Runs a consumer child: `start` connects and begins consuming, calling `recorder.handled` per record;
  * the run ends when the recorder is complete (or at the deadline, which is an error). Then the consumer
  * is stopped and the result goes to the runner.
  */
 export async function runConsumer(
-  start: (config: ConsumerConfig, recorder: Recorder) => Promise<Stop>,
+  start: (config: ConsumerConfig, recorder: Recorder) => Promise<Stop | Started>,
   completion: (config: ConsumerConfig) => Completion = () => 'all-handled',
 ): Promise<void> {
   quietTimeoutWarnings();
@@ -221,7 +254,8 @@ export async function runConsumer(
   try {
     const config = readConfig();
     const recorder = new Recorder(config, completion(config));
-    stop = await start(config, recorder);
+    const started = await start(config, recorder);
+    stop = typeof started === 'function' ? started : started.stop;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -236,6 +270,7 @@ export async function runConsumer(
     });
     await Promise.race([recorder.completed, deadline]);
     clearTimeout(timer);
+    if (typeof started !== 'function') await started.verify();
     const measured = recorder.result();
     const stopping = performance.now();
     await bounded(stop(), 20_000);

@@ -12,6 +12,7 @@ import {
   type App,
   type BatchAgentOptions,
   type BatchHandler,
+  type Instrumentation,
   type KeyOf,
   type ValueOf,
 } from '@stream/core';
@@ -33,11 +34,17 @@ export function param(config: ConsumerConfig, name: string): string {
  * input record (use the `explicit` completion). With `acknowledged`, an agent's `ctx.send` resolves before
  * the broker acknowledged the output, so the run completes when every record was processed, i.e. its
  * sends acknowledged (use the `explicit` completion too); otherwise when every record was handled.
+ * `restoring` sees each table partition's restore progress (the instrumentation's `restoring`).
  */
 export function serviceApp(
   config: ConsumerConfig,
   recorder: Recorder,
-  options: { readonly outputs?: readonly AnyTopic[]; readonly exactlyOnce?: boolean; readonly acknowledged?: boolean } = {},
+  options: {
+    readonly outputs?: readonly AnyTopic[];
+    readonly exactlyOnce?: boolean;
+    readonly acknowledged?: boolean;
+    readonly restoring?: Instrumentation['restoring'];
+  } = {},
 ): App {
   const committed = new Map<number, number>();
   let processed = 0;
@@ -66,7 +73,7 @@ export function serviceApp(
     ...bufferOverride(),
     ...fetchOverride(),
     ...(options.outputs ? { outputs: [...options.outputs] } : {}),
-    instrumentation,
+    instrumentation: options.restoring ? { ...instrumentation, restoring: options.restoring } : instrumentation,
   });
 }
 

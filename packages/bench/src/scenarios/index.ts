@@ -8,9 +8,21 @@ import { backlogMemory } from './backlog-memory.js';
 import { ioKeyed } from './io-keyed.js';
 import { defaults, exactlyOnce, passthrough, passthroughStream } from './passthrough.js';
 import { serviceScenarios } from './services.js';
+import { tableRestore } from './table-restore.js';
+import { tableUpdates } from './table-updates.js';
 import type { Scenario } from './types.js';
 
-export const scenarios: readonly Scenario[] = [defaults, passthrough, passthroughStream, ioKeyed, backlogMemory, exactlyOnce, ...serviceScenarios];
+export const scenarios: readonly Scenario[] = [
+  defaults,
+  passthrough,
+  passthroughStream,
+  ioKeyed,
+  backlogMemory,
+  exactlyOnce,
+  tableUpdates,
+  tableRestore,
+  ...serviceScenarios,
+];
 
 export function findScenario(name: string): Scenario | undefined {
   return scenarios.find((s) => s.name === name);

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { runChild, type ConsumerProgram } from '../child.js';
 import { coreBuild } from '../core-build.js';
 import type { DatasetSpec } from '../data.js';
-import { cleanupRun, countOutput, createFreshTopics, runNames } from '../kafka.js';
-import type { ConsumerConfig } from '../protocol.js';
+import { cleanupRun, countOutput, createFreshTopics, runNames, type OutputCount, type RunTopics } from '../kafka.js';
+import type { ConsumerConfig, ConsumerResult } from '../protocol.js';
 import { median, ratio } from '../stats.js';
 import type { RoundMeasurement, ScenarioContext, SideSummary, TransportSummary } from './types.js';
 
@@ -40,7 +40,7 @@ export interface PairOptions {
   readonly baseline: Side;
   /**
    * A third side run in the same alternation (ours, baseline, also, ours…), on the same data: e.g. the
-   * tuned agent beside an agent with default options. Gets no `perRun` set-up.
+   * tuned agent beside an agent with default options.
    */
   readonly also?: Side;
   /**
@@ -48,8 +48,11 @@ export interface PairOptions {
    * scenarios; the per-service ones, whose set-up is per side, leave it off).
    */
   readonly transports?: boolean;
-  /** Per-run set-up of the per-service scenarios: unique keys, a fresh email sink… */
-  readonly perRun?: (which: 'ours' | 'baseline', round: number) => Promise<RunSetup>;
+  /**
+   * Per-run set-up of the per-service scenarios (unique keys, a fresh email sink…) and of the sides whose
+   * run leaves something to check (a table's changelog): the run's topics and group are `names`.
+   */
+  readonly perRun?: (which: PerRunSide, round: number, names: RunTopics) => Promise<RunSetup>;
 }
 
 /**
@@ -71,15 +74,17 @@ export const DEFAULT_SIDE_CONFIG: Side['config'] = {
   partitionsConsumedConcurrently: 1,
 };
 
-type Which = 'ours' | 'baseline' | 'also' | `ours-${string}`;
+type Which = PerRunSide | `ours-${string}`;
+
+/** The sides that get a {@link PairOptions.perRun} set-up (not ours on the other transports). */
+export type PerRunSide = 'ours' | 'baseline' | 'also';
 
 async function runOnce(ctx: ScenarioContext, options: PairOptions, which: Which, round: number, transport?: 'platformatic'): Promise<RoundMeasurement> {
   const side = which === 'also' ? options.also! : which === 'baseline' ? options.baseline : options.ours;
   const names = runNames(options.scenario, which, round, options.output);
-  const loadAvg1 = loadavg()[0] ?? Number.NaN;
   let setup: RunSetup | undefined;
   try {
-    setup = options.perRun && (which === 'ours' || which === 'baseline') ? await options.perRun(which, round) : undefined;
+    setup = options.perRun && (which === 'ours' || which === 'baseline' || which === 'also') ? await options.perRun(which, round, names) : undefined;
     await createFreshTopics([
       { name: names.input, partitions: options.data.partitions },
       ...(names.output ? [{ name: names.output, partitions: options.data.partitions, ...outputTopicConfig() }] : []),
@@ -98,37 +103,66 @@ async function runOnce(ctx: ScenarioContext, options: PairOptions, which: Which,
       deadlineMs: options.deadlineMs(which === 'baseline' ? 'baseline' : 'ours'),
       ...(setup ? { service: setup.service } : {}),
     };
-    const runName = `${options.scenario}-${which}-r${round}`;
-    const build = coreBuild();
-    const result = await runChild(side.program, config, {
-      logFile: path.join(ctx.logDir, `${runName}.log`),
-      profileDir: ctx.profileDir,
-      profileName: `${runName}.cpuprofile`,
-    });
-    const output = names.output ? await countOutput(names.output, options.data.records) : undefined;
-    const checks = setup?.check ? await setup.check() : [];
-    const measurement: RoundMeasurement = {
-      ...result,
-      round,
-      loadAvg1,
-      coreBuild: build,
-      ...(checks.length > 0 ? { checks } : {}),
-      ...(output ? { output: { distinct: output.distinct, duplicates: output.duplicates, missing: output.missing } } : {}),
-    };
-    ctx.log(
-      `  ${which.padEnd(8)} r${round}: ${Math.round(result.recordsPerSec).toLocaleString('en-US')} rec/s, p50 ${Math.round(result.p50Ms)} ms, p99 ${Math.round(result.p99Ms)} ms, ` +
-        `peak RSS ${Math.round(result.peakRssMb)} MB, ${result.cpuMsPer1kRecords.toFixed(1)} CPU ms/1k rec` +
-        (result.diagnostics.batchesFetched ? `, ${Math.round(result.handled / result.diagnostics.batchesFetched)} rec/fetched batch` : '') +
-        (output ? `, output ${output.distinct}/${options.data.records}${output.duplicates > 0 ? ` (+${output.duplicates} dup)` : ''}` : '') +
-        (result.orderViolations !== null ? `, order violations ${result.orderViolations}` : '') +
-        (checks.length > 0 ? `, CHECK FAILED: ${checks.join('; ')}` : '') +
-        ` (load ${loadAvg1.toFixed(1)})`,
-    );
-    return measurement;
+    return await measureRun(ctx, { scenario: options.scenario, which, round, program: side.program, config }, async () => ({
+      output: names.output ? await countOutput(names.output, options.data.records) : undefined,
+      checks: setup?.check ? await setup.check() : [],
+    }));
   } finally {
     await cleanupRun(names);
     await setup?.cleanup?.().catch((error: unknown) => ctx.log(`  cleanup of ${which} r${round} failed: ${String(error)}`));
   }
+}
+
+/** One side's run on prepared topics: its consumer program and config. */
+export interface MeasuredRun {
+  readonly scenario: string;
+  readonly which: string;
+  readonly round: number;
+  readonly program: ConsumerProgram;
+  readonly config: ConsumerConfig;
+}
+
+/**
+ * Runs one side's consumer child, then `after` (what the run is checked by: its output read back, the
+ * scenario's own checks, the child's own findings in its result), and logs the line of the run.
+ */
+export async function measureRun(
+  ctx: ScenarioContext,
+  run: MeasuredRun,
+  after: (result: ConsumerResult) => Promise<{ readonly output?: OutputCount | undefined; readonly checks: readonly string[] }> = () =>
+    Promise.resolve({ checks: [] }),
+): Promise<RoundMeasurement> {
+  const { which, round } = run;
+  const loadAvg1 = loadavg()[0] ?? Number.NaN;
+  const runName = `${run.scenario}-${which}-r${round}`;
+  const build = coreBuild();
+  const result = await runChild(run.program, run.config, {
+    logFile: path.join(ctx.logDir, `${runName}.log`),
+    profileDir: ctx.profileDir,
+    profileName: `${runName}.cpuprofile`,
+  });
+  const { output, checks } = await after(result);
+  const measurement: RoundMeasurement = {
+    ...result,
+    round,
+    loadAvg1,
+    coreBuild: build,
+    ...(checks.length > 0 ? { checks } : {}),
+    ...(output ? { output: { distinct: output.distinct, duplicates: output.duplicates, missing: output.missing } } : {}),
+  };
+  const expected = run.config.expected;
+  ctx.log(
+    `  ${which.padEnd(8)} r${round}: ${Math.round(result.recordsPerSec).toLocaleString('en-US')} rec/s` +
+      // Records counted in bulk (a restore's entries) have no latency.
+      (Number.isFinite(result.p50Ms) ? `, p50 ${Math.round(result.p50Ms)} ms, p99 ${Math.round(result.p99Ms)} ms` : `, ${Math.round(result.durationMs)} ms`) +
+      `, peak RSS ${Math.round(result.peakRssMb)} MB, ${result.cpuMsPer1kRecords.toFixed(1)} CPU ms/1k rec` +
+      (result.diagnostics.batchesFetched ? `, ${Math.round(result.handled / result.diagnostics.batchesFetched)} rec/fetched batch` : '') +
+      (output ? `, output ${output.distinct}/${expected}${output.duplicates > 0 ? ` (+${output.duplicates} dup)` : ''}` : '') +
+      (result.orderViolations !== null ? `, order violations ${result.orderViolations}` : '') +
+      (checks.length > 0 ? `, CHECK FAILED: ${checks.join('; ')}` : '') +
+      ` (load ${loadAvg1.toFixed(1)})`,
+  );
+  return measurement;
 }
 
 /** Runs the pair alternately for `ctx.rounds` rounds. */

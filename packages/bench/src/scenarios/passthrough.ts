@@ -18,7 +18,8 @@ const ROUNDS = { quick: 1, full: 3 };
  */
 export const PASSTHROUGH_CONCURRENCY = 1000;
 
-function passthroughData(quick: boolean): DatasetSpec {
+/** The passthrough data (the table-updates scenario counts it too). */
+export function passthroughData(quick: boolean): DatasetSpec {
   return { records: quick ? 10_000 : 200_000, partitions: 6, keys: 10_000, seed: 1 };
 }
 

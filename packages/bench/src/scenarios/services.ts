@@ -18,7 +18,7 @@ import { generate, type DatasetSpec } from '../data.js';
 import { EmailSink } from '@stream/local-stack';
 import { CORPUS_DOCS, MARKET, marketSymbols } from '../service-data.js';
 import { ratio } from '../stats.js';
-import { checkViolations, DEFAULT_SIDE_CONFIG, outputViolations, runPair, summarize, type RunSetup, type Side } from './pair.js';
+import { checkViolations, DEFAULT_SIDE_CONFIG, outputViolations, runPair, summarize, type PerRunSide, type RunSetup, type Side } from './pair.js';
 import type { Scenario, ScenarioContext } from './types.js';
 
 /** Ours must reach this share of the hand-written baseline's records/s. */
@@ -27,7 +27,7 @@ const API_DELAY_MS = 20;
 
 /** What a service scenario sets up once (servers' data) and per run. */
 interface ServiceSetup {
-  readonly perRun: (which: 'ours' | 'baseline', round: number) => Promise<RunSetup>;
+  readonly perRun: (which: PerRunSide, round: number) => Promise<RunSetup>;
   readonly close: () => Promise<void>;
 }
 
