@@ -157,13 +157,6 @@ export class WindowStore<KOut, VOut> extends PartitionStore<KOut, VOut> {
     }
     return out;
   }
-
-  /** Windows held, over every key. */
-  get size(): number {
-    let n = 0;
-    for (const ids of this.#byStart.values()) n += ids.size;
-    return n;
-  }
 }
 
 /** A write of one key's window within one record's handler: `value` undefined deletes. */
