@@ -159,7 +159,7 @@ export class RuntimeMetrics implements Instrumentation {
     });
     new Gauge({
       name: 'stream_global_table_lag',
-      help: 'Records of a global table\'s topic committed (as of its last poll) and not applied yet, over its partitions',
+      help: "Records of a global table's topic committed (as of its last poll) and not applied yet, over its partitions",
       labelNames: ['table'],
       registers,
       collect() {
@@ -179,7 +179,7 @@ export class RuntimeMetrics implements Instrumentation {
     });
     new Counter({
       name: 'stream_global_table_skipped_total',
-      help: 'Records of a global table\'s topic skipped because their key or value failed the codec or schema (the last one\'s offset: health().globalTables[].lastSkipped and the error log)',
+      help: "Records of a global table's topic skipped because their key or value failed the codec or schema (the last one's offset: health().globalTables[].lastSkipped and the error log)",
       labelNames: ['table'],
       registers,
       collect() {
