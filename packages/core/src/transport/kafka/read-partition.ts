@@ -34,16 +34,15 @@ export async function readKafkaPartition(cluster: Cluster, options: ReadPartitio
         }
         try {
           // A seek to `from` applies once the partition is assigned; the filter covers a fetch begun before it.
-          const messages: RawMessage[] = batch.messages
-            .filter((m) => Number(m.offset) >= from)
-            .map((m) => {
-              const headers = emptyRawHeaders();
-              for (const [name, value] of Object.entries(m.headers ?? {})) {
-                const v = Array.isArray(value) ? value[value.length - 1] : value;
-                headers[name] = v === undefined || v === null ? null : Buffer.isBuffer(v) ? v : Buffer.from(String(v));
-              }
-              return { key: m.key, value: m.value, headers, offset: m.offset, timestamp: m.timestamp };
-            });
+          const wanted = from > 0 ? batch.messages.filter((m) => Number(m.offset) >= from) : batch.messages;
+          const messages: RawMessage[] = wanted.map((m) => {
+            const headers = emptyRawHeaders();
+            for (const [name, value] of Object.entries(m.headers ?? {})) {
+              const v = Array.isArray(value) ? value[value.length - 1] : value;
+              headers[name] = v === undefined || v === null ? null : Buffer.isBuffer(v) ? v : Buffer.from(String(v));
+            }
+            return { key: m.key, value: m.value, headers, offset: m.offset, timestamp: m.timestamp };
+          });
           if (messages.length > 0) options.onMessages(messages);
           position = Math.max(position, Number(batch.lastOffset()) + 1);
         } catch (error) {
