@@ -6,6 +6,7 @@ import { changelogTopicName } from './table.js';
 import { defineTopic } from './topic.js';
 import { emptyRawHeaders, type ReadPartitionOptions, type Transport } from './transport/transport.js';
 import { MemoryBroker, MemoryTransport } from './testing/index.js';
+import { RuntimeMetrics } from './ops/metrics.js';
 
 async function eventually(assertion: () => void, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -199,9 +200,44 @@ describe('global tables', () => {
       await eventually(() => expect(instruments.get('F')).toEqual({ symbol: 'F', tick: 6 }));
       expect(app.health().globalTables[0]).toMatchObject({ skipped: 3, lastSkipped: { partition: 0, offset: 4 } });
       expect(app.state).toBe('running');
+      const metrics = new RuntimeMetrics({ defaultMetrics: false });
+      metrics.attach(app);
+      const text = await metrics.registry.metrics();
+      expect(text).toContain('stream_global_table_skipped_total{table="instruments"} 3');
+      expect(text).toContain('stream_global_table_lag{table="instruments"} 0');
+      expect(text).toContain('stream_global_table_loaded{table="instruments"} 1');
     } finally {
       await app.stop();
     }
+  });
+
+  it('stop() during the initial load ends it: start() rejects, nothing keeps polling', async () => {
+    const broker = new MemoryBroker();
+    const topic = instrumentTopic(unique('instruments'));
+    broker.createTopic(topic.name, 3);
+    await produceRaw(broker, topic.name, [{ key: 'A', value: json('A', 1) }]);
+    const memory = new MemoryTransport(broker);
+    let reads = 0;
+    // Every read fails: the load retries with backoff until stop() aborts it.
+    const failing: Transport = {
+      name: 'failing',
+      readPartition: async () => {
+        reads += 1;
+        throw new Error('broker down');
+      },
+      consumer: (o) => memory.consumer(o),
+      producer: (o) => memory.producer(o),
+      admin: () => memory.admin(),
+    };
+    const { app } = readerApp(failing, topic);
+    const start = app.start();
+    await eventually(() => expect(reads).toBeGreaterThan(0));
+    expect(app.ready).toBe(false);
+    await app.stop();
+    await expect(start).rejects.toThrow();
+    const after = reads;
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(reads).toBe(after);
   });
 
   it('retries a failing read with backoff without failing the app, and stop() ends the loop', async () => {
@@ -311,6 +347,8 @@ describe('global tables', () => {
     await expect(app.start()).rejects.toMatchObject({ code: 'TOPIC_MISSING' });
     const other = createApp({ id: unique('opts'), transport: new MemoryTransport(broker) });
     expect(() => other.globalTable('x', { topic: instrumentTopic('t'), intervalMs: 0 })).toThrow(/intervalMs/);
+    const windows = other.windowedTable('w', { key: z.string(), value: z.number(), window: { size: 1000 } });
+    expect(() => other.globalTable('z', { of: windows })).toThrow(/windowed/);
     other.globalTable('y', { topic: instrumentTopic('t') });
     expect(() => other.globalTable('y', { topic: instrumentTopic('t') })).toThrow(/defined twice/);
   });
