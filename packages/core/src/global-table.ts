@@ -23,6 +23,10 @@ interface GlobalTableCommon<VOut> {
  * topic definition (`topic`: keys and values decoded and checked by its codecs and schemas) or another table's
  * changelog (`of`: the table's codecs and schemas; the changelog of this app's group unless `groupId` names
  * the group that writes it).
+ *
+ * @example
+ * app.globalTable('instruments', { topic: instrumentTopic, intervalMs: 1000 });
+ * app.globalTable('all-counts', { of: counts }); // counts = app.table('counts', …), written by an agent
  */
 export type GlobalTableOptions<KIn, KOut, VIn, VOut> = GlobalTableCommon<VOut> &
   (
