@@ -14,6 +14,8 @@ import { retryStages } from './runtime/retry-topics.js';
 import type { StreamAgentFunction } from './stream.js';
 import { cronSchedule, intervalSchedule, Timers, type CrontabOptions, type TimerFunction, type TimerOptions } from './timers.js';
 import { Table, type AnyTable, type TableOf, type TableOptions } from './table.js';
+import { GlobalTable, type AnyGlobalTable, type GlobalTableOptions } from './global-table.js';
+import { followGlobalTable, type GlobalTableFollower } from './runtime/follow.js';
 import { WindowedTable, type WindowedTableOf, type WindowedTableOptions } from './windowed-table.js';
 import type { Schema } from './schema.js';
 import { ensureChangelogs, type TablesByTopic } from './runtime/restore.js';
@@ -123,6 +125,10 @@ export class App implements RecordSender {
   /** The tables of each consumed topic, once started. */
   #tablesByTopic: TablesByTopic = new Map();
   #advertisedUrl: string | undefined;
+  readonly #globalTables = new Map<string, AnyGlobalTable>();
+  /** Ends the global tables' follow loops: on stop, or when the start fails after they began. */
+  readonly #following = new AbortController();
+  #followers: GlobalTableFollower[] = [];
 
   constructor(options: AppOptions) {
     if (!/^[A-Za-z0-9._-]+$/.test(options.id)) throw new StreamError('CONFIG_INVALID', `invalid app id ${JSON.stringify(options.id)}`);
@@ -299,6 +305,30 @@ export class App implements RecordSender {
     );
   }
 
+  /**
+   * Defines a global table: every instance holds all of it, the materialised view of a compacted topic read
+   * from its earliest offset at start (the app is not ready until then) and followed afterwards (new
+   * records applied within about `intervalMs`, default 500 ms). The source is a topic definition (reference
+   * data another service writes) or a table's changelog (`{ of: table }`: a partitioned table this app's
+   * agent writes, readable whole on every instance). Read-only: `get` and `has` from any handler, whatever
+   * its record's partition. A record whose value fails the schema is skipped (logged, counted in
+   * `health().globalTables`). Add global tables before `start()`.
+   *
+   * @example
+   * const instruments = app.globalTable('instruments', { topic: instrumentTopic });
+   * app.agent(orders, async (order, ctx) => {
+   *   const instrument = instruments.get(order.symbol);
+   *   if (!instrument) throw new NonRetryableError(`unknown symbol ${order.symbol}`);
+   * });
+   */
+  globalTable<KIn, KOut, VIn, VOut>(name: string, options: GlobalTableOptions<KIn, KOut, VIn, VOut>): GlobalTable<KIn, KOut, VOut> {
+    if (this.#state !== 'created') throw new StreamError('STATE_INVALID', `app ${this.id}: add global tables before start()`);
+    if (this.#globalTables.has(name)) throw new StreamError('CONFIG_INVALID', `app ${this.id}: global table ${name} is defined twice`);
+    const table = new GlobalTable<KIn, KOut, VOut>(name, options);
+    this.#globalTables.set(name, table);
+    return table;
+  }
+
   #addTable<T extends AnyTable>(name: string, create: () => T): T {
     if (this.#state !== 'created') throw new StreamError('STATE_INVALID', `app ${this.id}: add tables before start()`);
     if (this.#tables.has(name)) throw new StreamError('CONFIG_INVALID', `app ${this.id}: table ${name} is defined twice`);
@@ -401,6 +431,7 @@ export class App implements RecordSender {
 
   /** True when the app runs, its consumer joined the group (or it has no agents) and no table partition is restoring. */
   get ready(): boolean {
+    // Global tables load before the app runs (see #startGlobalTables): 'running' implies they are loaded.
     return this.#state === 'running' && (this.#runtime?.joined ?? true) && (this.#runtime?.restoring ?? 0) === 0;
   }
 
@@ -423,6 +454,7 @@ export class App implements RecordSender {
       stuckAfterMs,
       stuck: stuckRecords(consumer.partitions, stuckAfterMs),
       timers: this.#timers.health(),
+      globalTables: [...this.#globalTables.values()].map((t) => t.health()),
     };
   }
 
@@ -450,6 +482,7 @@ export class App implements RecordSender {
     } catch (error) {
       this.#state = 'failed';
       this.#failure = toError(error);
+      await this.#stopFollowing();
       await this.#timers.stop(0);
       await this.#shutdownClients();
       throw error;
@@ -473,6 +506,7 @@ export class App implements RecordSender {
       await admin.disconnect();
     }
     this.#tablesByTopic = tables;
+    await this.#startGlobalTables();
     if (plan.agents.length === 0) return;
     const memberInfo = memberInfoOf(this.#advertisedUrl);
     const runtime = new AppRuntime({
@@ -499,6 +533,40 @@ export class App implements RecordSender {
   }
 
   /**
+   * Loads every global table before any agent consumes (a handler never sees one half loaded), then leaves
+   * them following their topics. Their source topics must exist: TOPIC_MISSING otherwise.
+   */
+  async #startGlobalTables(): Promise<void> {
+    if (this.#globalTables.size === 0) return;
+    if (!this.transport.readPartition) {
+      throw new StreamError('CONFIG_INVALID', `the ${this.transport.name} transport cannot read a partition: global tables need one (use kafkajs)`);
+    }
+    const groupId = this.#options.groupId ?? this.id;
+    const admin = this.transport.admin();
+    let existing: Set<string>;
+    await admin.connect();
+    try {
+      existing = new Set(await admin.listTopics());
+    } finally {
+      await admin.disconnect();
+    }
+    const signal = AbortSignal.any([this.#following.signal, this.#stopping.signal]);
+    for (const table of this.#globalTables.values()) {
+      const topic = table.resolveTopic(groupId);
+      if (!existing.has(topic)) {
+        throw new StreamError('TOPIC_MISSING', `global table ${table.name}: its topic ${topic} does not exist`, { context: { table: table.name, topic } });
+      }
+      this.#followers.push(followGlobalTable(this.transport, table, topic, signal, this.log.child({ component: 'global-table', globalTable: table.name })));
+    }
+    await Promise.all(this.#followers.map((f) => f.loaded));
+  }
+
+  async #stopFollowing(): Promise<void> {
+    this.#following.abort(new StreamError('ABORTED', 'app stopping'));
+    await Promise.all(this.#followers.map((f) => f.done));
+  }
+
+  /**
    * Stops gracefully: readiness goes false, fetching stops, in-flight records get `shutdownTimeoutMs` to
    * finish (then their `ctx.signal` aborts), completed offsets are committed, the group is left, producers
    * flushed and closed, and `onStop` hooks run. Safe to call more than once.
@@ -519,6 +587,7 @@ export class App implements RecordSender {
       // Timer runs may still send: they end before the producer closes.
       this.#timers.stop(shutdownTimeoutMs),
     ]);
+    await this.#stopFollowing();
     await this.#shutdownClients();
     this.#state = 'stopped';
     this.log.info({ timedOut }, 'app stopped');

@@ -1,3 +1,4 @@
+import type { GlobalTableHealth } from './global-table.js';
 import type { OpenCircuit } from './runtime/circuit.js';
 import type { TimerHealth } from './timers.js';
 import type { TopicPartition } from './transport/transport.js';
@@ -106,6 +107,8 @@ export interface AppHealth extends ConsumerHealth {
   readonly stuck: readonly StuckRecord[];
   /** The app's timers and crontabs (see `app.timer`, `app.crontab`). */
   readonly timers: readonly TimerHealth[];
+  /** The app's global tables: loaded or not, lag behind their topics, records skipped (see `app.globalTable`). */
+  readonly globalTables: readonly GlobalTableHealth[];
 }
 
 /** The consumer part of {@link AppHealth} when there is no consumer (yet). */

@@ -96,6 +96,8 @@ export { Batcher, type BatcherOptions } from './batcher.js';
 export { untilAborted } from './abort.js';
 export { Table, TableView, changelogTopicName, SOURCE_OFFSET_HEADER } from './table.js';
 export type { AnyTable, TableOf, TableOptions } from './table.js';
+export { GlobalTable, DEFAULT_GLOBAL_TABLE_INTERVAL_MS } from './global-table.js';
+export type { AnyGlobalTable, GlobalTableHealth, GlobalTableOptions, GlobalTablePartitionHealth, SkippedRecord } from './global-table.js';
 export { WindowedTable, WindowedTableView, EventTimeError, LateRecordError, STREAM_TIME_HEADER } from './windowed-table.js';
 export type { ClosedWindow, Window, WindowCloseOptions, WindowedTableOf, WindowedTableOptions, WindowOptions, WindowValue } from './windowed-table.js';
 export type { ReadPartitionOptions } from './transport/transport.js';

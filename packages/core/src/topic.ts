@@ -199,6 +199,18 @@ export class Topic<KIn, KOut, VIn, VOut> {
     return sender.send(this, record);
   }
 
+  /**
+   * @internal validates a key synchronously and encodes it as {@link encode} would (null for a null key): a
+   * global table over this topic looks keys up by these bytes.
+   */
+  encodeKeyNow(key: KIn): Buffer | null {
+    const validated = this.#key ? validate(this.#key, key, this.name, 'key') : key;
+    if (validated instanceof Promise) {
+      throw new StreamError('CONFIG_INVALID', `topic ${this.name}: its key schema validates asynchronously; a global table needs a synchronous one`);
+    }
+    return validated === null || validated === undefined ? null : this.#encodeWith(this.#keyCodec, validated, 'key');
+  }
+
   /** @internal a stable description for errors and logs */
   toString(): string {
     return `Topic(${this.name})`;

@@ -158,6 +158,36 @@ export class RuntimeMetrics implements Instrumentation {
       },
     });
     new Gauge({
+      name: 'stream_global_table_lag',
+      help: "Records of a global table's topic committed (as of its last poll) and not applied yet, over its partitions",
+      labelNames: ['table'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of app()?.health().globalTables ?? []) this.set({ table: t.name }, t.lag);
+      },
+    });
+    new Gauge({
+      name: 'stream_global_table_loaded',
+      help: '1 once a global table was read up to the end offsets read at start',
+      labelNames: ['table'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of app()?.health().globalTables ?? []) this.set({ table: t.name }, t.loaded ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'stream_global_table_skipped_total',
+      help: "Records of a global table's topic skipped because their key or value failed the codec or schema (the last one's offset: health().globalTables[].lastSkipped and the error log)",
+      labelNames: ['table'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of app()?.health().globalTables ?? []) this.inc({ table: t.name }, t.skipped);
+      },
+    });
+    new Gauge({
       name: 'stream_timer_active',
       help: '1 while this instance runs the timer (for an onLeader timer: while it leads its group)',
       labelNames: ['timer'],

@@ -2,6 +2,7 @@ import { StreamError } from '../errors.js';
 import { changelogTopicName, type AnyTable, type PartitionStore } from '../table.js';
 import type { Transport, TransportAdmin } from '../transport/transport.js';
 import type { Instrumentation } from './instrumentation.js';
+import { readRange } from './read-range.js';
 
 /** A table as one consumed topic uses it. */
 export interface TopicTable {
@@ -96,23 +97,14 @@ export async function restorePartition(
   const end = Number((await admin.endOffsets(changelog)).find((o) => o.partition === partition)?.offset ?? '0');
   const store: PartitionStore<unknown, unknown> = table.createStore(changelog, partition, partitions);
   instrumentation.restoring?.(table.name, partition, end, 0);
-  if (end > 0) {
-    let last = -1;
-    await transport.readPartition({
-      topic: changelog,
-      partition,
-      end,
-      signal,
-      onMessages: (messages) => {
-        for (const message of messages) {
-          if (Number(message.offset) >= end) break;
-          table.applyEntry(store, message);
-          last = Number(message.offset);
-        }
-        instrumentation.restoring?.(table.name, partition, Math.max(0, end - last - 1), store.restored);
-      },
-    });
-  }
+  await readRange(transport, `table ${table.name}`, {
+    topic: changelog,
+    partition,
+    end,
+    signal,
+    apply: (message) => table.applyEntry(store, message),
+    progress: (last) => instrumentation.restoring?.(table.name, partition, Math.max(0, end - last - 1), store.restored),
+  });
   instrumentation.restoring?.(table.name, partition, 0, store.restored);
   return store;
 }

@@ -198,6 +198,11 @@ export interface ReadPartitionOptions extends TopicPartition {
    * compaction and transaction markers leave gaps in the offsets.
    */
   readonly end: number;
+  /**
+   * Where the read starts: the offset of the first record wanted (a global table following its topic reads
+   * on from where its previous read ended). Default the partition's earliest offset.
+   */
+  readonly from?: number;
   /** Aborts the read: it rejects with the signal's reason. */
   readonly signal: AbortSignal;
   /** Committed records in offset order, a batch at a time; must not block. */
@@ -208,8 +213,9 @@ export interface ReadPartitionOptions extends TopicPartition {
 export interface Transport {
   readonly name: string;
   /**
-   * Reads one partition from its earliest offset, committed records only, outside any consumer group
-   * (a table's restore from its changelog). Resolves once the position reaches `end`.
+   * Reads one partition from its earliest offset (or `from`), committed records only, outside any consumer
+   * group (a table's restore from its changelog, a global table's load and follow). Resolves once the
+   * position reaches `end`.
    */
   readPartition?(options: ReadPartitionOptions): Promise<void>;
   consumer(options: ConsumerOptions): TransportConsumer;

@@ -32,6 +32,32 @@ export function describeOffsets(factory: TransportFactory): void {
       for (const batch of probe.batches()) expect(batch.highWatermark).toBe(batch.partition === 0 ? '3' : '1');
     });
 
+    test(
+      'reads one partition outside any group, from its earliest offset or from a given one, up to an end offset',
+      async (c) => {
+        const topic = await c.topic('read-partition', 2);
+        await c.send([...records(topic, 0, 'a', 6), ...records(topic, 1, 'b', 2)]);
+        const read = async (from: number | undefined, end: number): Promise<number[]> => {
+          const offsets: number[] = [];
+          await c.under.transport.readPartition!({
+            topic,
+            partition: 0,
+            end,
+            ...(from === undefined ? {} : { from }),
+            signal: new AbortController().signal,
+            onMessages: (messages) => offsets.push(...messages.map((m) => Number(m.offset))),
+          });
+          // A batch may run past `end` (the caller stops there): only what is below it counts.
+          return offsets.filter((o) => o < end);
+        };
+        expect(await read(undefined, 6)).toEqual([0, 1, 2, 3, 4, 5]);
+        // A global table following its topic reads on from where its previous read ended.
+        expect(await read(4, 6)).toEqual([4, 5]);
+        expect(await read(2, 4)).toEqual([2, 3]);
+      },
+      'readPartition',
+    );
+
     test('reads back committed offsets through admin, a later commit of a partition replacing the earlier one', async (c) => {
       const topic = await c.topic('commits', 3);
       await c.send([...records(topic, 0, 'a', 5), ...records(topic, 1, 'b', 2)]);

@@ -19,7 +19,8 @@ export async function readKafkaPartition(cluster: Cluster, options: ReadPartitio
   const groupId = `${topic}.restore.${randomUUID()}`;
   const consumer = cluster.kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
   const admin = cluster.kafka.admin();
-  let position = 0;
+  const from = options.from ?? 0;
+  let position = from;
   let failure: Error | undefined;
   try {
     await Promise.all([consumer.connect(), admin.connect()]);
@@ -32,7 +33,9 @@ export async function readKafkaPartition(cluster: Cluster, options: ReadPartitio
           return;
         }
         try {
-          const messages: RawMessage[] = batch.messages.map((m) => {
+          // A seek to `from` applies once the partition is assigned; the filter covers a fetch begun before it.
+          const wanted = from > 0 ? batch.messages.filter((m) => Number(m.offset) >= from) : batch.messages;
+          const messages: RawMessage[] = wanted.map((m) => {
             const headers = emptyRawHeaders();
             for (const [name, value] of Object.entries(m.headers ?? {})) {
               const v = Array.isArray(value) ? value[value.length - 1] : value;
@@ -47,6 +50,8 @@ export async function readKafkaPartition(cluster: Cluster, options: ReadPartitio
         }
       },
     });
+    // kafkajs applies a seek made after run() when the partition is assigned: the read starts at `from`.
+    if (from > 0) consumer.seek({ topic, partition, offset: String(from) });
     while (position < end) {
       if (failure) throw failure;
       signal.throwIfAborted();
