@@ -17,6 +17,7 @@ import { silentLogger } from './logger.js';
 import { noInstrumentation } from './runtime/instrumentation.js';
 import { restorePartition } from './runtime/restore.js';
 import { SOURCE_OFFSET_HEADER, Table, changelogTopicName, type AnyTable } from './table.js';
+import { murmur2 } from './transport/memory/partitioner.js';
 import { defineTopic } from './topic.js';
 import { MemoryBroker, MemoryTransport } from './testing/index.js';
 import { StreamError } from './errors.js';
@@ -140,9 +141,9 @@ interface Instance {
  * One instance of the app under test: per key, a table of counts and one of sums (two tables, so two
  * changelog writes per record that a crash can separate). A `reset` record deletes the key from both.
  */
-function instance(broker: MemoryBroker, id: string, topicName: string, exactlyOnce: boolean): Instance {
+function instance(broker: MemoryBroker, id: string, topicName: string, exactlyOnce: boolean, heartbeatIntervalMs = 20): Instance {
   const transport = new KillableTransport(broker);
-  const app = createApp({ id, transport, logger: silentLogger(), commitIntervalMs: 15, shutdownTimeoutMs: 2000, heartbeatIntervalMs: 20 });
+  const app = createApp({ id, transport, logger: silentLogger(), commitIntervalMs: 15, shutdownTimeoutMs: 2000, heartbeatIntervalMs });
   const topic = defineTopic({ name: topicName, key: z.string(), value: Input });
   const counts = app.table('counts', countsOptions);
   const sums = app.table('sums', sumsOptions);
@@ -415,4 +416,46 @@ describe('tables: a failed changelog write', () => {
     expect((await restored(broker, id, 'counts', 1)).entries).toEqual(fold(records).counts);
     expect((await restored(broker, id, 'sums', 1)).entries).toEqual(fold(records).sums);
   });
+});
+
+describe('tables: a member the group removed without telling it', () => {
+  for (const exactlyOnce of [false, true]) {
+    it(`regression: does not keep its table when it rejoins and gets the partition back (${exactlyOnce ? 'exactly-once' : 'at-least-once'})`, async () => {
+      const broker = new MemoryBroker();
+      const topic = `amounts-expelled-${exactlyOnce}`;
+      const id = `summer-expelled-${exactlyOnce}`;
+      broker.createTopic(topic, 2);
+      // A key of partition 1, which the second member to join owns.
+      const key = Array.from({ length: 100 }, (_, i) => `k${i}`).find((k) => (murmur2(Buffer.from(k)) & 0x7fffffff) % 2 === 1)!;
+      const feeder = new MemoryTransport(broker).producer();
+      await feeder.connect();
+      const sent: InputRecord[] = [];
+      const send = async (n: number) => {
+        const records = Array.from({ length: n }, (_, i) => ({ key, amount: i, reset: false }));
+        sent.push(...records);
+        await feeder.send(
+          records.map((r) => ({ topic, key: Buffer.from(r.key), value: Buffer.from(JSON.stringify({ amount: r.amount, reset: false })), headers: {} })),
+        );
+        await allCommitted(broker, id, topic);
+      };
+      // Heartbeats every 300 ms: the removed member finds out that late.
+      const y = instance(broker, id, topic, exactlyOnce, 300);
+      await y.app.start();
+      const x = instance(broker, id, topic, exactlyOnce, 300);
+      await x.app.start();
+      await send(10);
+      const [, xMember] = broker.members(id);
+      // x stalls and its session expires: y takes both partitions and counts 10 more of x's partition.
+      expect(broker.expel(id, xMember!)).toBe(true);
+      await send(10);
+      // x comes back as a new member and gets its partition again (the round robin gives the second member
+      // partition 1): it must restore it, not go on from its own count of 10.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(broker.members(id)).toHaveLength(2);
+      await send(10);
+      await Promise.all([x.app.stop(), y.app.stop()]);
+      expect((await restored(broker, id, 'counts', 2)).entries).toEqual(fold(sent).counts);
+      expect((await restored(broker, id, 'sums', 2)).entries).toEqual(fold(sent).sums);
+    });
+  }
 });

@@ -141,7 +141,10 @@ export class ConsumerRuntime implements ConsumerListener {
   onAssignment(assignment: Assignment): void {
     const next = new Set(assignment.partitions.map((tp) => tpKey(tp.topic, tp.partition)));
     for (const [key, state] of this.#partitions) {
-      if (next.has(key)) continue;
+      // A partition assigned again is kept (its state, its tables) only when this member owned it without
+      // a break: after a rejoin as a new member another may have processed it meanwhile, and a kept table
+      // would miss that owner's updates (and write stale counts from the committed offset on).
+      if (next.has(key) && !assignment.rejoined) continue;
       // Revoked: in-flight handlers are aborted and nothing more of this state is committed; the new
       // owner starts from the last commit, so at worst records finished since then run again.
       state.revoke('partition revoked');
