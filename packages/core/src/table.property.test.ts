@@ -257,7 +257,7 @@ type Step =
   | { readonly kind: 'wait'; readonly turns: number }
   | { readonly kind: 'join' }
   | { readonly kind: 'fault' }
-  | { readonly kind: 'leave' | 'kill'; readonly which: number };
+  | { readonly kind: 'leave' | 'kill' | 'expel'; readonly which: number };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   {
@@ -279,6 +279,17 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('leave' as const), which: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('kill' as const), which: fc.nat() }) },
 );
+
+/**
+ * The steps of a run. An expelled member (`MemoryBroker.expel`: its session expired while it stalled) is
+ * a zombie until it hears of it: what the runtime already holds of its partitions it still processes.
+ * Under exactly-once the new owner's claim fences it; under at-least-once nothing can stop its changelog
+ * writes, which may land after the new owner's restore (the limitation the README states; the property
+ * finds it at once: `send k0, expel, join` writes source offset 0 twice), so only exactly-once runs expel.
+ */
+const steps = (exactlyOnce: boolean): fc.Arbitrary<Step[]> => fc.array(exactlyOnce ? fc.oneof(step, expel) : step, { minLength: 1, maxLength: 20 });
+
+const expel: fc.Arbitrary<Step> = fc.record({ kind: fc.constant('expel' as const), which: fc.nat() });
 
 let seq = 0;
 
@@ -328,6 +339,9 @@ async function run(exactlyOnce: boolean, partitions: number, steps: readonly Ste
         };
         if (exactlyOnce) broker.inject('transaction', fail);
         else broker.inject('send', (event) => event.messages.some((m) => changelogs.has(m.topic)) && fail());
+      } else if (s.kind === 'expel') {
+        const members = broker.members(id);
+        if (members.length > 0) broker.expel(id, members[s.which % members.length]!);
       } else if (s.kind === 'join') {
         if (running.length < 3) await start();
       } else {
@@ -368,9 +382,7 @@ describe('tables: properties under crashes and rebalances (memory transport)', (
   for (const exactlyOnce of [false, true]) {
     it(`the restored tables equal a fold of the input, entry by entry, whatever the interleaving (${exactlyOnce ? 'exactly-once' : 'at-least-once'})`, async () => {
       await fc.assert(
-        fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.array(step, { minLength: 1, maxLength: 20 }), (partitions, steps) =>
-          run(exactlyOnce, partitions, steps),
-        ),
+        fc.asyncProperty(fc.integer({ min: 1, max: 4 }), steps(exactlyOnce), (partitions, list) => run(exactlyOnce, partitions, list)),
         { numRuns: 150 },
       );
     }, 60_000);
