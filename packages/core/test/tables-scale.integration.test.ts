@@ -76,6 +76,10 @@ describe('tables on Kafka, scaling 1 → 3 → 1 with SIGKILLs', () => {
       const { wrong, breaks, size } = await wrongCounts(changelog, 6, expected);
       expect(wrong, `first entries that do not count one more: ${breaks.join('; ')}`).toEqual([]);
       expect(size).toBe(expected.size);
+      // Under exactly-once no entry, not even one later overwritten, may come from a stale table: a
+      // zombie's transaction is fenced and aborted, and the restore reads committed entries only. (Under
+      // at-least-once a zombie's late writes can, the README's stated limitation.)
+      if (exactlyOnce) expect(breaks).toEqual([]);
     }, 420_000);
   }
 });
