@@ -321,6 +321,14 @@ export class Table<KIn, KOut, VIn, VOut> {
     void entry.then(() => set.delete(entry));
   }
 
+  /**
+   * @internal a restore of `partition` begins (its writes so far settled): its store is rebuilt from the
+   * changelog, consistent again, so writes may go out again after a failed one (see ChangelogWriter).
+   */
+  restoring(partition: number): void {
+    if (this.#writers.get(partition)?.failed) this.#writers.delete(partition);
+  }
+
   /** @internal resolves once every changelog write of `partition` made so far is acknowledged or failed. */
   async writesSettled(partition: number): Promise<void> {
     const set = this.#inFlight.get(partition);
@@ -338,17 +346,25 @@ const CHANGELOG_PRODUCE_MAX = 1000;
 /**
  * One changelog partition's writes: one produce in flight at a time, what queued meanwhile sent together
  * (in one request: the producer never splits one send, see SharedProducer.send).
+ *
+ * A failed produce fails every write queued or made after it, unsent, until the partition is restored
+ * again: the store is ahead of the changelog from the failed record on, and a later entry landing would
+ * carry a higher source offset, so a restore would take the failed record as applied and skip it when it
+ * is processed again: its update lost.
  */
 class ChangelogWriter {
   readonly #produce: (messages: readonly OutgoingMessage[]) => Promise<void>;
   #queue: { messages: readonly OutgoingMessage[]; resolve: () => void; reject: (error: unknown) => void }[] = [];
   #busy = false;
+  /** The failure of a produce: every write since fails with it. */
+  failed: Error | undefined;
 
   constructor(produce: (messages: readonly OutgoingMessage[]) => Promise<void>) {
     this.#produce = produce;
   }
 
   write(messages: readonly OutgoingMessage[]): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       this.#queue.push({ messages, resolve, reject });
       this.#pump();
@@ -376,7 +392,13 @@ class ChangelogWriter {
     sent
       .then(
         () => batch.forEach((b) => b.resolve()),
-        (error: unknown) => batch.forEach((b) => b.reject(error)),
+        (error: unknown) => {
+          this.failed ??= new StreamError('TRANSPORT_FAILED', `an earlier changelog write of this partition failed: ${toError(error).message}`, {
+            cause: error,
+          });
+          batch.forEach((b) => b.reject(error));
+          for (const b of this.#queue.splice(0)) b.reject(this.failed);
+        },
       )
       .finally(() => {
         this.#busy = false;

@@ -4,8 +4,10 @@ import { createApp, createLogger, defineTopic, silentLogger } from '@stream/core
 import { z } from 'zod';
 
 const [brokers, appId, input] = process.argv.slice(2);
-// WORKER_DELAY_MS: each record waits this long (so that a kill lands mid-way).
+// WORKER_DELAY_MS: each record waits this long (so that a kill lands mid-way); WORKER_CONCURRENCY: records
+// at once (each partition still runs in offset order), so the delay paces each partition, not the worker.
 const delayMs = Number(process.env.WORKER_DELAY_MS ?? '0');
+const concurrency = Number(process.env.WORKER_CONCURRENCY ?? '1');
 const topic = defineTopic({ name: input, key: z.string(), value: z.object({ n: z.number().int() }) });
 const app = createApp({
   id: appId,
@@ -17,9 +19,17 @@ const app = createApp({
   heartbeatIntervalMs: 500,
 });
 const counts = app.table('counts', { key: z.string(), value: z.number().int(), default: 0 });
-app.agent(topic, { tables: [counts], exactlyOnce: process.env.EXACTLY_ONCE === '1' }, async (_value, ctx) => {
+app.agent(topic, { tables: [counts], exactlyOnce: process.env.EXACTLY_ONCE === '1', concurrency }, async (_value, ctx) => {
   if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
   const table = ctx.table(counts);
   table.set(ctx.key, (table.get(ctx.key) ?? 0) + 1);
 });
+// Tells the test (over IPC) once the app is ready, joined and restored: a SIGTERM before `app.run()`
+// listens for it would end the process at once, where the test means a graceful stop.
+const readiness = setInterval(() => {
+  if (!app.ready) return;
+  clearInterval(readiness);
+  process.send?.('ready');
+}, 20);
 await app.run();
+clearInterval(readiness);

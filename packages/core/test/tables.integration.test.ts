@@ -1,13 +1,10 @@
-import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName, waitUntil } from '@stream/local-stack';
-import { SOURCE_OFFSET_HEADER, changelogTopicName, createApp, defineTopic, KafkaTransport, silentLogger, type App } from '../src/index.js';
+import { createTopics, deleteTopics, requireServers, uniqueName, waitUntil } from '@stream/local-stack';
+import { changelogTopicName, createApp, defineTopic, KafkaTransport, silentLogger, type App } from '../src/index.js';
+import { brokers, changelogTable, countingProgress, produceCountingInput, startTableWorker, wrongCounts } from './tables-kafka.js';
 
-const brokers = [...localServers().kafkaBrokers];
 const topics: string[] = [];
-const WORKER = fileURLToPath(new URL('./table-worker.mjs', import.meta.url));
 
 /** A counting app over `input`: one table of counts per key. */
 function counting(id: string, input: string, exactlyOnce: boolean): App {
@@ -19,39 +16,6 @@ function counting(id: string, input: string, exactlyOnce: boolean): App {
     table.set(ctx.key, (table.get(ctx.key) ?? 0) + 1);
   });
   return app;
-}
-
-/** The table its changelog holds (last value per key), read back through the transport's restore read. */
-async function changelogTable(changelog: string, partitions: number, breaks: string[] = []): Promise<Map<string, number>> {
-  const transport = new KafkaTransport({ brokers, clientId: 'tables-test', logLevel: 'nothing' });
-  const admin = transport.admin();
-  await admin.connect();
-  const ends = await admin.endOffsets(changelog);
-  await admin.disconnect();
-  const table = new Map<string, number>();
-  for (let partition = 0; partition < partitions; partition++) {
-    const end = Number(ends.find((o) => o.partition === partition)?.offset ?? 0);
-    if (end === 0) continue;
-    await transport.readPartition({
-      topic: changelog,
-      partition,
-      end,
-      signal: new AbortController().signal,
-      onMessages: (messages) => {
-        for (const m of messages) {
-          const previous = table.get(m.key!.toString()) ?? 0;
-          const value = m.value === null ? 0 : (JSON.parse(m.value.toString()) as number);
-          // Each entry counts one more record of its key: anything else is where state went wrong.
-          if (value !== previous + 1 && breaks.length < 5) {
-            breaks.push(`${partition}@${m.offset} (source ${m.headers[SOURCE_OFFSET_HEADER]?.toString()}): ${m.key!.toString()} ${previous} -> ${value}`);
-          }
-          if (m.value === null) table.delete(m.key!.toString());
-          else table.set(m.key!.toString(), value);
-        }
-      },
-    });
-  }
-  return table;
 }
 
 describe('tables on Kafka', () => {
@@ -75,13 +39,13 @@ describe('tables on Kafka', () => {
       const transport = new KafkaTransport({ brokers, clientId: 'tables-test', logLevel: 'nothing' });
       const admin = transport.admin();
       await admin.connect();
-      const committedTotal = async () => (await admin.committedOffsets(id, input)).reduce((sum, o) => sum + Number(o.offset), 0);
-      await waitUntil(async () => (await committedTotal()) >= 1000, 'first half committed', 60_000);
+      const progress = countingProgress(admin, id, input, changelogTopicName(id, 'counts'));
+      await waitUntil(async () => (await progress.committed()) >= 1000, 'first half committed', 60_000);
       await first.stop();
       const second = counting(id, input, exactlyOnce);
       await second.start();
       await send(keys.slice(1000));
-      await waitUntil(async () => (await committedTotal()) >= 2000, 'every record committed', 60_000);
+      await progress.allCommitted(2000, 60_000);
       await second.stop();
       await admin.disconnect();
       await producerApp.stop();
@@ -100,57 +64,32 @@ describe('tables on Kafka', () => {
       const id = uniqueName('tables-kill');
       topics.push(...(await createTopics([{ name: input, partitions: 6 }])), changelogTopicName(id, 'counts'));
       const total = 20_000;
-      const expected = new Map<string, number>();
-      const producer = testKafka().producer();
-      await producer.connect();
-      for (let i = 0; i < total; i += 5000) {
-        const messages = Array.from({ length: 5000 }, (_, j) => ({ key: `k${(i + j) % 500}`, value: JSON.stringify({ n: i + j }) }));
-        for (const m of messages) expected.set(m.key, (expected.get(m.key) ?? 0) + 1);
-        await producer.send({ topic: input, messages });
-      }
-      await producer.disconnect();
+      const expected = await produceCountingInput(input, total, 500);
       const transport = new KafkaTransport({ brokers, clientId: 'tables-test', logLevel: 'nothing' });
       const admin = transport.admin();
       await admin.connect();
-      const committedTotal = async () => (await admin.committedOffsets(id, input)).reduce((sum, o) => sum + Number(o.offset), 0);
-      const start = () => {
-        const child = fork(WORKER, [brokers.join(','), id, input], {
-          stdio: ['ignore', 'ignore', process.env.WORKER_LOG_LEVEL ? 'inherit' : 'ignore', 'ipc'],
-          env: { ...process.env, EXACTLY_ONCE: exactlyOnce ? '1' : '0', WORKER_DELAY_MS: '1' },
-        });
-        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-        return { child, exited };
-      };
+      const changelog = changelogTopicName(id, 'counts');
+      const progress = countingProgress(admin, id, input, changelog);
+      const start = () => startTableWorker(id, input, exactlyOnce, { WORKER_DELAY_MS: '1' });
       try {
         const first = start();
-        // Progress as the changelog's end offsets (one entry per record): committed offsets lag behind, and
-        // under exactly-once they can jump from a fifth to everything between two reads.
-        const changelog = changelogTopicName(id, 'counts');
-        const written = async () =>
-          (await admin.listTopics()).includes(changelog) ? (await admin.endOffsets(changelog)).reduce((sum, o) => sum + Number(o.offset), 0) : 0;
-        await waitUntil(async () => (await written()) > total / 5, 'a fifth processed', 90_000);
+        // Progress as the changelog's end offsets: committed offsets lag behind, and under exactly-once they
+        // can jump from a fifth to everything between two reads.
+        await waitUntil(async () => (await progress.written()) > total / 5, 'a fifth processed', 90_000);
         first.child.kill('SIGKILL');
         await first.exited;
         // Entries and, under exactly-once, transaction markers.
-        expect(await written(), 'the first worker processed everything before it was killed').toBeLessThan(total);
+        expect(await progress.written(), 'the first worker processed everything before it was killed').toBeLessThan(total);
         const second = start();
-        try {
-          await waitUntil(async () => (await committedTotal()) === total, 'every record committed', 120_000);
-        } catch (error) {
-          const committed = (await admin.committedOffsets(id, input)).map((o) => `${o.partition}:${o.offset}`).join(' ');
-          const ends = (await admin.endOffsets(changelog)).map((o) => `${o.partition}:${o.offset}`).join(' ');
-          throw new Error(`${(error as Error).message} (committed ${committed}; changelog ends ${ends})`, { cause: error });
-        }
+        await progress.allCommitted(total, 120_000);
         second.child.kill('SIGTERM');
         expect(await second.exited).toBe(0);
       } finally {
         await admin.disconnect();
       }
-      const breaks: string[] = [];
-      const actual = await changelogTable(changelogTopicName(id, 'counts'), 6, breaks);
-      const wrong = [...expected].filter(([k, n]) => actual.get(k) !== n).map(([k, n]) => `${k}: ${actual.get(k)} not ${n}`);
+      const { wrong, breaks, size } = await wrongCounts(changelog, 6, expected);
       expect(wrong, `first entries that do not count one more: ${breaks.join('; ')}`).toEqual([]);
-      expect(actual.size).toBe(expected.size);
+      expect(size).toBe(expected.size);
     }, 240_000);
   }
 });

@@ -24,10 +24,12 @@ export interface AgentHost extends FailureHost {
   /** A delivery left the buffer. */
   dequeued(delivery: Delivery): void;
   /**
-   * A table's changelog write failed after its update was applied in memory: the table can no longer be
-   * trusted on this instance, so the app fails (a restart restores it from the changelog, exactly).
+   * A table's changelog write of `partition` failed after its update was applied in memory: the table can
+   * no longer be trusted on this instance, so the partition must neither finish nor commit another record
+   * and the app fails (a restart restores it from the changelog, exactly). Called before the record that
+   * wrote sees the failure.
    */
-  tableWriteFailed?(error: Error): void;
+  tableWriteFailed?(partition: PartitionState, error: Error): void;
 }
 
 export interface AgentRunnerOptions {
@@ -306,16 +308,20 @@ export class AgentRunner {
    * partition's transaction, else at once, the record finishing (and its offset committing) only once they
    * are acknowledged. Each table's entries of one record go in one produce to one partition: all or none.
    */
-  #writeChangelogs(ctx: RecordContext, outputs: OutgoingMessage[], atOnce: boolean, partition: number): void {
+  #writeChangelogs(ctx: RecordContext, outputs: OutgoingMessage[], atOnce: boolean, state: PartitionState): void {
+    const partition = state.partition;
     for (const { table, messages } of ctx.flushTables()) {
       if (!atOnce) {
         outputs.push(...messages);
         continue;
       }
       const ack = table.write(partition, messages, (m) => this.#host.produce(m));
-      ctx.awaitAck(ack);
+      // Registered before the record awaits the acknowledgement, so that the partition is stopped before the
+      // record sees the failure: retried, its flush would find the update applied (the store is ahead of the
+      // changelog) and write nothing, and it would finish and commit an update no changelog holds.
       ack.catch((error: unknown) => {
         this.#host.tableWriteFailed?.(
+          state,
           new StreamError(
             'TRANSPORT_FAILED',
             `table ${table.name}: changelog write of ${this.source}/${partition} at offset ${ctx.offset} failed: ${toError(error).message}`,
@@ -326,6 +332,7 @@ export class AgentRunner {
           ),
         );
       });
+      ctx.awaitAck(ack);
     }
   }
 
@@ -388,7 +395,7 @@ export class AgentRunner {
         await this.#options.handler(decoded.value, ctx);
         // A handler that returns after its signal fired may have given up half-way: count it as not done.
         if (signal.aborted) return;
-        if (this.#tables.size > 0) this.#writeChangelogs(ctx, outputs, atOnce, partition.partition);
+        if (this.#tables.size > 0) this.#writeChangelogs(ctx, outputs, atOnce, partition);
         const sends = ctx.pendingSends;
         if (sends && sends.pending > 0) {
           // The next record need not wait for the broker; this one finishes (and may commit) once it acknowledged.

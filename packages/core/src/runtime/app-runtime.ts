@@ -80,7 +80,7 @@ export class AppRuntime {
       produce: (messages) => options.produce(messages),
       dequeued: (delivery) => this.#consumer.dequeued(delivery),
       finished: (delivery, outputs) => this.#consumer.finished(delivery, outputs),
-      tableWriteFailed: (error) => this.#consumer.onCrash(error),
+      tableWriteFailed: (partition, error) => this.#consumer.tableWriteFailed(partition, error),
     };
     this.#runners = plan.agents.flatMap((agent) => {
       const { entry, name } = agent;

@@ -78,6 +78,8 @@ export class ConsumerRuntime implements ConsumerListener {
   #committing: Promise<void> = Promise.resolve();
   #stopping = false;
   #crash: Error | undefined;
+  /** Partition states stopped by a failed changelog write (see {@link tableWriteFailed}). */
+  readonly #tableFailures = new WeakSet<PartitionState>();
   #onCrash: ((error: Error) => void) | undefined;
 
   constructor(options: ConsumerRuntimeOptions) {
@@ -142,7 +144,10 @@ export class ConsumerRuntime implements ConsumerListener {
     this.#options.membershipChanged?.();
     const next = new Set(assignment.partitions.map((tp) => tpKey(tp.topic, tp.partition)));
     for (const [key, state] of this.#partitions) {
-      if (next.has(key)) continue;
+      // A partition assigned again is kept (its state, its tables) only when this member owned it without
+      // a break: after a rejoin as a new member another may have processed it meanwhile, and a kept table
+      // would miss that owner's updates (and write stale counts from the committed offset on).
+      if (next.has(key) && !assignment.rejoined) continue;
       // Revoked: in-flight handlers are aborted and nothing more of this state is committed; the new
       // owner starts from the last commit, so at worst records finished since then run again.
       state.revoke('partition revoked');
@@ -155,7 +160,8 @@ export class ConsumerRuntime implements ConsumerListener {
     for (const tp of assignment.partitions) {
       const key = tpKey(tp.topic, tp.partition);
       const existing = this.#partitions.get(key);
-      if (existing) {
+      // A state stopped by a failed changelog write is replaced like a new assignment: restored afresh.
+      if (existing && !existing.revoked) {
         if (existing.paused) this.#consumer?.pause([tp]);
         continue;
       }
@@ -174,7 +180,7 @@ export class ConsumerRuntime implements ConsumerListener {
 
   onBatch(batch: FetchedBatch): number {
     const state = this.#partitions.get(tpKey(batch.topic, batch.partition));
-    if (!state || this.#stopping || state.claiming || state.restoring) return 0;
+    if (!state || this.#stopping || state.revoked || state.claiming || state.restoring) return 0;
     state.highWatermark = Number(batch.highWatermark);
     this.#options.instrumentation.fetched(batch.topic, batch.partition, state.highWatermark);
     const runners = this.#runnersByTopic.get(batch.topic) ?? [];
@@ -216,6 +222,21 @@ export class ConsumerRuntime implements ConsumerListener {
     await this.commit();
     await settlesWithin(Promise.all(this.#options.runners.map((r) => r.whenIdle())), REVOKE_DRAIN_MAX_MS);
     await this.commit();
+  }
+
+  /**
+   * A changelog write of `state`'s partition failed: its tables in memory are ahead of their changelogs
+   * from that record on. The partition is stopped here, as if revoked, before the record hears of it: none
+   * of its records may finish any more (a retry would find its update applied and write nothing, and its
+   * offset would commit an update no changelog holds), so its commits stay below that record, which is
+   * processed again wherever the partition is restored next. Then the app fails.
+   */
+  tableWriteFailed(state: PartitionState, error: Error): void {
+    if (this.#tableFailures.has(state)) return;
+    this.#tableFailures.add(state);
+    state.revoke('a changelog write failed');
+    this.#consumer?.pause([{ topic: state.topic, partition: state.partition }]);
+    this.onCrash(error);
   }
 
   onCrash(error: Error): void {

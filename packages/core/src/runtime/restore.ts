@@ -94,6 +94,7 @@ export async function restorePartition(
   }
   await table.writesSettled(partition);
   signal.throwIfAborted();
+  table.restoring(partition);
   const end = Number((await admin.endOffsets(changelog)).find((o) => o.partition === partition)?.offset ?? '0');
   const store: PartitionStore<unknown, unknown> = table.createStore(changelog, partition, partitions);
   instrumentation.restoring?.(table.name, partition, end, 0);

@@ -54,6 +54,12 @@ export interface FetchedBatch extends TopicPartition {
 export interface Assignment {
   readonly generation: number;
   readonly partitions: readonly TopicPartition[];
+  /**
+   * This member joined the group anew (a new member id): the group had removed it (its session expired) or
+   * its consumer restarted, without onRevoking. Others may have owned its partitions since, so nothing of
+   * its previous assignment carries over, also for partitions listed again.
+   */
+  readonly rejoined?: boolean;
 }
 
 /** What the runtime hears from a consumer. */

@@ -65,7 +65,7 @@ export class KafkaConsumer implements TransportConsumer {
     }
     const { GROUP_JOIN, CRASH, COMMIT_OFFSETS, REBALANCING } = this.#consumer.events;
     this.#consumer.on(REBALANCING, () => this.#onRebalancing());
-    this.#consumer.on(GROUP_JOIN, (event) => this.#onGroupJoin(event.payload.memberAssignment));
+    this.#consumer.on(GROUP_JOIN, (event) => this.#onGroupJoin(event.payload.memberAssignment, event.payload.memberId));
     this.#consumer.on(CRASH, (event) => this.#onKafkaCrash(event.payload.error, event.payload.restart));
     this.#consumer.on(COMMIT_OFFSETS, () => {
       this.#commitsSeen += 1;
@@ -193,8 +193,8 @@ export class KafkaConsumer implements TransportConsumer {
     if (commits !== undefined) await settlesWithin(commits, Math.min(REVOKING_COMMIT_MAX_MS, this.#options.rebalanceTimeoutMs / 2));
   }
 
-  #onGroupJoin(memberAssignment: Readonly<Record<string, number[]>>): void {
-    const { assignment, lost, kept } = this.#membership.join(memberAssignment);
+  #onGroupJoin(memberAssignment: Readonly<Record<string, number[]>>, memberId: string): void {
+    const { assignment, lost, kept } = this.#membership.join(memberAssignment, memberId);
     this.#restartsSinceJoin = 0;
     // GROUP_JOIN is emitted synchronously before the first fetch of the generation, so this takes effect
     // before any record of it is fetched.

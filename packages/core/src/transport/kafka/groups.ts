@@ -28,12 +28,19 @@ export interface GroupJoin {
 /** Generation counter, assigned partitions and the runtime's pauses of one kafkajs group member. */
 export class GroupMembership {
   #generation = 0;
+  #memberId: string | undefined;
   readonly #assigned = new Set<string>();
   /** Partitions the runtime paused: the truth that kafkajs' own pause state is re-synchronised with. */
   readonly #paused = new Map<string, TopicPartition>();
 
-  /** Takes the assignment of a GROUP_JOIN: a new generation; pauses of lost partitions are dropped. */
-  join(memberAssignment: Readonly<Record<string, number[]>>): GroupJoin {
+  /**
+   * Takes the assignment of a GROUP_JOIN: a new generation; pauses of lost partitions are dropped. A member
+   * id other than the previous join's means kafkajs joined anew (after UNKNOWN_MEMBER_ID, which it answers
+   * with a rejoin but no REBALANCING, or after a restart): the assignment says `rejoined`.
+   */
+  join(memberAssignment: Readonly<Record<string, number[]>>, memberId: string): GroupJoin {
+    const rejoined = this.#memberId !== undefined && this.#memberId !== memberId;
+    this.#memberId = memberId;
     const partitions: TopicPartition[] = Object.entries(memberAssignment)
       .flatMap(([topic, list]) => list.map((partition) => ({ topic, partition })))
       .sort(byTopicPartition);
@@ -50,7 +57,7 @@ export class GroupMembership {
         this.#paused.delete(key);
       }
     }
-    return { assignment: { generation: this.#generation, partitions }, lost, kept };
+    return { assignment: { generation: this.#generation, partitions, ...(rejoined ? { rejoined } : {}) }, lost, kept };
   }
 
   /** Whether the partition is assigned to this member in its current generation. */

@@ -89,6 +89,23 @@ export class MemoryBroker {
     return this.#core.groups.generation(groupId);
   }
 
+  /** The member ids of a group, in join order. */
+  members(groupId: string): string[] {
+    return this.#core.groups.members(groupId);
+  }
+
+  /**
+   * Removes a member from its group as an expired session would (a stalled process): the others rebalance
+   * without it at once; the member learns it only at its next heartbeat (after its `heartbeatIntervalMs`),
+   * meanwhile processing what it holds, then joins again as a new member. Returns false for a non-member.
+   *
+   * @example
+   * broker.expel('emailer', broker.members('emailer')[0]!);
+   */
+  expel(groupId: string, memberId: string): boolean {
+    return this.#core.groups.expel(groupId, memberId);
+  }
+
   /**
    * Runs `hook` before every operation at `point`; if it throws, the operation fails with that error and
    * changes nothing (a throwing `fetch` hook crashes the consumer). Returns a function that removes the hook.

@@ -40,7 +40,11 @@ export class MemoryConsumer implements TransportConsumer {
   readonly #core: BrokerCore;
   readonly #options: ConsumerOptions;
   readonly #maxBatchSize: number;
-  readonly #id: string;
+  /** This member's id: a new one after the group expelled it and it joined again. */
+  #id: string;
+  /** Joined again after an expulsion: the next assignment says `rejoined`. */
+  #rejoined = false;
+  #expelTimer: NodeJS.Timeout | undefined;
   #phase: ConsumerPhase = 'new';
   #listener: ConsumerListener | undefined;
   readonly #events: GroupEvent[] = [];
@@ -80,14 +84,37 @@ export class MemoryConsumer implements TransportConsumer {
     this.#unsubscribe = this.#core.logs.onAppend((topic) => {
       if (subscribed.has(topic)) this.#wake();
     });
-    this.#core.groups.join(groupId, {
+    this.#join();
+    await joined;
+  }
+
+  #join(): void {
+    this.#core.groups.join(this.#options.groupId, {
       id: this.#id,
-      topics: [...subscribed],
+      topics: [...new Set(this.#options.topics)],
       ...(this.#options.memberInfo ? { info: this.#options.memberInfo } : {}),
       revoke: (ack) => this.#enqueue({ kind: 'revoking', ack }),
       assign: (assignment) => this.#enqueue({ kind: 'assignment', assignment }),
+      expelled: () => this.#expelled(),
     });
-    await joined;
+  }
+
+  /**
+   * The group removed this member, as when its session expired while it stalled. It fetches nothing more
+   * (stalled), and finds out on its next heartbeat: then, like kafkajs answering UNKNOWN_MEMBER_ID, it
+   * joins again under a new member id without onRevoking; the assignment that follows says `rejoined`.
+   * What the runtime holds of its partitions meanwhile is not its to finish any more.
+   */
+  #expelled(): void {
+    this.#rebalancing = true;
+    clearTimeout(this.#expelTimer);
+    this.#expelTimer = setTimeout(() => {
+      this.#expelTimer = undefined;
+      if (this.#phase !== 'running') return;
+      this.#id = this.#core.groups.memberId(this.#options.groupId);
+      this.#rejoined = true;
+      this.#join();
+    }, this.#options.heartbeatIntervalMs);
   }
 
   pause(partitions: readonly TopicPartition[]): void {
@@ -169,7 +196,9 @@ export class MemoryConsumer implements TransportConsumer {
     }
     this.#adopt(event.assignment);
     this.#rebalancing = false;
-    listener.onAssignment(event.assignment);
+    const rejoined = this.#rejoined;
+    this.#rejoined = false;
+    listener.onAssignment(rejoined ? { ...event.assignment, rejoined } : event.assignment);
     if (this.#phase === 'joining') {
       this.#phase = 'running';
       this.#joined?.resolve();
@@ -287,6 +316,8 @@ export class MemoryConsumer implements TransportConsumer {
     this.#immediate = undefined;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#expelTimer);
+    this.#expelTimer = undefined;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
   }

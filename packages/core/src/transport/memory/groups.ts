@@ -30,6 +30,8 @@ export interface GroupMember {
   revoke(ack: () => void): void;
   /** The member's share of a new generation. */
   assign(assignment: Assignment): void;
+  /** The group removed the member (see GroupCoordinator.expel): it finds out later, as on its next heartbeat. */
+  expelled?(): void;
 }
 
 /** One group's state on the broker. */
@@ -110,6 +112,24 @@ export class GroupCoordinator {
     } else {
       this.#beginRebalance(group);
     }
+  }
+
+  /**
+   * Removes a member as an expired session does: the group rebalances without it at once, and the member
+   * hears only later (on its next heartbeat, see GroupMember.expelled) that it is out. False when it is
+   * not a member.
+   */
+  expel(groupId: string, memberId: string): boolean {
+    const member = this.#groups.get(groupId)?.members.find((m) => m.id === memberId);
+    if (!member) return false;
+    this.leave(groupId, memberId);
+    member.expelled?.();
+    return true;
+  }
+
+  /** The ids of a group's members, in join order. */
+  members(groupId: string): string[] {
+    return (this.#groups.get(groupId)?.members ?? []).map((m) => m.id);
   }
 
   /**

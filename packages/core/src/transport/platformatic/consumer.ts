@@ -63,6 +63,9 @@ export class PlatformaticConsumer implements TransportConsumer {
   #state: ConsumerState = 'idle';
   #listener: ConsumerListener | undefined;
   #generation = 0;
+  /** This member's id and Kafka's generation at the last join, to tell a rejoin as a new member. */
+  #memberId: string | undefined;
+  #kafkaGeneration: number | undefined;
   /** onRevoking was called since the last assignment. */
   #revoked = false;
   readonly #assigned = new Map<string, PartitionState>();
@@ -170,6 +173,15 @@ export class PlatformaticConsumer implements TransportConsumer {
         return;
       }
     }
+    // A new member id, or a Kafka generation that skipped one, means this member was out of the group for
+    // a while (removed, or restarted): others may have owned its partitions meanwhile (Assignment.rejoined).
+    const memberId = this.#consumer.memberId ?? undefined;
+    const kafkaGeneration = payload.generationId;
+    const rejoined =
+      (this.#memberId !== undefined && memberId !== undefined && memberId !== this.#memberId) ||
+      (kafkaGeneration !== undefined && this.#kafkaGeneration !== undefined && kafkaGeneration > this.#kafkaGeneration + 1);
+    this.#memberId = memberId ?? this.#memberId;
+    this.#kafkaGeneration = kafkaGeneration ?? this.#kafkaGeneration;
     const generation = Math.max(this.#generation + 1, payload.generationId ?? 0);
     this.#generation = generation;
     this.#revoked = false;
@@ -182,7 +194,7 @@ export class PlatformaticConsumer implements TransportConsumer {
       this.#assigned.set(key, { topic: p.topic, partition: p.partition, position: undefined, version: (versions.get(key) ?? 0) + 1 });
     }
     try {
-      this.#listener?.onAssignment({ generation, partitions });
+      this.#listener?.onAssignment({ generation, partitions, ...(rejoined ? { rejoined } : {}) });
     } catch (error) {
       this.#fail(new StreamError('TRANSPORT_FAILED', `onAssignment threw: ${toError(error).message}`, { cause: error }));
     }
