@@ -7,22 +7,7 @@ import { defineTopic } from './topic.js';
 import { emptyRawHeaders, type ReadPartitionOptions, type Transport } from './transport/transport.js';
 import { MemoryBroker, MemoryTransport } from './testing/index.js';
 import { RuntimeMetrics } from './ops/metrics.js';
-
-async function eventually(assertion: () => void, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      assertion();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-}
-
-let seq = 0;
-const unique = (name: string) => `${name}-${process.pid}-${++seq}`;
+import { eventually, unique } from './table-test-support.js';
 
 interface Logged {
   readonly level: string;

@@ -6,23 +6,7 @@ import { defineTopic } from './topic.js';
 import { SOURCE_OFFSET_HEADER, Table, changelogTopicName } from './table.js';
 import type { OutgoingMessage } from './transport/transport.js';
 import { MemoryBroker, MemoryTransport } from './testing/index.js';
-
-/** Retries an assertion until it passes or `timeoutMs` passes. */
-async function eventually(assertion: () => void, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      assertion();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-}
-
-let seq = 0;
-const unique = (name: string) => `${name}-${process.pid}-${++seq}`;
+import { eventually, settled, silent, unique } from './table-test-support.js';
 
 interface Counting {
   readonly app: App;
@@ -46,12 +30,6 @@ function countingApp(broker: MemoryBroker, id: string, topicName: string, option
   return { app, changelog: changelogTopicName(id, 'counts') };
 }
 
-function silent() {
-  const noop = () => {};
-  const logger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, fatal: noop, child: () => logger, level: 'silent' };
-  return logger as unknown as NonNullable<Parameters<typeof createApp>[0]['logger']>;
-}
-
 /** The table as its changelog holds it: the last value of every key (what compaction keeps). */
 function foldChangelog(broker: MemoryBroker, changelog: string): Map<string, number> {
   const table = new Map<string, number>();
@@ -73,19 +51,6 @@ function reference(keys: readonly string[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
   return counts;
-}
-
-/** Waits until the group committed every record of `topic`. */
-async function settled(broker: MemoryBroker, group: string, topic: string): Promise<void> {
-  await eventually(() => {
-    const committed = new Map(
-      broker
-        .committed(group)
-        .filter((c) => c.topic === topic)
-        .map((c) => [c.partition, Number(c.offset)]),
-    );
-    for (const end of broker.endOffsets(topic)) expect(committed.get(end.partition) ?? 0).toBe(Number(end.offset));
-  }, 10_000);
 }
 
 /** Stops an instance as a crash would: nothing it processed since its last commit is committed. */

@@ -7,28 +7,7 @@ import { changelogTopicName } from './table.js';
 import { MemoryBroker, MemoryTransport } from './testing/index.js';
 import { STREAM_TIME_HEADER, WindowedTable } from './windowed-table.js';
 import { answerTableQuery } from './ops/tables.js';
-
-let seq = 0;
-const unique = (name: string) => `${name}-${process.pid}-${++seq}`;
-
-async function eventually(assertion: () => void, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      assertion();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-}
-
-function silent() {
-  const noop = () => {};
-  const logger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, fatal: noop, child: () => logger, level: 'silent' };
-  return logger as unknown as NonNullable<Parameters<typeof createApp>[0]['logger']>;
-}
+import { eventually, settled, silent, unique } from './table-test-support.js';
 
 const MINUTE = 60_000;
 /** A fixed base for event times (2026-01-01T00:00:00Z): far from the clock's "now", well within maxFutureMs. */
@@ -73,22 +52,20 @@ function windowApp(
   return { app, source, summaries, changelog: changelogTopicName(id, 'clicks') };
 }
 
+/** A new broker and a started window app on a topic of one partition. */
+async function startedWindowApp(window: Parameters<typeof windowApp>[4]): Promise<{ broker: MemoryBroker; id: string; w: WindowApp }> {
+  const broker = new MemoryBroker();
+  const id = unique('win');
+  const w = windowApp(broker, id, unique('clicks'), unique('summaries'), window);
+  broker.createTopic(w.source, 1);
+  await w.app.start();
+  return { broker, id, w };
+}
+
 async function produce(broker: MemoryBroker, topic: string, clicks: readonly { page: string; at: number }[]): Promise<void> {
   const producer = new MemoryTransport(broker).producer();
   await producer.connect();
   await producer.send(clicks.map((c) => ({ topic, key: Buffer.from(c.page), value: Buffer.from(JSON.stringify(c)), headers: {} })));
-}
-
-async function settled(broker: MemoryBroker, group: string, topic: string): Promise<void> {
-  await eventually(() => {
-    const committed = new Map(
-      broker
-        .committed(group)
-        .filter((c) => c.topic === topic)
-        .map((c) => [c.partition, Number(c.offset)]),
-    );
-    for (const end of broker.endOffsets(topic)) expect(committed.get(end.partition) ?? 0).toBe(Number(end.offset));
-  });
 }
 
 /** What a window app emitted (the memory broker appends a transaction's messages only when it commits). */
@@ -108,11 +85,7 @@ const w0changelog = (id: string) => changelogTopicName(id, 'clicks');
 
 describe('windowed tables on the memory transport', () => {
   it('counts per tumbling window, emits each window once when stream time passes its end plus grace, and tombstones it', async () => {
-    const broker = new MemoryBroker();
-    const id = unique('win');
-    const w = windowApp(broker, id, unique('clicks'), unique('summaries'), { size: MINUTE, grace: 10_000 });
-    broker.createTopic(w.source, 1);
-    await w.app.start();
+    const { broker, id, w } = await startedWindowApp({ size: MINUTE, grace: 10_000 });
     await produce(broker, w.source, [
       { page: 'a', at: T0 + 1_000 },
       { page: 'a', at: T0 + 59_999 },
@@ -136,11 +109,7 @@ describe('windowed tables on the memory transport', () => {
   });
 
   it('dead-letters a record whose every window closed (LateRecordError) and one stamped beyond maxFutureMs, moving stream time for neither', async () => {
-    const broker = new MemoryBroker();
-    const id = unique('win');
-    const w = windowApp(broker, id, unique('clicks'), unique('summaries'), { size: MINUTE, grace: 0 });
-    broker.createTopic(w.source, 1);
-    await w.app.start();
+    const { broker, id, w } = await startedWindowApp({ size: MINUTE, grace: 0 });
     const farFuture = Date.now() + 2 * 3_600_000;
     await produce(broker, w.source, [
       { page: 'a', at: T0 + 1_000 },
@@ -277,11 +246,7 @@ describe('windowed tables on the memory transport', () => {
   });
 
   it("answers a query (GET /tables/<table>/<key>) with the key's open windows and the partition's stream time", async () => {
-    const broker = new MemoryBroker();
-    const id = unique('win');
-    const w = windowApp(broker, id, unique('clicks'), unique('summaries'), { size: MINUTE, grace: 30_000 });
-    broker.createTopic(w.source, 1);
-    await w.app.start();
+    const { broker, id, w } = await startedWindowApp({ size: MINUTE, grace: 30_000 });
     await produce(broker, w.source, [
       { page: 'a b', at: T0 + 1_000 },
       { page: 'a b', at: T0 + MINUTE + 1_000 },
