@@ -78,6 +78,10 @@ export async function ensureChangelogs(
  * and transaction markers leave gaps: the last record need not sit at end - 1). Waits first for this
  * instance's own changelog writes of the partition still in flight (a previous assignment's). Rejects with
  * `signal`'s reason when it is aborted (the partition was revoked).
+ *
+ * With a local store (`AppOptions.stateDir`) whose checkpoint C can be trusted (see table-store.ts), its
+ * entries are loaded first and only the changelog from C is read; what is read goes to the local store too,
+ * and the end read is checkpointed. A store that cannot be trusted is emptied and the partition read in full.
  */
 export async function restorePartition(
   transport: Transport,
@@ -94,25 +98,50 @@ export async function restorePartition(
   await table.writesSettled(partition);
   signal.throwIfAborted();
   const end = Number((await admin.endOffsets(changelog)).find((o) => o.partition === partition)?.offset ?? '0');
-  const store: PartitionStore<unknown, unknown> = table.createStore(changelog, partition, partitions);
-  instrumentation.restoring?.(table.name, partition, end, 0);
-  if (end > 0) {
-    let last = -1;
-    await transport.readPartition({
+  const local = table.localPartition(changelog, partition, partitions);
+  let store: PartitionStore<unknown, unknown> = table.createStore(changelog, partition, partitions);
+  let start = 0;
+  if (local) {
+    // Acknowledged writes of a previous assignment queued to LMDB are committed before it is read.
+    await local.settled();
+    const checkpoint = local.trusted(end, undefined, table.localStore!.maxCheckpointAgeMs);
+    if (checkpoint) {
+      for (const message of local.messages(checkpoint)) table.applyEntry(store, message);
+      store.loaded = store.restored - 1; // the last message only carries the checkpoint's headers
+      store.restored = 0;
+      start = checkpoint.offset;
+    }
+  }
+  const read = async (): Promise<void> => {
+    instrumentation.restoring?.(table.name, partition, end - start, 0);
+    if (end <= start) return;
+    let last = start - 1;
+    await transport.readPartition!({
       topic: changelog,
       partition,
       end,
       signal,
+      ...(start > 0 ? { start } : {}),
       onMessages: (messages) => {
-        for (const message of messages) {
-          if (Number(message.offset) >= end) break;
-          table.applyEntry(store, message);
-          last = Number(message.offset);
-        }
+        const taken = messages.filter((m) => Number(m.offset) < end);
+        for (const message of taken) table.applyEntry(store, message);
+        local?.apply(taken);
+        if (taken.length > 0) last = Number(taken[taken.length - 1]!.offset);
         instrumentation.restoring?.(table.name, partition, Math.max(0, end - last - 1), store.restored);
       },
     });
+  };
+  try {
+    await read();
+  } catch (error) {
+    if (!(local && error instanceof StreamError && error.context.outOfRange === true)) throw error;
+    // Retention deleted changelog entries below the checkpoint: the local store cannot be proven to hold them.
+    local.discard();
+    store = table.createStore(changelog, partition, partitions);
+    start = 0;
+    await read();
   }
+  if (local) await local.checkpoint(end);
   instrumentation.restoring?.(table.name, partition, 0, store.restored);
   return store;
 }

@@ -193,6 +193,12 @@ export interface TransportAdmin {
 /** What {@link Transport.readPartition} reads and where its messages go. */
 export interface ReadPartitionOptions extends TopicPartition {
   /**
+   * Where the read starts (default the partition's earliest offset): a table's restore from its local
+   * store's checkpoint. Below the partition's earliest offset (retention deleted it) the read rejects with
+   * a `StreamError` `STATE_INVALID` whose context has `outOfRange: true`, never silently starts elsewhere.
+   */
+  readonly start?: number;
+  /**
    * Where the read ends: once its position (the offset after the last record or marker read) reaches this
    * offset, typically the partition's end offset read before. Never "a record at end - 1 was seen":
    * compaction and transaction markers leave gaps in the offsets.
@@ -208,7 +214,7 @@ export interface ReadPartitionOptions extends TopicPartition {
 export interface Transport {
   readonly name: string;
   /**
-   * Reads one partition from its earliest offset, committed records only, outside any consumer group
+   * Reads one partition from its earliest offset (or `start`), committed records only, outside any consumer group
    * (a table's restore from its changelog). Resolves once the position reaches `end`.
    */
   readPartition?(options: ReadPartitionOptions): Promise<void>;

@@ -9,7 +9,7 @@ const POSITION_POLL_MS = 200;
 /**
  * Reads one partition outside the app's group, committed records only (a table's restore). kafkajs has
  * no manual assignment, so a consumer of a throwaway group (`<topic>.restore.<uuid>`, deleted afterwards)
- * subscribes from the earliest offset and pauses every other partition. Its position is the larger of
+ * subscribes from the earliest offset (or `start`, committed for the group before it joins) and pauses every other partition. Its position is the larger of
  * the offset after the last batch delivered and the throwaway group's committed offset, which kafkajs
  * also moves past batches that hold only transaction markers or compacted-away records (those never
  * reach eachBatch): so the read ends when the position reaches `end`, gaps and markers included.
@@ -19,10 +19,22 @@ export async function readKafkaPartition(cluster: Cluster, options: ReadPartitio
   const groupId = `${topic}.restore.${randomUUID()}`;
   const consumer = cluster.kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
   const admin = cluster.kafka.admin();
-  let position = 0;
+  let position = options.start ?? 0;
   let failure: Error | undefined;
   try {
     await Promise.all([consumer.connect(), admin.connect()]);
+    if (options.start !== undefined) {
+      // A start below the earliest offset would be reset to the earliest by the consumer: refused instead,
+      // since the caller's state was built on what lay below it.
+      const low = Number((await admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low ?? '0');
+      if (options.start < low) {
+        throw new StreamError('STATE_INVALID', `${topic}/${partition}: start offset ${options.start} is below the earliest offset ${low}`, {
+          context: { topic, partition, start: options.start, earliest: low, outOfRange: true },
+        });
+      }
+      // The throwaway group starts where its committed offset says: set before it has any member.
+      await admin.setOffsets({ groupId, topic, partitions: [{ partition, offset: String(options.start) }] });
+    }
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       autoCommitInterval: POSITION_POLL_MS,
@@ -58,6 +70,7 @@ export async function readKafkaPartition(cluster: Cluster, options: ReadPartitio
     if (failure) throw failure;
   } catch (error) {
     if (signal.aborted) throw signal.reason as Error;
+    if (error instanceof StreamError && error.context.outOfRange === true) throw error;
     throw new StreamError('TRANSPORT_FAILED', `reading ${topic}/${partition} up to ${end} failed: ${toError(error).message}`, {
       cause: error,
       context: { topic, partition, end },
