@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { settlesWithin } from './abort.js';
 import { StreamError, toError } from './errors.js';
 import { SOURCE_OFFSET_HEADER, STREAM_TIME_HEADER } from './table.js';
 import { emptyRawHeaders, type RawMessage } from './transport/transport.js';
@@ -18,10 +19,14 @@ import { emptyRawHeaders, type RawMessage } from './transport/transport.js';
  * - An update reaches LMDB only once it is in the changelog: at least once after its produce is
  *   acknowledged, under exactly-once after its transaction committed (an aborted one never reaches it).
  *   The in-memory map, which serves reads, runs ahead of LMDB; LMDB runs behind the changelog, in order.
- * - C is the changelog's end offset read at a quiescent moment of the partition (no changelog write in
- *   flight or in doubt, every acknowledged write queued to LMDB, no write issued while the end offset was
- *   read), and it is written after those writes in LMDB's write order (lmdb-js commits writes in the order
- *   they were issued), so a crash never leaves a checkpoint without the writes below it.
+ * - C is an end offset E of the changelog partition, written as the checkpoint only once every changelog
+ *   write that was in flight when E was read has been acknowledged and queued to LMDB: an entry below E was
+ *   produced before the broker answered, so by a write issued before then (a write issued later lands at
+ *   E or above). The checkpoint is queued after those writes, and lmdb-js commits writes in the order they
+ *   were issued, so a crash never leaves a checkpoint without the writes below it. Under exactly-once, E is
+ *   read in the commit chain (no transaction open) and never while the last commit is in doubt. A write
+ *   that failed (its outcome unknown: it may be in the changelog but is not in S) stops checkpoints until
+ *   the partition is restored again. This needs no quiescent moment, so sustained load does not starve it.
  * - A restore that reads a tail writes it to LMDB as well, then checkpoints at the end it read: a tail
  *   written by another owner is not in S until then.
  * - A store that cannot be proven consistent is discarded and the partition restored in full: no checkpoint
@@ -147,8 +152,8 @@ export class LocalStore {
 }
 
 /**
- * One partition's local store: its entries (by changelog key) and its checkpoint. Counts the changelog
- * writes in flight so a checkpoint is taken only at a quiescent moment.
+ * One partition's local store: its entries (by changelog key) and its checkpoint. Tracks the changelog
+ * writes in flight, which a checkpoint waits for (see the invariant above).
  */
 export class LocalPartition {
   readonly #entries: Database<Buffer, Buffer>;
@@ -156,14 +161,12 @@ export class LocalPartition {
   readonly changelog: string;
   readonly partition: number;
   readonly partitions: number;
-  /** Changelog writes issued and not yet acknowledged (at least once). */
-  #pending = 0;
-  /** Changes whenever a write is issued: a checkpoint whose end offset read saw it change is dropped. */
-  #generation = 0;
+  /** Changelog writes issued and not yet settled (at least once), resolving once their entries are queued to LMDB. */
+  readonly #inFlight = new Set<Promise<void>>();
   #appliedOffset = -1;
   #streamTime: number | null = null;
   #last: Promise<unknown> = Promise.resolve();
-  /** Set when a changelog write failed: nothing of this partition is checkpointed any more. */
+  /** Set when a changelog write failed: nothing of this partition is checkpointed until it is restored again. */
   #broken = false;
   /** Set once the environment closes: a write acknowledged later (a stop that timed out) is dropped. */
   #closed = false;
@@ -181,26 +184,24 @@ export class LocalPartition {
     return `p${this.partition}`;
   }
 
-  /** A changelog write was issued. */
-  begin(): void {
-    this.#pending += 1;
-    this.#generation += 1;
+  /**
+   * A changelog write of `entries` was issued: once `ack` resolves they go to LMDB (acknowledgements of one
+   * partition resolve in changelog order); if it rejects, its outcome is unknown and checkpoints stop.
+   */
+  track(ack: Promise<void>, entries: readonly ChangelogEntry[]): void {
+    const settled = ack.then(
+      () => this.apply(entries),
+      () => {
+        this.#broken = true;
+      },
+    );
+    this.#inFlight.add(settled);
+    void settled.then(() => this.#inFlight.delete(settled));
   }
 
-  /** A write {@link begin} announced was acknowledged (its entries go to LMDB) or failed (`undefined`). */
-  end(entries: readonly ChangelogEntry[] | undefined): void {
-    this.#pending -= 1;
-    if (entries) this.apply(entries);
-    else this.#broken = true;
-  }
-
-  /** True when no write is in flight: the moment a checkpoint may be taken. */
-  get quiescent(): boolean {
-    return this.#pending === 0 && !this.#broken;
-  }
-
-  get generation(): number {
-    return this.#generation;
+  /** False once a changelog write failed (until the next restore): no checkpoint can be proven. */
+  get checkpointable(): boolean {
+    return !this.#broken && !this.#closed;
   }
 
   /** @internal the environment closed. */
@@ -283,8 +284,21 @@ export class LocalPartition {
   }
 
   /**
+   * Checkpoints `end`, an end offset of the changelog partition just read: waits (at most `waitMs`) for the
+   * writes in flight now, which may lie below it, then writes the checkpoint after them. Resolves false,
+   * writing nothing, when they did not settle in time or one failed.
+   */
+  async checkpointAt(end: number, waitMs: number): Promise<boolean> {
+    const inFlight = [...this.#inFlight]; // taken synchronously: the writes issued before `end` was answered
+    if (inFlight.length > 0 && !(await settlesWithin(Promise.all(inFlight), waitMs))) return false;
+    if (!this.checkpointable) return false;
+    await this.checkpoint(end);
+    return true;
+  }
+
+  /**
    * Writes checkpoint `offset` after every write queued so far (LMDB commits in order), and resolves once
-   * it is durable. Call only at a quiescent moment (see the invariant above).
+   * it is durable. Only for an offset below which every entry is queued (see {@link checkpointAt}).
    */
   async checkpoint(offset: number): Promise<void> {
     const checkpoint: Checkpoint = {

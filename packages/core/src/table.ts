@@ -319,15 +319,9 @@ export class Table<KIn, KOut, VIn, VOut> {
   write(partition: number, messages: readonly OutgoingMessage[], produce: (messages: readonly OutgoingMessage[]) => Promise<void>): Promise<void> {
     let writer = this.#writers.get(partition);
     if (!writer) this.#writers.set(partition, (writer = new ChangelogWriter(produce)));
-    const local = this.#localPartitions.get(partition);
-    local?.begin();
     const ack = writer.write(messages);
     // Acknowledged writes reach the local store in changelog order (acks resolve in order), never before.
-    if (local)
-      void ack.then(
-        () => local.end(messages),
-        () => local.end(undefined),
-      );
+    this.#localPartitions.get(partition)?.track(ack, messages);
     this.#track(partition, ack);
     return ack;
   }

@@ -448,36 +448,40 @@ export class ConsumerRuntime implements ConsumerListener {
   }
 
   /**
-   * Checkpoints the local stores of the tables of every partition that is quiescent (see table-store.ts):
-   * runs in the commit chain, so no exactly-once transaction is open meanwhile; a partition whose last
-   * commit is in doubt, or with an at-least-once changelog write in flight, or one issued while the end
-   * offset was read, is left for the next round. `'due'` only every {@link CHECKPOINT_INTERVAL_MS}.
+   * Checkpoints the local stores of the tables of every partition (see table-store.ts): reads each
+   * changelog's end offsets, then each partition's store waits for its changelog writes in flight at that
+   * moment and checkpoints the end. Runs in the commit chain, so no exactly-once transaction is open
+   * meanwhile; a partition whose last commit is in doubt, restoring or claiming is left for the next round.
+   * `'due'` only every {@link CHECKPOINT_INTERVAL_MS}.
    */
   async #checkpoint(when: 'due' | 'now'): Promise<void> {
     const now = Date.now();
     if (when === 'due' && now - this.#checkpointedAt < CHECKPOINT_INTERVAL_MS) return;
-    this.#checkpointedAt = now;
-    const candidates: { local: LocalPartition; generation: number }[] = [];
+    const byChangelog = new Map<string, { table: string; local: LocalPartition }[]>();
     for (const state of this.#partitions.values()) {
       if (state.restoring || state.claiming || state.revoked || this.#exactlyOnce.inDoubt(state)) continue;
       for (const { table, changelog, partitions } of this.#tables.get(state.topic) ?? []) {
         if (!state.tables.has(table)) continue;
         const local = table.localPartition(changelog, state.partition, partitions);
-        if (local?.quiescent) candidates.push({ local, generation: local.generation });
+        if (local?.checkpointable) byChangelog.set(changelog, [...(byChangelog.get(changelog) ?? []), { table: table.name, local }]);
       }
     }
-    if (candidates.length === 0) return;
+    if (byChangelog.size === 0) return;
+    this.#checkpointedAt = now;
     const admin = await this.#adminClient();
-    const ends = new Map<string, Map<number, number>>();
-    for (const changelog of new Set(candidates.map((c) => c.local.changelog))) {
-      ends.set(changelog, new Map((await admin.endOffsets(changelog)).map((o) => [o.partition, Number(o.offset)])));
-    }
     const written: Promise<void>[] = [];
-    for (const { local, generation } of candidates) {
-      const end = ends.get(local.changelog)?.get(local.partition);
-      // A write issued while the end offset was read may lie below it without being in the store yet.
-      if (end === undefined || local.generation !== generation || !local.quiescent) continue;
-      written.push(local.checkpoint(end));
+    for (const [changelog, locals] of byChangelog) {
+      const ends = new Map((await admin.endOffsets(changelog)).map((o) => [o.partition, Number(o.offset)]));
+      // Synchronously after the read: each store takes the writes in flight now as those to wait for.
+      for (const { table, local } of locals) {
+        const end = ends.get(local.partition);
+        if (end === undefined) continue;
+        written.push(
+          local.checkpointAt(end, REVOKE_DRAIN_MAX_MS).then((done) => {
+            if (done) this.#options.instrumentation.checkpointed?.(table, local.partition, end);
+          }),
+        );
+      }
     }
     await Promise.all(written);
   }

@@ -141,7 +141,11 @@ export async function restorePartition(
     start = 0;
     await read();
   }
-  if (local) await local.checkpoint(end);
+  if (local) {
+    // Nothing was written meanwhile (the partition is paused and earlier writes settled): the end is exact.
+    await local.checkpoint(end);
+    instrumentation.checkpointed?.(table.name, partition, end);
+  }
   instrumentation.restoring?.(table.name, partition, 0, store.restored);
   return store;
 }
