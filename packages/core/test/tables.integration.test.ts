@@ -1,4 +1,7 @@
 import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -94,8 +97,15 @@ describe('tables on Kafka', () => {
   // 274 that followed it, so a restore ended on stale counts (src/producer.test.ts, src/table.test.ts pin
   // the fix). Each record waits 1 ms, so that the kill lands mid-way: without it the first worker often
   // committed everything before the kill (under exactly-once its writes land a transaction at a time).
-  for (const exactlyOnce of [false, true]) {
-    it(`a counting app SIGKILLed mid-way and restarted ends with exact counts (${exactlyOnce ? 'exactly-once' : 'at-least-once'})`, async () => {
+  // With a persistent local store (stateDir), the kill also lands between the store's writes and its next
+  // checkpoint, and the restart reads only the changelog from that checkpoint.
+  for (const { exactlyOnce, persistent } of [
+    { exactlyOnce: false, persistent: false },
+    { exactlyOnce: true, persistent: false },
+    { exactlyOnce: false, persistent: true },
+    { exactlyOnce: true, persistent: true },
+  ]) {
+    it(`a counting app SIGKILLed mid-way and restarted ends with exact counts (${exactlyOnce ? 'exactly-once' : 'at-least-once'}${persistent ? ', persistent store' : ''})`, async () => {
       const input = uniqueName('tables-kill-in');
       const id = uniqueName('tables-kill');
       topics.push(...(await createTopics([{ name: input, partitions: 6 }])), changelogTopicName(id, 'counts'));
@@ -113,13 +123,21 @@ describe('tables on Kafka', () => {
       const admin = transport.admin();
       await admin.connect();
       const committedTotal = async () => (await admin.committedOffsets(id, input)).reduce((sum, o) => sum + Number(o.offset), 0);
+      const stateDir = persistent ? mkdtempSync(join(tmpdir(), 'stream-tables-kill-')) : undefined;
       const start = () => {
         const child = fork(WORKER, [brokers.join(','), id, input], {
           stdio: ['ignore', 'ignore', process.env.WORKER_LOG_LEVEL ? 'inherit' : 'ignore', 'ipc'],
-          env: { ...process.env, EXACTLY_ONCE: exactlyOnce ? '1' : '0', WORKER_DELAY_MS: '1' },
+          env: { ...process.env, EXACTLY_ONCE: exactlyOnce ? '1' : '0', WORKER_DELAY_MS: '1', ...(stateDir ? { STATE_DIR: stateDir } : {}) },
         });
         const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-        return { child, exited };
+        // Per partition: changelog entries its last restore read, its last checkpoint.
+        const restored = new Map<number, number>();
+        const checkpoints = new Map<number, number>();
+        child.on('message', (m: { kind: string; partition: number; restored?: number; offset?: number }) => {
+          if (m.kind === 'restored') restored.set(m.partition, m.restored!);
+          if (m.kind === 'checkpointed') checkpoints.set(m.partition, m.offset!);
+        });
+        return { child, exited, restored, checkpoints };
       };
       try {
         const first = start();
@@ -129,11 +147,19 @@ describe('tables on Kafka', () => {
         const written = async () =>
           (await admin.listTopics()).includes(changelog) ? (await admin.endOffsets(changelog)).reduce((sum, o) => sum + Number(o.offset), 0) : 0;
         await waitUntil(async () => (await written()) > total / 5, 'a fifth processed', 90_000);
+        // A checkpoint past the start of some partition, so the restart has something to skip.
+        if (persistent) await waitUntil(() => [...first.checkpoints.values()].some((o) => o > 0), 'a checkpoint', 30_000);
         first.child.kill('SIGKILL');
         await first.exited;
         // Entries and, under exactly-once, transaction markers.
-        expect(await written(), 'the first worker processed everything before it was killed').toBeLessThan(total);
+        const writtenAtKill = await written();
+        expect(writtenAtKill, 'the first worker processed everything before it was killed').toBeLessThan(total);
         const second = start();
+        if (persistent) {
+          await waitUntil(() => second.restored.size === 6, 'every partition restored', 60_000);
+          const read = [...second.restored.values()].reduce((a, b) => a + b, 0);
+          expect(read, `the restart read ${read} of the ${writtenAtKill} changelog offsets`).toBeLessThan(writtenAtKill);
+        }
         try {
           await waitUntil(async () => (await committedTotal()) === total, 'every record committed', 120_000);
         } catch (error) {
@@ -145,6 +171,7 @@ describe('tables on Kafka', () => {
         expect(await second.exited).toBe(0);
       } finally {
         await admin.disconnect();
+        if (stateDir) rmSync(stateDir, { recursive: true, force: true });
       }
       const breaks: string[] = [];
       const actual = await changelogTable(changelogTopicName(id, 'counts'), 6, breaks);
