@@ -16,10 +16,11 @@ const POSITION_POLL_MS = 200;
  */
 export async function readKafkaPartition(cluster: Cluster, options: ReadPartitionOptions): Promise<void> {
   const { topic, partition, end, signal } = options;
+  const start = options.start ?? 0;
   const groupId = `${topic}.restore.${randomUUID()}`;
   const consumer = cluster.kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
   const admin = cluster.kafka.admin();
-  let position = options.start ?? 0;
+  let position = start;
   let failure: Error | undefined;
   try {
     await Promise.all([consumer.connect(), admin.connect()]);
@@ -32,8 +33,6 @@ export async function readKafkaPartition(cluster: Cluster, options: ReadPartitio
           context: { topic, partition, start: options.start, earliest: low, outOfRange: true },
         });
       }
-      // The throwaway group starts where its committed offset says: set before it has any member.
-      await admin.setOffsets({ groupId, topic, partitions: [{ partition, offset: String(options.start) }] });
     }
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
@@ -44,14 +43,17 @@ export async function readKafkaPartition(cluster: Cluster, options: ReadPartitio
           return;
         }
         try {
-          const messages: RawMessage[] = batch.messages.map((m) => {
-            const headers = emptyRawHeaders();
-            for (const [name, value] of Object.entries(m.headers ?? {})) {
-              const v = Array.isArray(value) ? value[value.length - 1] : value;
-              headers[name] = v === undefined || v === null ? null : Buffer.isBuffer(v) ? v : Buffer.from(String(v));
-            }
-            return { key: m.key, value: m.value, headers, offset: m.offset, timestamp: m.timestamp };
-          });
+          // Records below `start` come from a fetch from the earliest offset before the seek took effect.
+          const messages: RawMessage[] = batch.messages
+            .filter((m) => Number(m.offset) >= start)
+            .map((m) => {
+              const headers = emptyRawHeaders();
+              for (const [name, value] of Object.entries(m.headers ?? {})) {
+                const v = Array.isArray(value) ? value[value.length - 1] : value;
+                headers[name] = v === undefined || v === null ? null : Buffer.isBuffer(v) ? v : Buffer.from(String(v));
+              }
+              return { key: m.key, value: m.value, headers, offset: m.offset, timestamp: m.timestamp };
+            });
           if (messages.length > 0) options.onMessages(messages);
           position = Math.max(position, Number(batch.lastOffset()) + 1);
         } catch (error) {
@@ -59,6 +61,8 @@ export async function readKafkaPartition(cluster: Cluster, options: ReadPartitio
         }
       },
     });
+    // kafkajs seeks only once running; the seek applies to the partition's next fetch.
+    if (options.start !== undefined) consumer.seek({ topic, partition, offset: String(options.start) });
     while (position < end) {
       if (failure) throw failure;
       signal.throwIfAborted();
