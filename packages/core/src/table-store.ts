@@ -219,8 +219,13 @@ export class LocalPartition {
       const time = entry.headers[STREAM_TIME_HEADER];
       if (time) this.#streamTime = Math.max(this.#streamTime ?? Number.NEGATIVE_INFINITY, Number(time.toString()));
       if (entry.key === null) continue;
-      this.#last =
+      const write =
         entry.value === null ? this.#entries.remove(storeKey(entry.key)) : this.#entries.put(storeKey(entry.key), storeValue(entry.key, entry.value));
+      // A write LMDB refused (a full disk) leaves the store behind the changelog: still consistent with its
+      // checkpoint (the tail from it is read again), but no later checkpoint may claim the entry.
+      this.#last = write.catch(() => {
+        this.#broken = true;
+      });
     }
   }
 
@@ -310,7 +315,7 @@ export class LocalPartition {
       at: Date.now(),
     };
     const written = this.#checkpoints.put(this.#id, checkpoint);
-    this.#last = written;
+    this.#last = written.catch(() => undefined);
     await written;
   }
 

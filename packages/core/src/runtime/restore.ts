@@ -136,13 +136,21 @@ export async function restorePartition(
   } catch (error) {
     if (!(local && error instanceof StreamError && error.context.outOfRange === true)) throw error;
     // Retention deleted changelog entries below the checkpoint: the local store cannot be proven to hold them.
+    await local.settled();
     local.discard();
     store = table.createStore(changelog, partition, partitions);
     start = 0;
     await read();
   }
   if (local) {
-    // Nothing was written meanwhile (the partition is paused and earlier writes settled): the end is exact.
+    // Nothing was written meanwhile (the partition is paused and earlier writes settled): the end is exact,
+    // unless LMDB refused one of the entries read (then the restore fails and is retried).
+    await local.settled();
+    if (!local.checkpointable) {
+      throw new StreamError('STATE_INVALID', `table ${table.name}: the local store refused a write of partition ${partition}`, {
+        context: { table: table.name, partition, changelog },
+      });
+    }
     await local.checkpoint(end);
     instrumentation.checkpointed?.(table.name, partition, end);
   }
