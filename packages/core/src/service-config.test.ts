@@ -156,6 +156,20 @@ describe('the environment every service shares', () => {
     }
   });
 
+  it('takes an absolute directory for STATE_DIR and hands it to the app as stateDir (#18)', () => {
+    expect(loadServiceConfig('x', none, base).STATE_DIR).toBeUndefined();
+    expect(loadServiceConfig('x', none, { ...base, STATE_DIR: ' /var/lib/orders ' }).STATE_DIR).toBe('/var/lib/orders');
+    const service = defineService('state', none);
+    expect(service.create(service.readConfig({ ...base, STATE_DIR: '/var/lib/orders' })).app.stateDir).toBe('/var/lib/orders');
+    expect(service.create(service.readConfig(base)).app.stateDir).toBeUndefined();
+    for (const dir of ['', 'state', './state']) {
+      expect(
+        problemOf(() => loadServiceConfig('x', none, { ...base, STATE_DIR: dir })),
+        dir,
+      ).toContain('STATE_DIR: expected an absolute directory path');
+    }
+  });
+
   it('names the variables that only go together in the same error as the rest', () => {
     const message = problemOf(() =>
       loadServiceConfig('x', z.object({ REDIS_URL: z.url() }), {

@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
@@ -186,6 +187,15 @@ function serviceEnvironmentSchema(id: string) {
         const problem = advertisedUrlProblem(url);
         if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
       })
+      .optional(),
+    /**
+     * An absolute directory the instance alone writes: its tables are kept there too (LMDB, the app's
+     * `stateDir`) and a restart restores only their changelogs' tails. Unset: tables in memory only.
+     */
+    STATE_DIR: z
+      .string()
+      .trim()
+      .refine((dir) => isAbsolute(dir), 'expected an absolute directory path')
       .optional(),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     /** A record unfinished this long fails `/healthz` (the app's `stuckAfterMs`); unset keeps the app's default (5 minutes). */

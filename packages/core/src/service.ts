@@ -78,7 +78,7 @@ export function createService(options: ServiceOptions): Service {
 
 /**
  * App options a service sets in code; brokers, group, client id, TLS, SASL, ops port and log level come from the
- * environment, and so does `stuckAfterMs` when `STUCK_AFTER_MS` is set.
+ * environment, and so do `stuckAfterMs` when `STUCK_AFTER_MS` is set and `stateDir` when `STATE_DIR` is.
  */
 export type ServiceShellOptions = Omit<
   ServiceOptions,
@@ -136,6 +136,7 @@ export function defineService<S extends StandardSchemaV1>(id: string, schema: S)
       ...(config.OPS_ADVERTISED_URL === undefined ? {} : { advertisedUrl: config.OPS_ADVERTISED_URL }),
       logLevel: config.LOG_LEVEL,
       ...(config.STUCK_AFTER_MS === undefined ? {} : { stuckAfterMs: config.STUCK_AFTER_MS }),
+      ...(config.STATE_DIR === undefined ? {} : { stateDir: config.STATE_DIR }),
     });
   };
   async function run(optionsOrWire: ServiceShellOptions | ServiceWiring<S>, maybeWire?: ServiceWiring<S>): Promise<void> {

@@ -1,11 +1,18 @@
 import { jsonCodec, stringCodec, type Codec } from './codec.js';
 import { DecodeError, EncodeError, StreamError, toError } from './errors.js';
 import { validate, type InputOf, type OutputOf, type Schema } from './schema.js';
+import type { LocalPartition, LocalStore } from './table-store.js';
 import { murmur2 } from './transport/memory/partitioner.js';
 import { emptyRawHeaders, type OutgoingMessage, type RawMessage } from './transport/transport.js';
 
 /** Header of a changelog entry naming the source offset whose processing wrote it (decimal string). */
 export const SOURCE_OFFSET_HEADER = 'stream-source-offset';
+
+/**
+ * Header of a windowed table's changelog entry: the partition's stream time (ms, decimal) once the record
+ * that wrote it was applied. A restore takes the highest, so windows close where they would have.
+ */
+export const STREAM_TIME_HEADER = 'stream-time';
 
 /** Options of `app.table(name, options)`. */
 export interface TableOptions<KS extends Schema, VS extends Schema> {
@@ -39,6 +46,8 @@ export class PartitionStore<KOut, VOut> {
   appliedOffset = -1;
   /** Changelog entries read during restore. */
   restored = 0;
+  /** Entries loaded from the local store during restore (see `AppOptions.stateDir`). */
+  loaded = 0;
 
   /** The changelog topic this partition's writes go to (its partition {@link partition}). */
   readonly changelog: string;
@@ -180,6 +189,8 @@ export class Table<KIn, KOut, VIn, VOut> {
   /** Changelog writes not acknowledged yet, per partition: a new restore of the partition waits for them. */
   readonly #inFlight = new Map<number, Set<Promise<void>>>();
   readonly #writers = new Map<number, ChangelogWriter>();
+  #local: LocalStore | undefined;
+  readonly #localPartitions = new Map<number, LocalPartition>();
 
   /** @internal use `app.table` */
   constructor(name: string, options: TableOptions<Schema, Schema>) {
@@ -309,8 +320,40 @@ export class Table<KIn, KOut, VIn, VOut> {
     let writer = this.#writers.get(partition);
     if (!writer) this.#writers.set(partition, (writer = new ChangelogWriter(produce)));
     const ack = writer.write(messages);
+    // Acknowledged writes reach the local store in changelog order (acks resolve in order), never before.
+    this.#localPartitions.get(partition)?.track(ack, messages);
     this.#track(partition, ack);
     return ack;
+  }
+
+  /** @internal keeps this table's partitions in `store` as well (see `AppOptions.stateDir`). */
+  useLocalStore(store: LocalStore | undefined): void {
+    this.#local = store;
+    this.#localPartitions.clear();
+  }
+
+  /** @internal the local store of `partition`, when the table has one. */
+  localPartition(changelog: string, partition: number, partitions: number): LocalPartition | undefined {
+    if (!this.#local) return undefined;
+    let local = this.#localPartitions.get(partition);
+    if (!local) this.#localPartitions.set(partition, (local = this.#local.partition(changelog, partition, partitions)));
+    return local;
+  }
+
+  /** @internal the local store settings, if any. */
+  get localStore(): LocalStore | undefined {
+    return this.#local;
+  }
+
+  /**
+   * @internal exactly-once: the transaction holding these outputs of `partition` committed; its changelog
+   * entries go to the local store (an aborted transaction's never do).
+   */
+  committed(changelog: string, partition: number, outputs: readonly OutgoingMessage[]): void {
+    const local = this.#localPartitions.get(partition);
+    if (!local) return;
+    const entries = outputs.filter((m) => m.topic === changelog && m.partition === partition);
+    if (entries.length > 0) local.apply(entries);
   }
 
   #track(partition: number, ack: Promise<void>): void {

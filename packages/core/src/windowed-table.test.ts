@@ -1,10 +1,14 @@
 import fc from 'fast-check';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createApp, type App } from './app.js';
 import { defineTopic } from './topic.js';
 import { changelogTopicName } from './table.js';
 import { MemoryBroker, MemoryTransport } from './testing/index.js';
+import { noInstrumentation, type Instrumentation } from './runtime/instrumentation.js';
 import { STREAM_TIME_HEADER, WindowedTable } from './windowed-table.js';
 import { answerTableQuery } from './ops/tables.js';
 import { eventually, settled, silent, unique } from './table-test-support.js';
@@ -30,12 +34,19 @@ function windowApp(
   source: string,
   summaries: string,
   window: { size: number; step?: number; grace?: number; maxFutureMs?: number },
-  options: { exactlyOnce?: boolean } = {},
+  options: { exactlyOnce?: boolean; stateDir?: string; instrumentation?: Instrumentation } = {},
 ): WindowApp {
   const clicks = defineTopic({ name: source, key: z.string(), value: Click });
   const out = defineTopic({ name: summaries, key: z.string(), value: Summary });
   if (!broker.topics().includes(summaries)) broker.createTopic(summaries, 1);
-  const app = createApp({ id, transport: new MemoryTransport(broker, { maxBatchSize: 50 }), commitIntervalMs: 20, logger: silent() });
+  const app = createApp({
+    id,
+    transport: new MemoryTransport(broker, { maxBatchSize: 50 }),
+    commitIntervalMs: 20,
+    logger: silent(),
+    ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }),
+    ...(options.instrumentation === undefined ? {} : { instrumentation: options.instrumentation }),
+  });
   const perWindow = app.windowedTable('clicks', {
     key: z.string(),
     value: z.number().int(),
@@ -174,52 +185,66 @@ describe('windowed tables on the memory transport', () => {
     await app.stop();
   });
 
-  it('restores open windows and stream time from the changelog: a restarted instance closes and refuses exactly as the first would', async () => {
-    const broker = new MemoryBroker();
-    const id = unique('win');
-    const source = unique('clicks');
-    const summaries = unique('summaries');
-    broker.createTopic(source, 2);
-    const first = windowApp(broker, id, source, summaries, { size: MINUTE, grace: 5_000 });
-    await first.app.start();
-    await produce(broker, source, [
-      { page: 'a', at: T0 + 1_000 },
-      { page: 'b', at: T0 + 2_000 },
-      { page: 'a', at: T0 + MINUTE + 6_000 }, // closes the first minute (grace 5 s) wherever a and b are
-      { page: 'b', at: T0 + MINUTE + 7_000 },
-    ]);
-    await settled(broker, id, source);
-    await first.app.stop();
-    expect(
-      emitted(broker, summaries)
-        .map((s) => [s.page, s.start - T0, s.count])
-        .sort(),
-    ).toEqual([
-      ['a', 0, 1],
-      ['b', 0, 1],
-    ]);
-    const second = windowApp(broker, id, source, summaries, { size: MINUTE, grace: 5_000 });
-    await second.app.start();
-    await produce(broker, source, [
-      { page: 'a', at: T0 + 3_000 }, // late: the restored stream time is past its window's end plus grace
-      { page: 'b', at: T0 + 2 * MINUTE + 10_000 },
-      { page: 'a', at: T0 + 2 * MINUTE + 10_000 },
-    ]);
-    await settled(broker, id, source);
-    await second.app.stop();
-    // The second minute's counts were restored (1 each) and emitted by the second instance, once.
-    expect(
-      emitted(broker, summaries)
-        .map((s) => [s.page, s.start - T0, s.count])
-        .sort(),
-    ).toEqual([
-      ['a', 0, 1],
-      ['a', MINUTE, 1],
-      ['b', 0, 1],
-      ['b', MINUTE, 1],
-    ]);
-    expect(deadLetters(broker, source).map((l) => l.errorClass)).toEqual(['LateRecordError']);
-  });
+  for (const store of ['memory', 'stateDir'] as const) {
+    it(`restores open windows and stream time (${store === 'memory' ? 'from the changelog' : 'from the local store, reading no changelog entry'}): a restarted instance closes and refuses exactly as the first would`, async () => {
+      const broker = new MemoryBroker();
+      const id = unique('win');
+      const source = unique('clicks');
+      const summaries = unique('summaries');
+      broker.createTopic(source, 2);
+      const stateDir = store === 'stateDir' ? mkdtempSync(join(tmpdir(), 'stream-window-store-')) : undefined;
+      const local = stateDir === undefined ? {} : { stateDir };
+      let read = 0;
+      const instrumentation: Instrumentation = {
+        ...noInstrumentation,
+        restoring: (_table, _partition, lag, restored) => void (lag === 0 && (read += restored)),
+      };
+      const first = windowApp(broker, id, source, summaries, { size: MINUTE, grace: 5_000 }, local);
+      await first.app.start();
+      await produce(broker, source, [
+        { page: 'a', at: T0 + 1_000 },
+        { page: 'b', at: T0 + 2_000 },
+        { page: 'a', at: T0 + MINUTE + 6_000 }, // closes the first minute (grace 5 s) wherever a and b are
+        { page: 'b', at: T0 + MINUTE + 7_000 },
+      ]);
+      await settled(broker, id, source);
+      await first.app.stop();
+      expect(
+        emitted(broker, summaries)
+          .map((s) => [s.page, s.start - T0, s.count])
+          .sort(),
+      ).toEqual([
+        ['a', 0, 1],
+        ['b', 0, 1],
+      ]);
+      const second = windowApp(broker, id, source, summaries, { size: MINUTE, grace: 5_000 }, { ...local, instrumentation });
+      await second.app.start();
+      await produce(broker, source, [
+        { page: 'a', at: T0 + 3_000 }, // late: the restored stream time is past its window's end plus grace
+        { page: 'b', at: T0 + 2 * MINUTE + 10_000 },
+        { page: 'a', at: T0 + 2 * MINUTE + 10_000 },
+      ]);
+      await settled(broker, id, source);
+      await second.app.stop();
+      // The second minute's counts were restored (1 each) and emitted by the second instance, once.
+      expect(
+        emitted(broker, summaries)
+          .map((s) => [s.page, s.start - T0, s.count])
+          .sort(),
+      ).toEqual([
+        ['a', 0, 1],
+        ['a', MINUTE, 1],
+        ['b', 0, 1],
+        ['b', MINUTE, 1],
+      ]);
+      expect(deadLetters(broker, source).map((l) => l.errorClass)).toEqual(['LateRecordError']);
+      // From the local store, stream time and the window index came from the loaded entries alone.
+      if (stateDir !== undefined) {
+        expect(read).toBe(0);
+        rmSync(stateDir, { recursive: true, force: true });
+      } else expect(read).toBeGreaterThan(0);
+    });
+  }
 
   it('does not dead-letter as late a record redelivered after a crash whose update the restored state already holds', async () => {
     const broker = new MemoryBroker();

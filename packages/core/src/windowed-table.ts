@@ -1,15 +1,20 @@
 import { NonRetryableError, StreamError } from './errors.js';
 import type { OutgoingRecord } from './record.js';
 import type { InputOf, OutputOf, Schema } from './schema.js';
-import { PartitionStore, SOURCE_OFFSET_HEADER, Table, type TableKey, type TableOptions, type TableWriter, type ViewAccess } from './table.js';
+import {
+  PartitionStore,
+  SOURCE_OFFSET_HEADER,
+  STREAM_TIME_HEADER,
+  Table,
+  type TableKey,
+  type TableOptions,
+  type TableWriter,
+  type ViewAccess,
+} from './table.js';
 import type { AnyTopic, Topic } from './topic.js';
 import { emptyRawHeaders, type OutgoingMessage, type RawMessage } from './transport/transport.js';
 
-/**
- * Header of a windowed table's changelog entry: the partition's stream time (ms, decimal) once the record
- * that wrote it was applied. A restore takes the highest, so windows close where they would have.
- */
-export const STREAM_TIME_HEADER = 'stream-time';
+export { STREAM_TIME_HEADER } from './table.js';
 
 /** A window of event time: `[start, end)` in milliseconds since the epoch. */
 export interface Window {

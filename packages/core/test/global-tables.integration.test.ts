@@ -1,6 +1,6 @@
 /**
  * Global tables on the local broker: two instances each load every partition of a topic, then follow it
- * (the kafkajs transport's readPartition, from an offset, with a throwaway group per read).
+ * (the kafkajs transport's readPartition, from a start offset, with a throwaway group per read).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';

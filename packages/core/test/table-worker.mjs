@@ -1,5 +1,7 @@
 // A worker process for the table integration tests: one instance of a counting app (a table of counts per
-// key) over `input`. Arguments: brokers appId input. EXACTLY_ONCE=1 turns exactly-once on.
+// key) over `input`. Arguments: brokers appId input. EXACTLY_ONCE=1 turns exactly-once on; STATE_DIR keeps the
+// table in a local store there too. With an IPC channel it reports each table partition's restore (entries read
+// from the changelog, loaded from the local store) and checkpoint to its parent.
 import { createApp, createLogger, defineTopic, silentLogger } from '@stream/core';
 import { z } from 'zod';
 
@@ -9,8 +11,19 @@ const [brokers, appId, input] = process.argv.slice(2);
 const delayMs = Number(process.env.WORKER_DELAY_MS ?? '0');
 const concurrency = Number(process.env.WORKER_CONCURRENCY ?? '1');
 const topic = defineTopic({ name: input, key: z.string(), value: z.object({ n: z.number().int() }) });
+const report = process.send ? (message) => process.send(message) : () => undefined;
+const noop = () => undefined;
+const instrumentation = {
+  ...Object.fromEntries(['processed', 'failed', 'retried', 'deadLettered', 'inFlight', 'committed', 'fetched', 'revoked', 'dependency'].map((m) => [m, noop])),
+  restoring: (table, partition, lag, restored) => {
+    if (lag === 0) report({ kind: 'restored', table, partition, restored });
+  },
+  checkpointed: (table, partition, offset) => report({ kind: 'checkpointed', table, partition, offset }),
+};
 const app = createApp({
   id: appId,
+  instrumentation,
+  ...(process.env.STATE_DIR ? { stateDir: process.env.STATE_DIR } : {}),
   brokers: brokers.split(','),
   // WORKER_LOG_LEVEL=info writes the app's log to stderr (the test shows it only when told to).
   logger: process.env.WORKER_LOG_LEVEL ? createLogger({ name: appId, level: process.env.WORKER_LOG_LEVEL, destination: process.stderr }) : silentLogger(),

@@ -40,7 +40,14 @@ export interface Worker {
   readonly ready: Promise<void>;
   /** Its exit code (null when killed by a signal). */
   readonly exited: Promise<number | null>;
+  /** Per partition: the changelog entries its last restore read. */
+  readonly restored: ReadonlyMap<number, number>;
+  /** Per partition: its last local-store checkpoint (with STATE_DIR). */
+  readonly checkpoints: ReadonlyMap<number, number>;
 }
+
+/** What table-worker.mjs reports over IPC: 'ready', or a partition's restore or checkpoint. */
+type WorkerMessage = 'ready' | { readonly kind: 'restored' | 'checkpointed'; readonly partition: number; readonly restored?: number; readonly offset?: number };
 
 /**
  * Starts one `table-worker.mjs` instance of app `id` over `input`. `env` adds to its environment
@@ -52,12 +59,18 @@ export function startTableWorker(id: string, input: string, exactlyOnce: boolean
     env: { ...process.env, EXACTLY_ONCE: exactlyOnce ? '1' : '0', ...env },
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const restored = new Map<number, number>();
+  const checkpoints = new Map<number, number>();
   const ready = new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve());
+    child.on('message', (m: WorkerMessage) => {
+      if (m === 'ready') resolve();
+      else if (m.kind === 'restored') restored.set(m.partition, m.restored!);
+      else checkpoints.set(m.partition, m.offset!);
+    });
     void exited.then((code) => reject(new Error(`the worker exited (${code}) before it was ready`)));
   });
   ready.catch(() => undefined);
-  return { child, exited, ready };
+  return { child, exited, ready, restored, checkpoints };
 }
 
 /** How far a counting app got, read through `admin`. */

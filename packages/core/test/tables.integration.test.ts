@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTopics, deleteTopics, requireServers, uniqueName, waitUntil } from '@stream/local-stack';
@@ -58,8 +61,15 @@ describe('tables on Kafka', () => {
   // 274 that followed it, so a restore ended on stale counts (src/producer.test.ts, src/table.test.ts pin
   // the fix). Each record waits 1 ms, so that the kill lands mid-way: without it the first worker often
   // committed everything before the kill (under exactly-once its writes land a transaction at a time).
-  for (const exactlyOnce of [false, true]) {
-    it(`a counting app SIGKILLed mid-way and restarted ends with exact counts (${exactlyOnce ? 'exactly-once' : 'at-least-once'})`, async () => {
+  // With a persistent local store (stateDir), the kill also lands between the store's writes and its next
+  // checkpoint, and the restart reads only the changelog from that checkpoint.
+  for (const { exactlyOnce, persistent } of [
+    { exactlyOnce: false, persistent: false },
+    { exactlyOnce: true, persistent: false },
+    { exactlyOnce: false, persistent: true },
+    { exactlyOnce: true, persistent: true },
+  ]) {
+    it(`a counting app SIGKILLed mid-way and restarted ends with exact counts (${exactlyOnce ? 'exactly-once' : 'at-least-once'}${persistent ? ', persistent store' : ''})`, async () => {
       const input = uniqueName('tables-kill-in');
       const id = uniqueName('tables-kill');
       topics.push(...(await createTopics([{ name: input, partitions: 6 }])), changelogTopicName(id, 'counts'));
@@ -70,22 +80,33 @@ describe('tables on Kafka', () => {
       await admin.connect();
       const changelog = changelogTopicName(id, 'counts');
       const progress = countingProgress(admin, id, input, changelog);
-      const start = () => startTableWorker(id, input, exactlyOnce, { WORKER_DELAY_MS: '1' });
+      const stateDir = persistent ? mkdtempSync(join(tmpdir(), 'stream-tables-kill-')) : undefined;
+      const start = () => startTableWorker(id, input, exactlyOnce, { WORKER_DELAY_MS: '1', ...(stateDir ? { STATE_DIR: stateDir } : {}) });
       try {
         const first = start();
         // Progress as the changelog's end offsets: committed offsets lag behind, and under exactly-once they
         // can jump from a fifth to everything between two reads.
         await waitUntil(async () => (await progress.written()) > total / 5, 'a fifth processed', 90_000);
+        // Checkpoints past a tenth of the input, so the restart has much to skip (they come every 5 s).
+        const checkpointed = () => [...first.checkpoints.values()].reduce((a, b) => a + b, 0);
+        if (persistent) await waitUntil(() => checkpointed() >= total / 10, 'checkpoints past a tenth', 60_000);
         first.child.kill('SIGKILL');
         await first.exited;
         // Entries and, under exactly-once, transaction markers.
-        expect(await progress.written(), 'the first worker processed everything before it was killed').toBeLessThan(total);
+        const writtenAtKill = await progress.written();
+        expect(writtenAtKill, 'the first worker processed everything before it was killed').toBeLessThan(total);
         const second = start();
+        if (persistent) {
+          await waitUntil(() => second.restored.size === 6, 'every partition restored', 60_000);
+          const read = [...second.restored.values()].reduce((a, b) => a + b, 0);
+          expect(read, `the restart read ${read} of the ${writtenAtKill} changelog offsets`).toBeLessThan(writtenAtKill - total / 20);
+        }
         await progress.allCommitted(total, 120_000);
         second.child.kill('SIGTERM');
         expect(await second.exited).toBe(0);
       } finally {
         await admin.disconnect();
+        if (stateDir) rmSync(stateDir, { recursive: true, force: true });
       }
       const { wrong, breaks, size } = await wrongCounts(changelog, 6, expected);
       expect(wrong, `first entries that do not count one more: ${breaks.join('; ')}`).toEqual([]);

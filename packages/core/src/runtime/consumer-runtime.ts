@@ -22,12 +22,19 @@ import { PartitionState, type BufferLimits, type Delivery } from './partition.js
 import { restorePartition, type TablesByTopic } from './restore.js';
 import { backoffDelay, sleep } from './backoff.js';
 import { StreamError } from '../errors.js';
+import type { LocalPartition } from '../table-store.js';
 
 /**
  * How long a revoke waits for in-flight records before its last commit: below the kafkajs transport's
  * bound on holding the rejoin (5 s), so that commit still goes out before this member rejoins.
  */
 const REVOKE_DRAIN_MAX_MS = 3_000;
+/**
+ * How often tables' local stores are checkpointed (after a commit round): a crash restart reads at most
+ * about this much of each changelog partition's tail. Each checkpoint costs an end-offset request per
+ * changelog and one small LMDB write per partition, so not per commit.
+ */
+const CHECKPOINT_INTERVAL_MS = 5_000;
 
 /** A paused partition is not fetched, so its high watermark is asked for at most this often (for its lag). */
 const PAUSED_WATERMARK_REFRESH_MS = 1000;
@@ -76,6 +83,8 @@ export class ConsumerRuntime implements ConsumerListener {
   #watermarksAt = 0;
   #watermarks: Promise<void> = Promise.resolve();
   #committing: Promise<void> = Promise.resolve();
+  /** When tables' local stores were last checkpointed (see {@link #checkpoint}). */
+  #checkpointedAt = 0;
   #stopping = false;
   #crash: Error | undefined;
   /** Partition states stopped by a failed changelog write (see {@link tableWriteFailed}). */
@@ -98,6 +107,9 @@ export class ConsumerRuntime implements ConsumerListener {
         isCurrent: (state) => this.#isCurrent(state),
         renew: (state) => this.#newState(state.topic, state.partition),
         claimed: (state) => this.#claimed(state),
+        transactionCommitted: (state, outputs) => {
+          for (const { table, changelog } of this.#tables.get(state.topic) ?? []) table.committed(changelog, state.partition, outputs);
+        },
         crash: (error) => this.onCrash(error),
       },
     );
@@ -221,7 +233,8 @@ export class ConsumerRuntime implements ConsumerListener {
   async #commitRevoking(): Promise<void> {
     await this.commit();
     await settlesWithin(Promise.all(this.#options.runners.map((r) => r.whenIdle())), REVOKE_DRAIN_MAX_MS);
-    await this.commit();
+    // Checkpointed now: wherever the partitions go, a later restore here reads only what was written since.
+    await this.commit('now');
   }
 
   /**
@@ -310,6 +323,7 @@ export class ConsumerRuntime implements ConsumerListener {
                 topic: state.topic,
                 partition: state.partition,
                 entries: store.restored,
+                ...(store.loaded > 0 || usage.table.localStore ? { loaded: store.loaded } : {}),
                 keys: store.entries.size,
                 appliedOffset: store.appliedOffset,
                 ms: Date.now() - started,
@@ -406,9 +420,14 @@ export class ConsumerRuntime implements ConsumerListener {
   }
 
   /** Commits every partition's completed prefix. Calls are serialised; a failed commit is retried on the next one. */
-  commit(): Promise<void> {
+  commit(checkpoint: 'due' | 'now' = 'due'): Promise<void> {
     this.#committing = this.#committing
       .then(() => this.#commitOnce())
+      .then(() =>
+        this.#checkpoint(checkpoint).catch((error: unknown) => {
+          this.#options.log.warn({ err: toError(error) }, "checkpointing tables' local stores failed: will retry");
+        }),
+      )
       .catch((error: unknown) => {
         this.#options.log.warn({ err: toError(error) }, 'commit failed: will retry');
       });
@@ -449,6 +468,45 @@ export class ConsumerRuntime implements ConsumerListener {
     if (failed) throw failed.reason;
   }
 
+  /**
+   * Checkpoints the local stores of the tables of every partition (see table-store.ts): reads each
+   * changelog's end offsets, then each partition's store waits for its changelog writes in flight at that
+   * moment and checkpoints the end. Runs in the commit chain, so no exactly-once transaction is open
+   * meanwhile; a partition whose last commit is in doubt, restoring or claiming is left for the next round.
+   * `'due'` only every {@link CHECKPOINT_INTERVAL_MS}.
+   */
+  async #checkpoint(when: 'due' | 'now'): Promise<void> {
+    const now = Date.now();
+    if (when === 'due' && now - this.#checkpointedAt < CHECKPOINT_INTERVAL_MS) return;
+    const byChangelog = new Map<string, { table: string; local: LocalPartition }[]>();
+    for (const state of this.#partitions.values()) {
+      if (state.restoring || state.claiming || state.revoked || this.#exactlyOnce.inDoubt(state)) continue;
+      for (const { table, changelog, partitions } of this.#tables.get(state.topic) ?? []) {
+        if (!state.tables.has(table)) continue;
+        const local = table.localPartition(changelog, state.partition, partitions);
+        if (local?.checkpointable) byChangelog.set(changelog, [...(byChangelog.get(changelog) ?? []), { table: table.name, local }]);
+      }
+    }
+    if (byChangelog.size === 0) return;
+    this.#checkpointedAt = now;
+    const admin = await this.#adminClient();
+    const written: Promise<void>[] = [];
+    for (const [changelog, locals] of byChangelog) {
+      const ends = new Map((await admin.endOffsets(changelog)).map((o) => [o.partition, Number(o.offset)]));
+      // Synchronously after the read: each store takes the writes in flight now as those to wait for.
+      for (const { table, local } of locals) {
+        const end = ends.get(local.partition);
+        if (end === undefined) continue;
+        written.push(
+          local.checkpointAt(end, REVOKE_DRAIN_MAX_MS).then((done) => {
+            if (done) this.#options.instrumentation.checkpointed?.(table, local.partition, end);
+          }),
+        );
+      }
+    }
+    await Promise.all(written);
+  }
+
   /** Stops taking records: every partition is paused and agents start nothing new. */
   beginStop(): void {
     this.#stopping = true;
@@ -460,7 +518,7 @@ export class ConsumerRuntime implements ConsumerListener {
 
   /** Final commit, then leaves the group and closes transactional producers. */
   async finishStop(): Promise<void> {
-    await this.commit();
+    await this.commit('now');
     await this.#consumer?.stop();
     await this.#exactlyOnce.close();
     await this.#watermarks;

@@ -1,6 +1,6 @@
 import { StreamError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Transport, TransportAdmin, TransportConsumer, TransportProducer } from '../transport/transport.js';
+import type { OutgoingMessage, Transport, TransportAdmin, TransportConsumer, TransportProducer } from '../transport/transport.js';
 import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
 import type { Instrumentation } from './instrumentation.js';
 import { tpKey } from '../transport/shared.js';
@@ -31,6 +31,11 @@ export interface TransactionalHost {
    * The partition is claimed (fenced, positioned): the host restores its tables, if any, and resumes it.
    */
   claimed?(state: PartitionState): void;
+  /**
+   * A transaction of the partition committed with these outputs (its tables' local stores take their
+   * changelog entries now: an aborted transaction's never reach them).
+   */
+  transactionCommitted?(state: PartitionState, outputs: readonly OutgoingMessage[]): void;
   /** A bug surfaced: the consumer runtime crashes with it. */
   crash(error: Error): void;
 }
@@ -223,6 +228,7 @@ export class TransactionalPartitions {
   }
 
   #committed(state: PartitionState, offset: number): void {
+    this.#host.transactionCommitted?.(state, state.outputsBefore(offset));
     state.dropOutputs(offset);
     state.committedAt(offset);
     this.#options.instrumentation.committed(state.topic, state.partition, offset);
@@ -236,6 +242,11 @@ export class TransactionalPartitions {
    * was aborted and the outputs stay for the next transaction. Throws when the broker cannot be reached:
    * the partition stays in doubt and the next commit settles it first.
    */
+  /** @internal true while the partition's last commit has an unknown outcome: its changelog is not quiescent. */
+  inDoubt(state: PartitionState): boolean {
+    return this.#inDoubt.has(state);
+  }
+
   async #settle(state: PartitionState): Promise<void> {
     const attempted = this.#inDoubt.get(state);
     if (attempted === undefined) return;

@@ -42,19 +42,31 @@ export function followGlobalTable(transport: Transport, table: AnyGlobalTable, t
       ends.map(async ({ partition, end }) => {
         const from = table.position(partition);
         if (end <= from) return;
-        await readRange(transport, `global table ${table.name}`, {
-          topic,
-          partition,
-          from,
-          end,
-          signal,
-          apply: (message) => {
-            const skipped = table.apply(partition, message);
-            if (skipped) {
-              log.error({ globalTable: table.name, topic, ...skipped }, 'global table: skipped a record its codec or schema refuses');
-            }
-          },
-        });
+        const read = (start: number) =>
+          readRange(transport, `global table ${table.name}`, {
+            topic,
+            partition,
+            ...(start > 0 ? { start } : {}),
+            end,
+            signal,
+            apply: (message) => {
+              const skipped = table.apply(partition, message);
+              if (skipped) {
+                log.error({ globalTable: table.name, topic, ...skipped }, 'global table: skipped a record its codec or schema refuses');
+              }
+            },
+          });
+        try {
+          await read(from);
+        } catch (error) {
+          if (!(error instanceof StreamError && error.context.outOfRange === true)) throw error;
+          // Retention deleted records past the position between two polls: read what is left from the earliest.
+          log.warn(
+            { globalTable: table.name, topic, partition, position: from },
+            'global table: records past its position were deleted; reading the partition again',
+          );
+          await read(0);
+        }
         table.advance(partition, end);
       }),
     );

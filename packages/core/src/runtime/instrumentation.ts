@@ -24,6 +24,11 @@ export interface Instrumentation {
    * done), `restored` were read so far. Optional.
    */
   restoring?(table: string, partition: number, lag: number, restored: number): void;
+  /**
+   * A table partition's local store (`stateDir`) was checkpointed at changelog offset `offset`: a restore
+   * here reads the changelog from there. Optional.
+   */
+  checkpointed?(table: string, partition: number, offset: number): void;
 }
 
 /** Records nothing. */

@@ -79,6 +79,10 @@ export async function ensureChangelogs(
  * and transaction markers leave gaps: the last record need not sit at end - 1). Waits first for this
  * instance's own changelog writes of the partition still in flight (a previous assignment's). Rejects with
  * `signal`'s reason when it is aborted (the partition was revoked).
+ *
+ * With a local store (`AppOptions.stateDir`) whose checkpoint C can be trusted (see table-store.ts), its
+ * entries are loaded first and only the changelog from C is read; what is read goes to the local store too,
+ * and the end read is checkpointed. A store that cannot be trusted is emptied and the partition read in full.
  */
 export async function restorePartition(
   transport: Transport,
@@ -96,16 +100,56 @@ export async function restorePartition(
   signal.throwIfAborted();
   table.restoring(partition);
   const end = Number((await admin.endOffsets(changelog)).find((o) => o.partition === partition)?.offset ?? '0');
-  const store: PartitionStore<unknown, unknown> = table.createStore(changelog, partition, partitions);
-  instrumentation.restoring?.(table.name, partition, end, 0);
-  await readRange(transport, `table ${table.name}`, {
-    topic: changelog,
-    partition,
-    end,
-    signal,
-    apply: (message) => table.applyEntry(store, message),
-    progress: (last) => instrumentation.restoring?.(table.name, partition, Math.max(0, end - last - 1), store.restored),
-  });
+  const local = table.localPartition(changelog, partition, partitions);
+  let store: PartitionStore<unknown, unknown> = table.createStore(changelog, partition, partitions);
+  let start = 0;
+  if (local) {
+    // Acknowledged writes of a previous assignment queued to LMDB are committed before it is read.
+    await local.settled();
+    const checkpoint = local.trusted(end, undefined, table.localStore!.maxCheckpointAgeMs);
+    if (checkpoint) {
+      for (const message of local.messages(checkpoint)) table.applyEntry(store, message);
+      store.loaded = store.restored - 1; // the last message only carries the checkpoint's headers
+      store.restored = 0;
+      start = checkpoint.offset;
+    }
+  }
+  const read = async (): Promise<void> => {
+    instrumentation.restoring?.(table.name, partition, end - start, 0);
+    await readRange(transport, `table ${table.name}`, {
+      topic: changelog,
+      partition,
+      ...(start > 0 ? { start } : {}),
+      end,
+      signal,
+      apply: (message) => table.applyEntry(store, message),
+      applied: (messages) => local?.apply(messages),
+      progress: (last) => instrumentation.restoring?.(table.name, partition, Math.max(0, end - Math.max(last, start - 1) - 1), store.restored),
+    });
+  };
+  try {
+    await read();
+  } catch (error) {
+    if (!(local && error instanceof StreamError && error.context.outOfRange === true)) throw error;
+    // Retention deleted changelog entries below the checkpoint: the local store cannot be proven to hold them.
+    await local.settled();
+    local.discard();
+    store = table.createStore(changelog, partition, partitions);
+    start = 0;
+    await read();
+  }
+  if (local) {
+    // Nothing was written meanwhile (the partition is paused and earlier writes settled): the end is exact,
+    // unless LMDB refused one of the entries read (then the restore fails and is retried).
+    await local.settled();
+    if (!local.checkpointable) {
+      throw new StreamError('STATE_INVALID', `table ${table.name}: the local store refused a write of partition ${partition}`, {
+        context: { table: table.name, partition, changelog },
+      });
+    }
+    await local.checkpoint(end);
+    instrumentation.checkpointed?.(table.name, partition, end);
+  }
   instrumentation.restoring?.(table.name, partition, 0, store.restored);
   return store;
 }

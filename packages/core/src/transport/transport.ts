@@ -199,16 +199,17 @@ export interface TransportAdmin {
 /** What {@link Transport.readPartition} reads and where its messages go. */
 export interface ReadPartitionOptions extends TopicPartition {
   /**
+   * Where the read starts (default the partition's earliest offset): a table's restore from its local
+   * store's checkpoint, a global table following its topic from where its previous read ended. Below the partition's earliest offset (retention deleted it) the read rejects with
+   * a `StreamError` `STATE_INVALID` whose context has `outOfRange: true`, never silently starts elsewhere.
+   */
+  readonly start?: number;
+  /**
    * Where the read ends: once its position (the offset after the last record or marker read) reaches this
    * offset, typically the partition's end offset read before. Never "a record at end - 1 was seen":
    * compaction and transaction markers leave gaps in the offsets.
    */
   readonly end: number;
-  /**
-   * Where the read starts: the offset of the first record wanted (a global table following its topic reads
-   * on from where its previous read ended). Default the partition's earliest offset.
-   */
-  readonly from?: number;
   /** Aborts the read: it rejects with the signal's reason. */
   readonly signal: AbortSignal;
   /** Committed records in offset order, a batch at a time; must not block. */
@@ -219,9 +220,9 @@ export interface ReadPartitionOptions extends TopicPartition {
 export interface Transport {
   readonly name: string;
   /**
-   * Reads one partition from its earliest offset (or `from`), committed records only, outside any consumer
-   * group (a table's restore from its changelog, a global table's load and follow). Resolves once the
-   * position reaches `end`.
+   * Reads one partition from its earliest offset (or `start`), committed records only, outside any consumer
+   * group (a table's restore from its changelog, a global table's load and follow). Resolves once the position
+   * reaches `end`.
    */
   readPartition?(options: ReadPartitionOptions): Promise<void>;
   consumer(options: ConsumerOptions): TransportConsumer;

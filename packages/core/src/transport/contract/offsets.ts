@@ -37,13 +37,13 @@ export function describeOffsets(factory: TransportFactory): void {
       async (c) => {
         const topic = await c.topic('read-partition', 2);
         await c.send([...records(topic, 0, 'a', 6), ...records(topic, 1, 'b', 2)]);
-        const read = async (from: number | undefined, end: number): Promise<number[]> => {
+        const read = async (start: number | undefined, end: number): Promise<number[]> => {
           const offsets: number[] = [];
           await c.under.transport.readPartition!({
             topic,
             partition: 0,
             end,
-            ...(from === undefined ? {} : { from }),
+            ...(start === undefined ? {} : { start }),
             signal: new AbortController().signal,
             onMessages: (messages) => offsets.push(...messages.map((m) => Number(m.offset))),
           });

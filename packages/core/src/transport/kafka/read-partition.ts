@@ -9,21 +9,31 @@ const POSITION_POLL_MS = 200;
 /**
  * Reads one partition outside the app's group, committed records only (a table's restore). kafkajs has
  * no manual assignment, so a consumer of a throwaway group (`<topic>.restore.<uuid>`, deleted afterwards)
- * subscribes from the earliest offset and pauses every other partition. Its position is the larger of
+ * subscribes from the earliest offset (or seeks to `start`) and pauses every other partition. Its position is the larger of
  * the offset after the last batch delivered and the throwaway group's committed offset, which kafkajs
  * also moves past batches that hold only transaction markers or compacted-away records (those never
  * reach eachBatch): so the read ends when the position reaches `end`, gaps and markers included.
  */
 export async function readKafkaPartition(cluster: Cluster, options: ReadPartitionOptions): Promise<void> {
   const { topic, partition, end, signal } = options;
+  const start = options.start ?? 0;
   const groupId = `${topic}.restore.${randomUUID()}`;
   const consumer = cluster.kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
   const admin = cluster.kafka.admin();
-  const from = options.from ?? 0;
-  let position = from;
+  let position = start;
   let failure: Error | undefined;
   try {
     await Promise.all([consumer.connect(), admin.connect()]);
+    if (options.start !== undefined) {
+      // A start below the earliest offset would be reset to the earliest by the consumer: refused instead,
+      // since the caller's state was built on what lay below it.
+      const low = Number((await admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low ?? '0');
+      if (options.start < low) {
+        throw new StreamError('STATE_INVALID', `${topic}/${partition}: start offset ${options.start} is below the earliest offset ${low}`, {
+          context: { topic, partition, start: options.start, earliest: low, outOfRange: true },
+        });
+      }
+    }
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       autoCommitInterval: POSITION_POLL_MS,
@@ -33,16 +43,17 @@ export async function readKafkaPartition(cluster: Cluster, options: ReadPartitio
           return;
         }
         try {
-          // A seek to `from` applies once the partition is assigned; the filter covers a fetch begun before it.
-          const wanted = from > 0 ? batch.messages.filter((m) => Number(m.offset) >= from) : batch.messages;
-          const messages: RawMessage[] = wanted.map((m) => {
-            const headers = emptyRawHeaders();
-            for (const [name, value] of Object.entries(m.headers ?? {})) {
-              const v = Array.isArray(value) ? value[value.length - 1] : value;
-              headers[name] = v === undefined || v === null ? null : Buffer.isBuffer(v) ? v : Buffer.from(String(v));
-            }
-            return { key: m.key, value: m.value, headers, offset: m.offset, timestamp: m.timestamp };
-          });
+          // Records below `start` come from a fetch from the earliest offset before the seek took effect.
+          const messages: RawMessage[] = batch.messages
+            .filter((m) => Number(m.offset) >= start)
+            .map((m) => {
+              const headers = emptyRawHeaders();
+              for (const [name, value] of Object.entries(m.headers ?? {})) {
+                const v = Array.isArray(value) ? value[value.length - 1] : value;
+                headers[name] = v === undefined || v === null ? null : Buffer.isBuffer(v) ? v : Buffer.from(String(v));
+              }
+              return { key: m.key, value: m.value, headers, offset: m.offset, timestamp: m.timestamp };
+            });
           if (messages.length > 0) options.onMessages(messages);
           position = Math.max(position, Number(batch.lastOffset()) + 1);
         } catch (error) {
@@ -50,8 +61,8 @@ export async function readKafkaPartition(cluster: Cluster, options: ReadPartitio
         }
       },
     });
-    // kafkajs applies a seek made after run() when the partition is assigned: the read starts at `from`.
-    if (from > 0) consumer.seek({ topic, partition, offset: String(from) });
+    // kafkajs seeks only once running; the seek applies to the partition's next fetch.
+    if (options.start !== undefined) consumer.seek({ topic, partition, offset: String(options.start) });
     while (position < end) {
       if (failure) throw failure;
       signal.throwIfAborted();
@@ -63,6 +74,7 @@ export async function readKafkaPartition(cluster: Cluster, options: ReadPartitio
     if (failure) throw failure;
   } catch (error) {
     if (signal.aborted) throw signal.reason as Error;
+    if (error instanceof StreamError && error.context.outOfRange === true) throw error;
     throw new StreamError('TRANSPORT_FAILED', `reading ${topic}/${partition} up to ${end} failed: ${toError(error).message}`, {
       cause: error,
       context: { topic, partition, end },

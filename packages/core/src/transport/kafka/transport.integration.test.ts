@@ -423,6 +423,48 @@ describe('KafkaTransport (real broker)', () => {
     expect(await admin.committedOffsets(groupId, existing)).toEqual([{ topic: existing, partition: 1, offset: '0' }]);
   });
 
+  it('readPartition from a start offset reads from there only, and refuses a start below the earliest offset (#18)', async () => {
+    const t = transport();
+    const [topic] = await topics({ name: uniqueName('kt-read-from'), partitions: 1 });
+    if (!topic) throw new Error('no topic');
+    const kafka = testKafka();
+    const raw = kafka.producer();
+    await raw.connect();
+    try {
+      await raw.send({ topic, messages: Array.from({ length: 300 }, (_, i) => ({ key: `k${i}`, value: String(i) })) });
+    } finally {
+      await raw.disconnect();
+    }
+    const read = async (start: number | undefined) => {
+      const offsets: number[] = [];
+      await t.readPartition({
+        topic,
+        partition: 0,
+        end: 300,
+        signal: new AbortController().signal,
+        ...(start === undefined ? {} : { start }),
+        onMessages: (messages) => offsets.push(...messages.map((m) => Number(m.offset))),
+      });
+      return offsets;
+    };
+    expect(await read(undefined)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    // A seek after a fetch from the earliest may deliver a stretch twice, never anything below the start.
+    const from = await read(250);
+    expect(Math.min(...from)).toBe(250);
+    expect([...new Set(from)]).toEqual(Array.from({ length: 50 }, (_, i) => 250 + i));
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.fetchTopicMetadata({ topics: [topic] }); // kafkajs needs the leaders known
+      await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '100' }] });
+    } finally {
+      await admin.disconnect();
+    }
+    const refused = await read(50).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(StreamError);
+    expect((refused as StreamError).context).toMatchObject({ outOfRange: true, start: 50, earliest: 100 });
+  });
+
   it('maps kafkajs headers (strings, repeated names) to buffers, last value winning', async () => {
     const t = transport();
     const [topic] = await topics({ name: uniqueName('kt-headers'), partitions: 1 });

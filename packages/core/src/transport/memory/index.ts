@@ -55,7 +55,7 @@ export class MemoryTransport implements Transport {
   async readPartition(options: ReadPartitionOptions): Promise<void> {
     const core = brokerCore(this.broker);
     const log = core.logs.log(options.topic, options.partition);
-    let position = options.from ?? 0;
+    let position = options.start ?? 0;
     while (position < options.end) {
       options.signal.throwIfAborted();
       const batch = log.slice(position, Math.min(options.end, position + this.#maxBatchSize));
