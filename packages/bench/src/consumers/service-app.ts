@@ -44,6 +44,8 @@ export function serviceApp(
     readonly exactlyOnce?: boolean;
     readonly acknowledged?: boolean;
     readonly restoring?: Instrumentation['restoring'];
+    /** Keeps the app's tables in a persistent local store there too (`AppOptions.stateDir`). */
+    readonly stateDir?: string;
   } = {},
 ): App {
   const committed = new Map<number, number>();
@@ -73,6 +75,7 @@ export function serviceApp(
     ...bufferOverride(),
     ...fetchOverride(),
     ...(options.outputs ? { outputs: [...options.outputs] } : {}),
+    ...(options.stateDir ? { stateDir: options.stateDir } : {}),
     instrumentation: options.restoring ? { ...instrumentation, restoring: options.restoring } : instrumentation,
   });
 }
