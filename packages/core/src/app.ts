@@ -528,7 +528,7 @@ export class App implements RecordSender {
     if (plan.agents.length === 0) return;
     const stateDir = this.#options.stateDir;
     if (stateDir !== undefined && tables.size > 0) {
-      const local = new LocalStore({ dir: stateDir });
+      const local = await LocalStore.open({ dir: stateDir });
       for (const table of this.#tables.values()) table.useLocalStore(local);
       // After the consumer's final commit and checkpoint (stop hooks run once it has left the group).
       this.#stopHooks.push(async () => {

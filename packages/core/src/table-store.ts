@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import type { Database, RootDatabase, open as openLmdb } from 'lmdb';
 import { settlesWithin } from './abort.js';
 import { StreamError, toError } from './errors.js';
 import { SOURCE_OFFSET_HEADER, STREAM_TIME_HEADER } from './table.js';
@@ -98,9 +98,21 @@ export class LocalStore {
   readonly #envs = new Map<string, RootDatabase>();
   readonly #partitions = new Map<string, LocalPartition>();
 
-  constructor(options: LocalStoreOptions) {
+  readonly #open: typeof openLmdb;
+
+  /**
+   * Opens a store in `options.dir`. lmdb (a native module) is loaded here, on first use: an app without
+   * `stateDir` never loads it.
+   */
+  static async open(options: LocalStoreOptions): Promise<LocalStore> {
+    const { open } = await import('lmdb');
+    return new LocalStore(options, open);
+  }
+
+  private constructor(options: LocalStoreOptions, open: typeof openLmdb) {
     this.dir = options.dir;
     this.maxCheckpointAgeMs = options.maxCheckpointAgeMs ?? DEFAULT_MAX_CHECKPOINT_AGE_MS;
+    this.#open = open;
   }
 
   #env(changelog: string): RootDatabase {
@@ -111,7 +123,7 @@ export class LocalStore {
         mkdirSync(path, { recursive: true });
         // One environment per changelog, a named database per partition and one for the checkpoints:
         // a partition's entries and its checkpoint commit in one environment's ordered write queue.
-        env = open({ path, maxDbs: 4096 });
+        env = this.#open({ path, maxDbs: 4096 });
       } catch (error) {
         throw new StreamError('CONFIG_INVALID', `cannot open the local table store at ${path}: ${toError(error).message}`, {
           cause: error,

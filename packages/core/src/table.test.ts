@@ -246,7 +246,7 @@ function restoreCounter(): { readonly instrumentation: Instrumentation; read(): 
 
 /** The entries a stopped app left in its local store, over every partition. */
 async function storedEntries(dir: string, changelog: string, partitions: number): Promise<number> {
-  const store = new LocalStore({ dir });
+  const store = await LocalStore.open({ dir });
   let n = 0;
   for (let p = 0; p < partitions; p++) n += store.partition(changelog, p, partitions).storedEntries();
   await store.close();
@@ -430,7 +430,7 @@ describe('tables on a persistent local store (stateDir)', () => {
 
   it('trusts a checkpoint only for its changelog, partition count, offsets and age', async () => {
     const dir = tempDir();
-    const store = new LocalStore({ dir, maxCheckpointAgeMs: 60_000 });
+    const store = await LocalStore.open({ dir, maxCheckpointAgeMs: 60_000 });
     const local = store.partition('g-t-changelog', 0, 3);
     const put = (key: string, value: string) => ({ key: Buffer.from(key), value: Buffer.from(value), headers: { [SOURCE_OFFSET_HEADER]: Buffer.from('7') } });
     const fill = async () => {
@@ -460,7 +460,7 @@ describe('tables on a persistent local store (stateDir)', () => {
     );
     await store.close();
     // The same environment opened for another partition count: not trusted.
-    const other = new LocalStore({ dir });
+    const other = await LocalStore.open({ dir });
     expect(other.partition('g-t-changelog', 0, 4).trusted(10, 0, 60_000)).toBeUndefined();
     await other.close();
   });
