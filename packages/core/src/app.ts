@@ -508,6 +508,14 @@ export class App implements RecordSender {
   }
 
   async #start(): Promise<void> {
+    // Checked before anything is created: a restore that can never run would otherwise be retried for ever
+    // while the app stays unready.
+    if (!this.transport.readPartition && this.#agents.some((a) => (a.options.tables ?? []).length > 0)) {
+      throw new StreamError(
+        'CONFIG_INVALID',
+        `app ${this.id}: the ${this.transport.name} transport cannot read a partition, so its tables cannot be restored from their changelogs (use kafkajs)`,
+      );
+    }
     // A windowed table's onClose topic is an output of the app like any other: checked (or created) at start.
     const closeTopics = [...this.#tables.values()].flatMap((t) => (t instanceof WindowedTable && t.emitsTo ? [t.emitsTo] : []));
     const plan = planTopology(this.#agents, { appId: this.id, outputs: [...(this.#options.outputs ?? []), ...closeTopics] });

@@ -8,6 +8,8 @@ import { createApp, type App } from './app.js';
 import { defineTopic } from './topic.js';
 import { changelogTopicName } from './table.js';
 import { MemoryBroker, MemoryTransport } from './testing/index.js';
+import type { Transport } from './transport/transport.js';
+import { StreamError } from './errors.js';
 import { noInstrumentation, type Instrumentation } from './runtime/instrumentation.js';
 import { STREAM_TIME_HEADER, WindowedTable } from './windowed-table.js';
 import { answerTableQuery } from './ops/tables.js';
@@ -423,5 +425,28 @@ describe('table state per consumer group', () => {
     expect(counted.get(`${id}-green`)).toEqual([1]);
     expect(broker.messages(changelogTopicName(`${id}-blue`, 'counts'))).toHaveLength(1);
     expect(broker.messages(changelogTopicName(`${id}-green`, 'counts'))).toHaveLength(1);
+  });
+});
+
+describe('tables on a transport that cannot read a partition', () => {
+  it('fail the start at once with CONFIG_INVALID, creating nothing, instead of retrying a restore that can never run', async () => {
+    const broker = new MemoryBroker();
+    const memory = new MemoryTransport(broker);
+    const source = unique('clicks');
+    broker.createTopic(source, 1);
+    // A transport without readPartition, as the platformatic one is today.
+    const unreadable: Transport = { name: 'unreadable', consumer: (o) => memory.consumer(o), producer: (o) => memory.producer(o), admin: () => memory.admin() };
+    const id = unique('app');
+    const app = createApp({ id, transport: unreadable, logger: silent() });
+    const counts = app.table('counts', { key: z.string(), value: z.number() });
+    app.agent(defineTopic({ name: source, key: z.string(), value: Click }), { tables: [counts] }, async () => undefined);
+    const failure = await app.start().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(StreamError);
+    expect((failure as StreamError).code).toBe('CONFIG_INVALID');
+    expect((failure as StreamError).message).toMatch(/cannot read a partition, so its tables cannot be restored/);
+    expect(broker.topics()).not.toContain(changelogTopicName(id, 'counts'));
   });
 });
