@@ -2,7 +2,7 @@ import { jsonCodec, stringCodec, type Codec } from './codec.js';
 import { DecodeError, EncodeError, StreamError, toError } from './errors.js';
 import { validate, type InputOf, type OutputOf, type Schema } from './schema.js';
 import type { LocalPartition, LocalStore } from './table-store.js';
-import { murmur2 } from './transport/memory/partitioner.js';
+import { keyPartition } from './transport/memory/partitioner.js';
 import { emptyRawHeaders, type OutgoingMessage, type RawMessage } from './transport/transport.js';
 
 /** Header of a changelog entry naming the source offset whose processing wrote it (decimal string). */
@@ -233,7 +233,7 @@ export class Table<KIn, KOut, VIn, VOut> {
    */
   keyIn(key: KIn, store: PartitionStore<unknown, unknown>): TableKey<KOut> {
     const { bytes, key: validated } = this.encodeKey(key);
-    const partition = (murmur2(bytes) & 0x7fffffff) % store.partitions;
+    const partition = keyPartition(bytes, store.partitions);
     if (partition !== store.partition) {
       throw new StreamError(
         'STATE_INVALID',

@@ -4,7 +4,7 @@
  */
 import type { App } from '../app.js';
 import { DecodeError, EncodeError, SchemaValidationError } from '../errors.js';
-import { murmur2 } from '../transport/memory/partitioner.js';
+import { keyPartition } from '../transport/memory/partitioner.js';
 
 /** The response header naming the member that owns a redirected query's partition (its group member id). */
 export const TABLE_OWNER_HEADER = 'stream-table-owner';
@@ -69,7 +69,7 @@ export async function answerTableQuery(app: App, path: string): Promise<OpsAnswe
   }
   const { bytes, key } = encoded;
   // As TableView#keyOf and the Java client's partitioner: the key's partition of the source topics.
-  const partition = (murmur2(bytes) & 0x7fffffff) % partitions;
+  const partition = keyPartition(bytes, partitions);
 
   let location: Awaited<ReturnType<App['locateTablePartition']>>;
   try {

@@ -5,7 +5,7 @@
 import { StreamError } from '../../errors.js';
 import { emptyRawHeaders, type OutgoingMessage, type PartitionOffset, type RawHeaders, type RawMessage } from '../transport.js';
 import type { FaultHooks } from './faults.js';
-import { murmur2 } from './partitioner.js';
+import { keyPartition } from './partitioner.js';
 
 /** A message as the memory broker stores it: what a consumer fetches, plus where it lives. */
 export interface StoredMessage extends RawMessage {
@@ -100,7 +100,7 @@ export class TopicLogs {
         partition = message.partition;
         this.log(message.topic, partition);
       } else if (message.key !== null) {
-        partition = (murmur2(message.key) & 0x7fffffff) % topic.partitions.length;
+        partition = keyPartition(message.key, topic.partitions.length);
       } else {
         partition = topic.roundRobin;
         topic.roundRobin = (topic.roundRobin + 1) % topic.partitions.length;

@@ -28,3 +28,8 @@ export function murmur2(data: Buffer): number {
   h ^= h >>> 15;
   return h;
 }
+
+/** The partition of an encoded key, as the Java client's default partitioner picks it: positive murmur2 modulo the count. */
+export function keyPartition(key: Buffer, partitions: number): number {
+  return (murmur2(key) & 0x7fffffff) % partitions;
+}
