@@ -375,6 +375,30 @@ describe('agents on the memory transport', () => {
     await h.stop();
   });
 
+  for (const groupMetadata of [false, true]) {
+    const mode = groupMetadata ? 'one transactional producer per consumer' : 'one per partition';
+    it(`exactly-once (${mode}): stop() commits what finished since the last commit, outputs and offsets together`, async () => {
+      const input = payments('eos-stop-in', 3);
+      const output = receipts('eos-stop-out', 3);
+      let handled = 0;
+      // No commit before the stop: the interval is far away.
+      const h = await createTestApp({ outputs: [output], groupMetadata, commitIntervalMs: 600_000 }, (app) =>
+        app.agent(input, { exactlyOnce: true, concurrency: 4 }, async (p, ctx) => {
+          await ctx.send(output, { key: p.id, value: { paymentId: p.id, amount: p.amount } });
+          handled += 1;
+        }),
+      );
+      await h.send(input, ...Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
+      await eventually(() => handled === 30, 5000, 'every record handled');
+      expect(await h.produced(output)).toEqual([]);
+      await h.stop();
+      const out = (await h.produced(output)).map((r) => r.value.paymentId);
+      expect(out.length).toBe(30);
+      expect(new Set(out).size).toBe(30);
+      expect([0, 1, 2].reduce((sum, partition) => sum + (h.committed(input).get(partition) ?? 0), 0)).toBe(30);
+    });
+  }
+
   it('exactly-once: a partition whose producer is fenced while still assigned is claimed again from its committed offset', async () => {
     const broker = new MemoryBroker();
     const input = payments('eos-fenced-in', 1);

@@ -48,8 +48,8 @@ class KillableTransport implements Transport {
   readonly #consumers: TransportConsumer[] = [];
   #killed = false;
 
-  constructor(broker: MemoryBroker) {
-    this.#inner = new MemoryTransport(broker, { maxBatchSize: 7 });
+  constructor(broker: MemoryBroker, groupMetadata: boolean) {
+    this.#inner = new MemoryTransport(broker, { maxBatchSize: 7, groupMetadata });
   }
 
   kill(): void {
@@ -87,6 +87,7 @@ class KillableTransport implements Transport {
         await inner.commit(offsets);
       },
       stop: () => inner.stop(),
+      ...(inner.groupMetadata ? { groupMetadata: () => inner.groupMetadata?.() } : {}),
     };
   }
 
@@ -110,9 +111,9 @@ class KillableTransport implements Transport {
             alive('transaction send');
             await tx.send(messages);
           },
-          sendOffsets: async (groupId, offsets) => {
+          sendOffsets: async (groupId, offsets, group) => {
             alive('sendOffsets');
-            await tx.sendOffsets(groupId, offsets);
+            await tx.sendOffsets(groupId, offsets, group);
           },
           commit: async () => {
             alive('transaction commit');
@@ -132,6 +133,14 @@ type InputRecord = { readonly key: string; readonly amount: number; readonly res
 const countsOptions = { key: z.string(), value: z.number().int(), default: 0 };
 const sumsOptions = { key: z.string(), value: z.number().int(), default: 0 };
 
+/**
+ * How the app commits: at least once, exactly-once with a transactional producer per partition (as on
+ * kafkajs), or exactly-once with one per consumer, its offsets checked against the group's generation
+ * (KIP-447, as on platformatic).
+ */
+type Mode = 'at-least-once' | 'exactly-once' | 'exactly-once per consumer';
+const MODES: readonly Mode[] = ['at-least-once', 'exactly-once', 'exactly-once per consumer'];
+
 interface Instance {
   readonly app: App;
   readonly transport: KillableTransport;
@@ -141,8 +150,9 @@ interface Instance {
  * One instance of the app under test: per key, a table of counts and one of sums (two tables, so two
  * changelog writes per record that a crash can separate). A `reset` record deletes the key from both.
  */
-function instance(broker: MemoryBroker, id: string, topicName: string, exactlyOnce: boolean, heartbeatIntervalMs = 20): Instance {
-  const transport = new KillableTransport(broker);
+function instance(broker: MemoryBroker, id: string, topicName: string, mode: Mode, heartbeatIntervalMs = 20): Instance {
+  const transport = new KillableTransport(broker, mode === 'exactly-once per consumer');
+  const exactlyOnce = mode !== 'at-least-once';
   const app = createApp({ id, transport, logger: silentLogger(), commitIntervalMs: 15, shutdownTimeoutMs: 2000, heartbeatIntervalMs });
   const topic = defineTopic({ name: topicName, key: z.string(), value: Input });
   const counts = app.table('counts', countsOptions);
@@ -293,7 +303,8 @@ const expel: fc.Arbitrary<Step> = fc.record({ kind: fc.constant('expel' as const
 
 let seq = 0;
 
-async function run(exactlyOnce: boolean, partitions: number, steps: readonly Step[]): Promise<void> {
+async function run(mode: Mode, partitions: number, steps: readonly Step[]): Promise<void> {
+  const exactlyOnce = mode !== 'at-least-once';
   const broker = new MemoryBroker();
   seq += 1;
   const topic = `amounts-${seq}`;
@@ -305,7 +316,7 @@ async function run(exactlyOnce: boolean, partitions: number, steps: readonly Ste
   const running: Instance[] = [];
   const dead: Instance[] = [];
   const start = async () => {
-    const next = instance(broker, id, topic, exactlyOnce);
+    const next = instance(broker, id, topic, mode);
     running.push(next);
     await next.app.start();
   };
@@ -379,10 +390,10 @@ async function run(exactlyOnce: boolean, partitions: number, steps: readonly Ste
 }
 
 describe('tables: properties under crashes and rebalances (memory transport)', () => {
-  for (const exactlyOnce of [false, true]) {
-    it(`the restored tables equal a fold of the input, entry by entry, whatever the interleaving (${exactlyOnce ? 'exactly-once' : 'at-least-once'})`, async () => {
+  for (const mode of MODES) {
+    it(`the restored tables equal a fold of the input, entry by entry, whatever the interleaving (${mode})`, async () => {
       await fc.assert(
-        fc.asyncProperty(fc.integer({ min: 1, max: 4 }), steps(exactlyOnce), (partitions, list) => run(exactlyOnce, partitions, list)),
+        fc.asyncProperty(fc.integer({ min: 1, max: 4 }), steps(mode !== 'at-least-once'), (partitions, list) => run(mode, partitions, list)),
         { numRuns: 150 },
       );
     }, 60_000);
@@ -410,7 +421,7 @@ describe('tables: a failed changelog write', () => {
     await feeder.send(
       records.map((r) => ({ topic, key: Buffer.from(r.key), value: Buffer.from(JSON.stringify({ amount: r.amount, reset: r.reset })), headers: {} })),
     );
-    const first = instance(broker, id, topic, false);
+    const first = instance(broker, id, topic, 'at-least-once');
     await first.app.start();
     for (let i = 0; i < 200 && first.app.state !== 'failed'; i++) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(first.app.state).toBe('failed');
@@ -420,7 +431,7 @@ describe('tables: a failed changelog write', () => {
     await first.app.stop();
     expect(broker.committed(id)).toEqual([]);
     remove();
-    const second = instance(broker, id, topic, false);
+    const second = instance(broker, id, topic, 'at-least-once');
     await second.app.start();
     await allCommitted(broker, id, topic);
     await second.app.stop();
@@ -431,11 +442,12 @@ describe('tables: a failed changelog write', () => {
 });
 
 describe('tables: a member the group removed without telling it', () => {
-  for (const exactlyOnce of [false, true]) {
-    it(`regression: does not keep its table when it rejoins and gets the partition back (${exactlyOnce ? 'exactly-once' : 'at-least-once'})`, async () => {
+  for (const mode of MODES) {
+    it(`regression: does not keep its table when it rejoins and gets the partition back (${mode})`, async () => {
       const broker = new MemoryBroker();
-      const topic = `amounts-expelled-${exactlyOnce}`;
-      const id = `summer-expelled-${exactlyOnce}`;
+      const slug = mode.replaceAll(' ', '-');
+      const topic = `amounts-expelled-${slug}`;
+      const id = `summer-expelled-${slug}`;
       broker.createTopic(topic, 2);
       // A key of partition 1, which the second member to join owns.
       const key = Array.from({ length: 100 }, (_, i) => `k${i}`).find((k) => (murmur2(Buffer.from(k)) & 0x7fffffff) % 2 === 1)!;
@@ -451,9 +463,9 @@ describe('tables: a member the group removed without telling it', () => {
         await allCommitted(broker, id, topic);
       };
       // Heartbeats every 300 ms: the removed member finds out that late.
-      const y = instance(broker, id, topic, exactlyOnce, 300);
+      const y = instance(broker, id, topic, mode, 300);
       await y.app.start();
-      const x = instance(broker, id, topic, exactlyOnce, 300);
+      const x = instance(broker, id, topic, mode, 300);
       await x.app.start();
       await send(10);
       const [, xMember] = broker.members(id);

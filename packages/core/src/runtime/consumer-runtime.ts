@@ -15,7 +15,7 @@ import type {
 } from '../transport/transport.js';
 import type { PartitionHealth, PartitionLag } from '../health.js';
 import type { AgentRunner } from './agent-runner.js';
-import { TransactionalPartitions } from './exactly-once.js';
+import { TransactionalPartitions, type PendingCommit } from './exactly-once.js';
 import type { Instrumentation } from './instrumentation.js';
 import { tpKey } from '../transport/shared.js';
 import { PartitionState, type BufferLimits, type Delivery } from './partition.js';
@@ -104,6 +104,12 @@ export class ConsumerRuntime implements ConsumerListener {
       { transport, groupId: consumer.groupId, heartbeatIntervalMs: consumer.heartbeatIntervalMs, log, instrumentation },
       {
         consumer: () => this.#consumer,
+        groupMetadata: () => {
+          const member = this.#consumer?.groupMetadata?.();
+          // The generation of the assignment the partition states belong to (onAssignment), not the client's,
+          // which may move on before its assignment reaches us.
+          return member === undefined || this.#generation < 0 ? undefined : { generationId: this.#generation, memberId: member.memberId };
+        },
         isCurrent: (state) => this.#isCurrent(state),
         renew: (state) => this.#newState(state.topic, state.partition),
         claimed: (state) => this.#claimed(state),
@@ -439,13 +445,13 @@ export class ConsumerRuntime implements ConsumerListener {
     if (!consumer) return;
     const plain: PartitionOffset[] = [];
     const states: PartitionState[] = [];
-    const transactions: Promise<void>[] = [];
+    const pending: PendingCommit[] = [];
     for (const state of this.#partitions.values()) {
       if (state.claiming) continue;
       const offset = state.tracker.peekCommit();
       if (offset === undefined) continue;
       if (this.#options.exactlyOnceTopics.has(state.topic)) {
-        transactions.push(this.#exactlyOnce.commit(state, offset));
+        pending.push({ state, offset });
       } else {
         plain.push({ topic: state.topic, partition: state.partition, offset: String(offset) });
         states.push(state);
@@ -460,9 +466,10 @@ export class ConsumerRuntime implements ConsumerListener {
               this.#options.instrumentation.committed(p.topic, p.partition, Number(p.offset));
             });
           });
-    // Every partition's transaction ends before the next round begins one on the same producer, also
-    // when another commit failed (Promise.all would move on while the others are still open).
-    const failed = (await Promise.allSettled([plainCommit, ...transactions])).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // Every transaction ends before the next round begins one on the same producer, also when another
+    // commit failed (Promise.all would move on while the others are still open).
+    const transactions = pending.length === 0 ? Promise.resolve() : this.#exactlyOnce.commit(pending);
+    const failed = (await Promise.allSettled([plainCommit, transactions])).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     // A transaction that committed dropped the outputs it carried: its partition may have room again.
     for (const state of this.#partitions.values()) this.#resumeIfRoom(state);
     if (failed) throw failed.reason;

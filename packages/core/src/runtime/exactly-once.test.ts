@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { StreamError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import { MemoryBroker, MemoryTransport } from '../transport/memory/index.js';
-import type { PartitionOffset, TopicPartition, TransportConsumer } from '../transport/transport.js';
+import type { GroupMetadata, PartitionOffset, TopicPartition, TransportConsumer } from '../transport/transport.js';
 import { noInstrumentation } from './instrumentation.js';
 import { TransactionalPartitions, type TransactionalHost } from './exactly-once.js';
 import { PartitionState } from './partition.js';
@@ -33,6 +33,7 @@ function setup() {
   const crashes: Error[] = [];
   const host: TransactionalHost = {
     consumer: () => consumer,
+    groupMetadata: () => undefined,
     isCurrent: (state) => state === current && !state.revoked,
     renew: () => (current = new PartitionState('orders', 0, 1)),
     crash: (error) => void crashes.push(error),
@@ -133,7 +134,7 @@ describe('TransactionalPartitions', () => {
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(t.calls).toEqual(['pause orders/0']);
     // Nothing is left to commit from: the claim's producer was closed.
-    await t.partitions.commit(state, 1);
+    await t.partitions.commit([{ state, offset: 1 }]);
     expect(t.broker.committed(GROUP)).toEqual([]);
   });
 
@@ -144,7 +145,7 @@ describe('TransactionalPartitions', () => {
     await until(() => !state.claiming);
     complete(state, 0);
     complete(state, 1);
-    await t.partitions.commit(state, 2);
+    await t.partitions.commit([{ state, offset: 2 }]);
     expect(t.broker.messages('receipts').map((m) => m.value?.toString())).toEqual(['receipt-0', 'receipt-1']);
     expect(t.broker.committed(GROUP)).toEqual([{ topic: 'orders', partition: 0, offset: '2' }]);
     expect(state.tracker.committed).toBe(2);
@@ -158,14 +159,14 @@ describe('TransactionalPartitions', () => {
     t.partitions.claim(state);
     await until(() => !state.claiming);
     complete(state, 0);
-    await t.partitions.commit(state, 1);
+    await t.partitions.commit([{ state, offset: 1 }]);
     complete(state, 1);
     // A newer producer with the same transactional id (another instance claiming the partition) fences ours.
     const newer = t.transport.producer({ transactionalId: TRANSACTIONAL_ID });
     await newer.connect();
     t.calls.length = 0;
 
-    await t.partitions.commit(state, 2);
+    await t.partitions.commit([{ state, offset: 2 }]);
     expect(state.revoked).toBe(true);
     expect(t.broker.messages('receipts')).toHaveLength(1);
     const fresh = t.current();
@@ -207,11 +208,11 @@ describe('TransactionalPartitions', () => {
     await until(() => !state.claiming);
     complete(state, 0);
     complete(state, 1);
-    await t.partitions.commit(state, 2);
+    await t.partitions.commit([{ state, offset: 2 }]);
     expect(failures()).toBe(1);
     expect(state.tracker.committed).toBe(2);
     complete(state, 2);
-    await t.partitions.commit(state, 3);
+    await t.partitions.commit([{ state, offset: 3 }]);
     expect(t.broker.messages('receipts').map((m) => m.value?.toString())).toEqual(['receipt-0', 'receipt-1', 'receipt-2']);
     expect(t.broker.committed(GROUP)).toEqual([{ topic: 'orders', partition: 0, offset: '3' }]);
     expect(state.revoked).toBe(false);
@@ -226,12 +227,170 @@ describe('TransactionalPartitions', () => {
     t.partitions.claim(state);
     await until(() => !state.claiming);
     complete(state, 0);
-    await expect(t.partitions.commit(state, 1)).rejects.toThrow(/aborted/);
+    await expect(t.partitions.commit([{ state, offset: 1 }])).rejects.toThrow(/aborted/);
     expect(state.tracker.committed).toBeUndefined();
     expect(t.broker.committed(GROUP)).toEqual([]);
-    await t.partitions.commit(state, 1);
+    await t.partitions.commit([{ state, offset: 1 }]);
     expect(t.broker.messages('receipts').map((m) => m.value?.toString())).toEqual(['receipt-0']);
     expect(t.broker.committed(GROUP)).toEqual([{ topic: 'orders', partition: 0, offset: '1' }]);
     await t.partitions.close();
   });
+});
+
+/**
+ * Per consumer (KIP-447): a real member of the group on a memory transport whose consumers tell their group
+ * metadata; the fake consumer records the claim's calls and answers with that member's metadata.
+ */
+async function setupPerConsumer() {
+  const broker = new MemoryBroker();
+  broker.createTopic('orders', 2);
+  broker.createTopic('receipts', 1);
+  const transport = new MemoryTransport(broker, { groupMetadata: true });
+  const member = transport.consumer({
+    groupId: GROUP,
+    topics: ['orders'],
+    fromBeginning: true,
+    sessionTimeoutMs: 10_000,
+    heartbeatIntervalMs: HEARTBEAT_MS,
+    rebalanceTimeoutMs: 10_000,
+    readCommitted: true,
+    maxBytesPerPartition: 1 << 20,
+  });
+  await member.start({ onAssignment: () => undefined, onBatch: () => 0, onRevoking: () => undefined, onCrash: () => undefined });
+  const { consumer, calls } = fakeConsumer();
+  let metadata: GroupMetadata | undefined = member.groupMetadata?.();
+  const withMetadata = Object.assign(consumer, { groupMetadata: () => metadata });
+  const states = [new PartitionState('orders', 0, 1), new PartitionState('orders', 1, 1)];
+  const host: TransactionalHost = {
+    consumer: () => withMetadata,
+    groupMetadata: () => metadata,
+    isCurrent: (state) => states.includes(state) && !state.revoked,
+    renew: (state) => state,
+    crash: (error) => {
+      throw error;
+    },
+  };
+  const partitions = new TransactionalPartitions(
+    { transport, groupId: GROUP, heartbeatIntervalMs: HEARTBEAT_MS, log: silentLogger(), instrumentation: noInstrumentation },
+    host,
+  );
+  for (const state of states) partitions.claim(state);
+  await until(() => states.every((state) => !state.claiming));
+  return {
+    broker,
+    transport,
+    partitions,
+    calls,
+    states,
+    member,
+    setMetadata: (next: GroupMetadata | undefined) => (metadata = next),
+    close: async () => {
+      await partitions.close();
+      await member.stop();
+    },
+  };
+}
+
+const receipts = (broker: MemoryBroker) => broker.messages('receipts').map((m) => m.value?.toString());
+
+describe('TransactionalPartitions per consumer (KIP-447)', () => {
+  it('claims by reading the committed offset only: no producer per partition', async () => {
+    const t = await setupPerConsumer();
+    expect(t.partitions.perConsumer).toBe(true);
+    expect(t.calls).toEqual(['pause orders/0', 'pause orders/1', 'resume orders/0', 'resume orders/1']);
+    await t.close();
+  });
+
+  it("commits every partition's prefix in one transaction of one producer, checked against the member's generation", async () => {
+    const t = await setupPerConsumer();
+    const [a, b] = t.states as [PartitionState, PartitionState];
+    complete(a, 0);
+    complete(a, 1);
+    complete(b, 0);
+    await t.partitions.commit([
+      { state: a, offset: 2 },
+      { state: b, offset: 1 },
+    ]);
+    expect(receipts(t.broker)).toEqual(['receipt-0', 'receipt-1', 'receipt-0']);
+    expect(t.broker.committed(GROUP)).toEqual([
+      { topic: 'orders', partition: 0, offset: '2' },
+      { topic: 'orders', partition: 1, offset: '1' },
+    ]);
+    complete(b, 1);
+    await t.partitions.commit([{ state: b, offset: 2 }]);
+    const ids = new Set(t.broker.commitHistory(GROUP).map((record) => record.transactionalId));
+    // Two rounds, one transactional id: the consumer's, not one per partition.
+    expect(t.broker.commitHistory(GROUP)).toHaveLength(2);
+    expect(ids.size).toBe(1);
+    expect([...ids][0]).toMatch(new RegExp(`^${GROUP}\\.[0-9a-f-]{36}$`));
+    await t.close();
+  });
+
+  it("refuses a zombie's commit (a generation the group left behind): nothing is visible, and the outputs commit once in the member's new generation", async () => {
+    const t = await setupPerConsumer();
+    const [a] = t.states as [PartitionState];
+    const current = t.member.groupMetadata?.();
+    if (!current) throw new Error('the member has joined');
+    t.setMetadata({ ...current, generationId: current.generationId - 1 });
+    complete(a, 0);
+    await expect(t.partitions.commit([{ state: a, offset: 1 }])).rejects.toMatchObject({ context: { groupFenced: true } });
+    expect(receipts(t.broker)).toEqual([]);
+    expect(t.broker.committed(GROUP)).toEqual([]);
+    expect(a.tracker.committed).toBeUndefined();
+    t.setMetadata({ ...current, memberId: 'gone' });
+    await expect(t.partitions.commit([{ state: a, offset: 1 }])).rejects.toMatchObject({ context: { groupFenced: true } });
+    t.setMetadata(current);
+    await t.partitions.commit([{ state: a, offset: 1 }]);
+    expect(receipts(t.broker)).toEqual(['receipt-0']);
+    expect(t.broker.committed(GROUP)).toEqual([{ topic: 'orders', partition: 0, offset: '1' }]);
+    await t.close();
+  });
+
+  it('skips partitions no longer current, and commits nothing before the first assignment', async () => {
+    const t = await setupPerConsumer();
+    const [a, b] = t.states as [PartitionState, PartitionState];
+    complete(a, 0);
+    complete(b, 0);
+    t.setMetadata(undefined);
+    await t.partitions.commit([{ state: a, offset: 1 }]);
+    expect(t.broker.committed(GROUP)).toEqual([]);
+    t.setMetadata(t.member.groupMetadata?.());
+    b.revoke('rebalance');
+    await t.partitions.commit([
+      { state: a, offset: 1 },
+      { state: b, offset: 1 },
+    ]);
+    expect(receipts(t.broker)).toEqual(['receipt-0']);
+    expect(t.broker.committed(GROUP)).toEqual([{ topic: 'orders', partition: 0, offset: '1' }]);
+    await t.close();
+  });
+
+  for (const reachesBroker of [true, false]) {
+    it(`settles a commit of unknown outcome (${reachesBroker ? 'committed' : 'aborted'} on the broker) before sending anything again: every output once`, async () => {
+      const t = await setupPerConsumer();
+      const failures = loseNextCommitAnswer(t.transport, reachesBroker);
+      const [a, b] = t.states as [PartitionState, PartitionState];
+      complete(a, 0);
+      complete(b, 0);
+      const first = t.partitions.commit([
+        { state: a, offset: 1 },
+        { state: b, offset: 1 },
+      ]);
+      if (reachesBroker) await first;
+      else await expect(first).rejects.toThrow(/aborted/);
+      expect(failures()).toBe(1);
+      expect(t.partitions.inDoubt(a)).toBe(false);
+      complete(a, 1);
+      await t.partitions.commit([
+        { state: a, offset: 2 },
+        { state: b, offset: 1 },
+      ]);
+      expect(receipts(t.broker)?.sort()).toEqual(['receipt-0', 'receipt-0', 'receipt-1']);
+      expect(t.broker.committed(GROUP)).toEqual([
+        { topic: 'orders', partition: 0, offset: '2' },
+        { topic: 'orders', partition: 1, offset: '1' },
+      ]);
+      await t.close();
+    });
+  }
 });

@@ -1,6 +1,16 @@
 import { StreamError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { OutgoingMessage, Transport, TransportAdmin, TransportConsumer, TransportProducer } from '../transport/transport.js';
+import { randomUUID } from 'node:crypto';
+import type {
+  GroupMetadata,
+  OutgoingMessage,
+  PartitionOffset,
+  Transport,
+  TransportAdmin,
+  TransportConsumer,
+  TransportProducer,
+  TransportTransaction,
+} from '../transport/transport.js';
 import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
 import type { Instrumentation } from './instrumentation.js';
 import { tpKey } from '../transport/shared.js';
@@ -23,6 +33,11 @@ export interface TransactionalPartitionsOptions {
 export interface TransactionalHost {
   /** The app's consumer, once started. */
   consumer(): TransportConsumer | undefined;
+  /**
+   * The member id and the generation of the assignment the partition states belong to, for offsets checked
+   * by the broker (KIP-447); undefined before the first assignment or when the consumer has none.
+   */
+  groupMetadata(): GroupMetadata | undefined;
   /** True while `state` is the live state of its partition (not revoked, not stopping, not replaced). */
   isCurrent(state: PartitionState): boolean;
   /** Replaces the partition's state by a fresh, empty one and returns it. */
@@ -40,6 +55,12 @@ export interface TransactionalHost {
   crash(error: Error): void;
 }
 
+/** A partition's completed prefix to commit: its outputs before `offset`, and `offset`. */
+export interface PendingCommit {
+  readonly state: PartitionState;
+  readonly offset: number;
+}
+
 /** Where a claim starts: after `delayMs`, at the committed offset or else `rewindTo`. */
 export interface ClaimOptions {
   readonly delayMs: number;
@@ -47,9 +68,18 @@ export interface ClaimOptions {
 }
 
 /**
- * The exactly-once side of the consumer: one transactional producer per assigned partition, the claim
- * that fences the previous owner before anything of a partition is processed, the transaction that
- * commits a completed prefix's outputs with its offset, and the re-claim of a fenced partition.
+ * The exactly-once side of the consumer: the claim that positions a partition before anything of it is
+ * processed, the transactions that commit completed prefixes' outputs with their offsets, and what
+ * happens when a transaction is fenced or its outcome is unknown. Two modes, by what the transport offers:
+ *
+ * - **Per partition** (kafkajs, whose transactions cannot carry the group's metadata): one transactional
+ *   producer per assigned partition (`<group>.<topic>.<partition>`). Claiming initialises it, which fences
+ *   the previous owner's producer; each partition commits in its own transaction.
+ * - **Per consumer** (KIP-447: the consumer has {@link TransportConsumer.groupMetadata}, as on platformatic):
+ *   one transactional producer (`<group>.<uuid>`) and one transaction per commit round for every
+ *   partition, its offsets checked by the broker against this member's generation, which refuses a
+ *   zombie's. Claiming only reads the committed offset with `requireStable` (it waits for the previous
+ *   owner's pending transaction) and seeks there.
  */
 export class TransactionalPartitions {
   readonly #options: TransactionalPartitionsOptions;
@@ -60,10 +90,19 @@ export class TransactionalPartitions {
   /** States whose last transaction commit has an unknown outcome, with the offset it tried to commit. */
   readonly #inDoubt = new Map<PartitionState, number>();
   #admin: Promise<TransportAdmin> | undefined;
+  /** Per-consumer mode: its one transactional id and producer (connected on first use). */
+  readonly #consumerTransactionalId: string;
+  #consumerProducer: Promise<TransportProducer> | undefined;
 
   constructor(options: TransactionalPartitionsOptions, host: TransactionalHost) {
     this.#options = options;
     this.#host = host;
+    this.#consumerTransactionalId = `${options.groupId}.${randomUUID()}`;
+  }
+
+  /** True when the consumer's group metadata lets one transactional producer serve every partition (KIP-447). */
+  get perConsumer(): boolean {
+    return typeof this.#host.consumer()?.groupMetadata === 'function';
   }
 
   /**
@@ -95,17 +134,20 @@ export class TransactionalPartitions {
     for (let attempt = 1; this.#host.isCurrent(state); attempt++) {
       let producer: TransportProducer | undefined;
       try {
-        await this.#closeTransactional(key);
-        producer = this.#options.transport.producer({ transactionalId: this.#transactionalId(state) });
-        this.#openProducers.add(producer);
-        await producer.connect();
+        if (!this.perConsumer) {
+          await this.#closeTransactional(key);
+          producer = this.#options.transport.producer({ transactionalId: this.#transactionalId(state) });
+          this.#openProducers.add(producer);
+          await producer.connect();
+        }
         const admin = await this.#adminClient();
+        // Per consumer, the transport reads it stable (KIP-447): a pending transaction's offsets are waited for.
         const committed = (await admin.committedOffsets(this.#options.groupId, state.topic)).find((o) => o.partition === state.partition);
         if (!this.#host.isCurrent(state)) {
-          await this.#disconnect(producer);
+          if (producer) await this.#disconnect(producer);
           return;
         }
-        this.#transactional.set(key, producer);
+        if (producer) this.#transactional.set(key, producer);
         const offset = committed?.offset ?? (options.rewindTo === undefined ? undefined : String(options.rewindTo));
         if (offset !== undefined) this.#host.consumer()?.seek({ ...tp, offset });
         state.claiming = false;
@@ -162,7 +204,20 @@ export class TransactionalPartitions {
   }
 
   /**
-   * Exactly-once: the outputs of the completed prefix and its offset commit in one transaction, from a
+   * Commits the completed prefixes: one transaction per partition, or one for all of them per consumer
+   * (see the class). Resolves once every transaction ended; rejects with the first failure, the failed
+   * prefixes staying for the next round.
+   */
+  async commit(pending: readonly PendingCommit[]): Promise<void> {
+    if (this.perConsumer) return this.#commitAll(pending);
+    const failed = (await Promise.allSettled(pending.map(({ state, offset }) => this.#commitPartition(state, offset)))).find(
+      (r): r is PromiseRejectedResult => r.status === 'rejected',
+    );
+    if (failed) throw failed.reason;
+  }
+
+  /**
+   * Per partition: the outputs of the completed prefix and its offset commit in one transaction, from a
    * producer whose transactional id is stable per partition, so a restarted or rebalanced instance
    * fences the old one's unfinished transaction.
    *
@@ -174,7 +229,7 @@ export class TransactionalPartitions {
    * transaction did commit and the prefix is done; otherwise it was aborted, its outputs are kept and the
    * next round commits them in a new transaction. Until a settle succeeds, no new transaction begins.
    */
-  async commit(state: PartitionState, offset: number): Promise<void> {
+  async #commitPartition(state: PartitionState, offset: number): Promise<void> {
     const key = tpKey(state.topic, state.partition);
     if (this.#inDoubt.has(state)) {
       await this.#settle(state);
@@ -225,6 +280,131 @@ export class TransactionalPartitions {
       );
     }
     this.#committed(state, offset);
+  }
+
+  /**
+   * Per consumer (KIP-447): every partition's completed prefix, outputs and offsets, in one transaction of
+   * the consumer's producer, the offsets checked against the member and generation of the assignment the
+   * states belong to (taken before anything is sent: if the group moved on meanwhile, the broker refuses
+   * them, `groupFenced`, and nothing of the round is committed; still-current partitions try again next
+   * round with their outputs kept). A commit whose outcome is unknown is settled before anything is sent
+   * again, as per partition.
+   */
+  async #commitAll(pending: readonly PendingCommit[]): Promise<void> {
+    // Taken with the states, synchronously: a rebalance after this makes the broker refuse the offsets.
+    const group = this.#host.groupMetadata();
+    if (this.#inDoubt.size > 0) await this.#settleAll();
+    // Not `isCurrent`: a stopping app's states are not current, and its last commit must still go out.
+    const commits = pending.filter(({ state, offset }) => !state.revoked && offset > (state.tracker.committed ?? -1));
+    if (commits.length === 0 || group === undefined) return;
+    const producer = await this.#producerOfConsumer();
+    const outputs = commits.flatMap(({ state, offset }) => state.outputsBefore(offset));
+    const offsets: PartitionOffset[] = commits.map(({ state, offset }) => ({ topic: state.topic, partition: state.partition, offset: String(offset) }));
+    let tx: TransportTransaction;
+    try {
+      tx = await producer.transaction();
+    } catch (error) {
+      // Fenced or broken: a new producer with the same transactional id takes over next round.
+      await this.#dropProducerOfConsumer();
+      throw error;
+    }
+    try {
+      if (outputs.length > 0) await tx.send(outputs);
+      await tx.sendOffsets(this.#options.groupId, offsets, group);
+    } catch (error) {
+      await tx.abort().catch(() => this.#dropProducerOfConsumer());
+      if (error instanceof StreamError && error.context.groupFenced === true) {
+        throw new StreamError(
+          'TRANSPORT_FAILED',
+          `exactly-once commit refused: member ${group.memberId} of group ${this.#options.groupId} is no longer in generation ${group.generationId} (a rebalance moved on without it); its ${commits.length} partition(s) are committed by their next owner, never by this one`,
+          { cause: error, context: { groupId: this.#options.groupId, memberId: group.memberId, generation: group.generationId, groupFenced: true } },
+        );
+      }
+      throw error;
+    }
+    try {
+      await tx.commit();
+    } catch (error) {
+      // The EndTxn may have committed although its answer was lost: settled before anything is sent again.
+      for (const { state, offset } of commits) this.#inDoubt.set(state, offset);
+      this.#options.log.warn(
+        { err: toError(error), partitions: offsets.map((o) => `${o.topic}/${o.partition}@${o.offset}`) },
+        'exactly-once commit failed with an unknown outcome: settling it before anything is sent again',
+      );
+      try {
+        await this.#settleAll();
+      } catch (settleError) {
+        throw new StreamError(
+          'TRANSPORT_FAILED',
+          `commit of ${offsets.length} partition(s) has an unknown outcome (${toError(error).message}) and settling it failed: ${toError(settleError).message}`,
+          { cause: settleError, context: { groupId: this.#options.groupId } },
+        );
+      }
+      if (commits.every(({ state, offset }) => offset <= (state.tracker.committed ?? -1))) return;
+      throw new StreamError('TRANSPORT_FAILED', `commit of ${offsets.length} partition(s) failed and its transaction was aborted: ${toError(error).message}`, {
+        cause: error,
+        context: { groupId: this.#options.groupId },
+      });
+    }
+    for (const { state, offset } of commits) this.#committed(state, offset);
+  }
+
+  /** The consumer's transactional producer (per-consumer mode), connected (InitProducerId) on first use. */
+  #producerOfConsumer(): Promise<TransportProducer> {
+    this.#consumerProducer ??= (async () => {
+      const producer = this.#options.transport.producer({ transactionalId: this.#consumerTransactionalId });
+      this.#openProducers.add(producer);
+      try {
+        await producer.connect();
+      } catch (error) {
+        await this.#disconnect(producer);
+        throw error;
+      }
+      return producer;
+    })();
+    const current = this.#consumerProducer;
+    // A failed connect is not kept: the next round tries again.
+    return current.catch((error: unknown) => {
+      if (this.#consumerProducer === current) this.#consumerProducer = undefined;
+      throw error;
+    });
+  }
+
+  async #dropProducerOfConsumer(): Promise<void> {
+    const current = this.#consumerProducer;
+    this.#consumerProducer = undefined;
+    const producer = await current?.catch(() => undefined);
+    if (producer) await this.#disconnect(producer);
+  }
+
+  /**
+   * Per consumer: settles the transaction in doubt. A new producer with the consumer's transactional id
+   * makes the coordinator complete or abort it before it answers; then each partition's committed offset
+   * (read stable) tells which: at or past the attempted offset, committed (outputs dropped); otherwise
+   * aborted (outputs kept for the next transaction). Throws when the broker cannot be reached: the
+   * partitions stay in doubt and the next round settles them first.
+   */
+  async #settleAll(): Promise<void> {
+    const attempts = [...this.#inDoubt];
+    await this.#dropProducerOfConsumer();
+    await this.#producerOfConsumer();
+    const admin = await this.#adminClient();
+    const committedByTopic = new Map<string, Map<number, number>>();
+    for (const topic of new Set(attempts.map(([state]) => state.topic))) {
+      const committed = await admin.committedOffsets(this.#options.groupId, topic);
+      committedByTopic.set(topic, new Map(committed.map((o) => [o.partition, Number(o.offset)])));
+    }
+    for (const [state, attempted] of attempts) {
+      this.#inDoubt.delete(state);
+      if (state.revoked) continue;
+      const committed = committedByTopic.get(state.topic)?.get(state.partition);
+      const outcome = committed !== undefined && committed >= attempted ? 'committed' : 'aborted';
+      this.#options.log.info(
+        { topic: state.topic, partition: state.partition, attempted, committed, outcome },
+        'exactly-once commit of unknown outcome settled',
+      );
+      if (outcome === 'committed') this.#committed(state, attempted);
+    }
   }
 
   #committed(state: PartitionState, offset: number): void {
@@ -316,6 +496,7 @@ export class TransactionalPartitions {
   /** Closes every transactional producer, also those of claims still running, and the admin client. */
   async close(): Promise<void> {
     this.#transactional.clear();
+    this.#consumerProducer = undefined;
     this.#inDoubt.clear();
     await Promise.all([...this.#openProducers].map((producer) => this.#disconnect(producer)));
     const admin = this.#admin;

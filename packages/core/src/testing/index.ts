@@ -146,8 +146,12 @@ export class TestHarness {
   }
 }
 
-/** Options of {@link createTestApp}: app options without the transport, plus a broker to share. */
-export type TestAppOptions = Partial<Omit<AppOptions, 'transport' | 'brokers'>> & { readonly broker?: MemoryBroker };
+/**
+ * Options of {@link createTestApp}: app options without the transport, plus a broker to share, and
+ * `groupMetadata` to run exactly-once as on the platformatic transport (one transactional producer per
+ * consumer, offsets checked against the group's generation; see `MemoryTransportOptions.groupMetadata`).
+ */
+export type TestAppOptions = Partial<Omit<AppOptions, 'transport' | 'brokers'>> & { readonly broker?: MemoryBroker; readonly groupMetadata?: boolean };
 
 /**
  * Creates and starts an app on the in-memory transport. Topics are created from their definitions,
@@ -162,14 +166,15 @@ export type TestAppOptions = Partial<Omit<AppOptions, 'transport' | 'brokers'>> 
 export async function createTestApp(options: TestAppOptions, setup: (app: App) => void): Promise<TestHarness> {
   const broker = options.broker ?? new MemoryBroker();
   const id = options.id ?? 'test-app';
+  const { broker: _shared, groupMetadata = false, ...appOptions } = options;
   const app = new App({
     commitIntervalMs: 10,
     shutdownTimeoutMs: 2000,
     createTopics: true,
     logger: silentLogger(),
-    ...options,
+    ...appOptions,
     id,
-    transport: new MemoryTransport(broker),
+    transport: new MemoryTransport(broker, { groupMetadata }),
   });
   setup(app);
   await app.start();

@@ -126,7 +126,23 @@ export interface GroupDescription {
   readonly members: readonly GroupMemberDescription[];
 }
 
+/**
+ * Who commits a group's offsets in a transaction (KIP-447): the broker refuses a transactional offset commit
+ * whose generation or member id is no longer the group's (a zombie's), as it refuses a consumer's commit.
+ */
+export interface GroupMetadata {
+  /** The group generation of the member's current assignment (Kafka's generation id). */
+  readonly generationId: number;
+  readonly memberId: string;
+}
+
 export interface TransportConsumer {
+  /**
+   * This member's id in its group, once joined (undefined before). A transport whose transactions check
+   * {@link TransportTransaction.sendOffsets}' group metadata (KIP-447) has it; the runtime then runs
+   * exactly-once with one transactional producer per consumer instead of one per input partition.
+   */
+  groupMetadata?(): GroupMetadata | undefined;
   /** Connects, subscribes and joins the group; resolves once the consumer is running. */
   start(listener: ConsumerListener): Promise<void>;
   pause(partitions: readonly TopicPartition[]): void;
@@ -153,14 +169,22 @@ export interface OutgoingMessage {
 }
 
 export interface ProducerOptions {
-  /** Makes the producer transactional; stable per input partition so that a restarted worker fences its zombie. */
+  /**
+   * Makes the producer transactional. Per input partition (`<group>.<topic>.<partition>`) where the consumer
+   * has no {@link TransportConsumer.groupMetadata}, so that the next owner of a partition fences the previous
+   * one; one per consumer (`<group>.<uuid>`) where it has, the group generation fencing zombies instead.
+   */
   readonly transactionalId?: string;
 }
 
 export interface TransportTransaction {
   send(messages: readonly OutgoingMessage[]): Promise<void>;
-  /** Commits the consumer group's offsets as part of this transaction. */
-  sendOffsets(groupId: string, offsets: readonly PartitionOffset[]): Promise<void>;
+  /**
+   * Commits the consumer group's offsets as part of this transaction. With `group` (KIP-447, transports
+   * whose consumers have {@link TransportConsumer.groupMetadata}) the broker checks the member and its
+   * generation and refuses a stale one: a `StreamError` whose context has `groupFenced: true`.
+   */
+  sendOffsets(groupId: string, offsets: readonly PartitionOffset[], group?: GroupMetadata): Promise<void>;
   commit(): Promise<void>;
   abort(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import type {
   RawMessage,
   TopicPartition,
   TransportConsumer,
+  GroupMetadata,
 } from '../transport.js';
 import type { BrokerCore } from './broker.js';
 import type { StoredMessage } from './log.js';
@@ -140,6 +141,11 @@ export class MemoryConsumer implements TransportConsumer {
 
   async commit(offsets: readonly PartitionOffset[]): Promise<void> {
     this.#core.groups.commit(this.#options.groupId, this.#id, offsets);
+  }
+
+  /** This member's id and the generation of its current assignment; undefined before its first assignment. */
+  protected currentGroupMetadata(): GroupMetadata | undefined {
+    return this.#phase === 'running' && this.#generation > 0 ? { generationId: this.#generation, memberId: this.#id } : undefined;
   }
 
   async stop(): Promise<void> {
@@ -320,5 +326,16 @@ export class MemoryConsumer implements TransportConsumer {
     this.#expelTimer = undefined;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
+  }
+}
+
+/**
+ * A memory consumer that tells its group metadata, as the platformatic transport's does: with it the runtime
+ * commits exactly-once offsets checked against the group's generation (KIP-447), one transactional producer
+ * per consumer. See {@link MemoryTransportOptions.groupMetadata}.
+ */
+export class GroupMetadataMemoryConsumer extends MemoryConsumer {
+  groupMetadata(): GroupMetadata | undefined {
+    return this.currentGroupMetadata();
   }
 }

@@ -4,7 +4,7 @@
  */
 import { StreamError } from '../../errors.js';
 import { byTopicPartition, tpKey, tpName } from '../shared.js';
-import type { Assignment, GroupDescription, PartitionOffset, TopicPartition } from '../transport.js';
+import type { Assignment, GroupDescription, GroupMetadata, PartitionOffset, TopicPartition } from '../transport.js';
 import type { FaultHooks } from './faults.js';
 import { parseOffset, type TopicLogs } from './log.js';
 
@@ -221,6 +221,27 @@ export class GroupCoordinator {
     const committed = this.#groups.get(groupId)?.committed.get(tpKey(tp.topic, tp.partition));
     if (committed) return Number(committed.offset);
     return fromBeginning ? 0 : this.#logs.log(tp.topic, tp.partition).length;
+  }
+
+  /**
+   * A transactional offset commit's group metadata (KIP-447), checked as Kafka's TxnOffsetCommit does: the
+   * member must belong to the group and the generation be the group's current one. Ownership of the
+   * partitions is not checked (Kafka does not).
+   */
+  checkTransactionalMember(groupId: string, metadata: GroupMetadata): void {
+    const group = this.group(groupId);
+    const known = group.members.some((m) => m.id === metadata.memberId);
+    if (known && metadata.generationId === group.generation) return;
+    const reason = known ? `generation ${metadata.generationId} is not the group's (${group.generation})` : 'the member is not in the group';
+    throw new StreamError('TRANSPORT_FAILED', `transactional offsets of ${metadata.memberId} for group ${groupId} refused: ${reason}`, {
+      context: {
+        groupId,
+        memberId: metadata.memberId,
+        generation: metadata.generationId,
+        groupFenced: true,
+        kafkaError: known ? 'ILLEGAL_GENERATION' : 'UNKNOWN_MEMBER_ID',
+      },
+    });
   }
 
   /** A consumer's commit: checked strictly (membership, ownership in this generation, not past the log end). */

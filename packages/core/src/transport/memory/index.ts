@@ -6,7 +6,7 @@ import { StreamError } from '../../errors.js';
 import type { ReadPartitionOptions, ConsumerOptions, ProducerOptions, Transport, TransportAdmin, TransportConsumer, TransportProducer } from '../transport.js';
 import { MemoryAdmin } from './admin.js';
 import { MemoryBroker, brokerCore } from './broker.js';
-import { MemoryConsumer } from './consumer.js';
+import { GroupMetadataMemoryConsumer, MemoryConsumer } from './consumer.js';
 import { MemoryProducer } from './producer.js';
 
 export { MemoryBroker };
@@ -19,6 +19,12 @@ export type { GroupOffsets } from './transactions.js';
 export interface MemoryTransportOptions {
   /** Most messages per fetched batch (default 500). */
   readonly maxBatchSize?: number;
+  /**
+   * Consumers tell their group metadata and transactions check it (KIP-447), as on the platformatic
+   * transport: the runtime then runs exactly-once with one transactional producer per consumer. Default
+   * false: one per input partition, as on kafkajs.
+   */
+  readonly groupMetadata?: boolean;
 }
 
 const DEFAULT_MAX_BATCH_SIZE = 500;
@@ -33,6 +39,7 @@ export class MemoryTransport implements Transport {
   readonly name = 'memory';
   readonly broker: MemoryBroker;
   readonly #maxBatchSize: number;
+  readonly #groupMetadata: boolean;
 
   constructor(broker: MemoryBroker = new MemoryBroker(), options: MemoryTransportOptions = {}) {
     const maxBatchSize = options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
@@ -41,10 +48,12 @@ export class MemoryTransport implements Transport {
     }
     this.broker = broker;
     this.#maxBatchSize = maxBatchSize;
+    this.#groupMetadata = options.groupMetadata ?? false;
   }
 
   consumer(options: ConsumerOptions): TransportConsumer {
-    return new MemoryConsumer(brokerCore(this.broker), options, this.#maxBatchSize);
+    const Consumer = this.#groupMetadata ? GroupMetadataMemoryConsumer : MemoryConsumer;
+    return new Consumer(brokerCore(this.broker), options, this.#maxBatchSize);
   }
 
   producer(options: ProducerOptions = {}): TransportProducer {

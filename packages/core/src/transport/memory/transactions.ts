@@ -4,7 +4,7 @@
  */
 import { StreamError } from '../../errors.js';
 import { tpKey } from '../shared.js';
-import type { OutgoingMessage, PartitionOffset, TransportTransaction } from '../transport.js';
+import type { GroupMetadata, OutgoingMessage, PartitionOffset, TransportTransaction } from '../transport.js';
 import type { FaultHooks } from './faults.js';
 import type { GroupCoordinator } from './groups.js';
 import { parseOffset, type RoutedMessage, type TopicLogs } from './log.js';
@@ -39,8 +39,12 @@ export class TransactionCoordinator {
     return this.#epochs.get(transactionalId) ?? 0;
   }
 
-  /** Validates offsets a transaction will commit: Kafka checks that the partition exists, not who owns it. */
-  checkOffsets(groupId: string, offsets: readonly PartitionOffset[]): void {
+  /**
+   * Validates offsets a transaction will commit: Kafka checks that the partition exists, not who owns it;
+   * with `metadata` (KIP-447) also that the member and its generation are the group's.
+   */
+  checkOffsets(groupId: string, offsets: readonly PartitionOffset[], metadata?: GroupMetadata): void {
+    if (metadata) this.#groups.checkTransactionalMember(groupId, metadata);
     for (const o of offsets) {
       parseOffset(o.offset, `transactional offsets for group ${groupId}`);
       this.#logs.log(o.topic, o.partition);
@@ -92,9 +96,9 @@ export class MemoryTransaction implements TransportTransaction {
     this.#messages.push(...this.#logs.route(messages));
   }
 
-  async sendOffsets(groupId: string, offsets: readonly PartitionOffset[]): Promise<void> {
+  async sendOffsets(groupId: string, offsets: readonly PartitionOffset[], metadata?: GroupMetadata): Promise<void> {
     this.#check('sendOffsets');
-    this.#transactions.checkOffsets(groupId, offsets);
+    this.#transactions.checkOffsets(groupId, offsets, metadata);
     const group = this.#offsets.get(groupId) ?? new Map<string, PartitionOffset>();
     this.#offsets.set(groupId, group);
     for (const o of offsets) group.set(tpKey(o.topic, o.partition), { topic: o.topic, partition: o.partition, offset: o.offset });

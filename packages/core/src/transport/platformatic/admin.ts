@@ -133,8 +133,11 @@ export class PlatformaticAdmin implements TransportAdmin {
       await this.#requireTopic(topic, 'committed offsets');
       const metadata = await this.#client.metadata({ topics: [topic] });
       const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
+      // requireStable: offsets of a transaction still open (KIP-447) are not answered (UNSTABLE_OFFSET_COMMIT,
+      // retried) until it commits or aborts, so an exactly-once claim never starts from an offset about to move.
       const groups = await this.#client.listConsumerGroupOffsets({
         groups: [{ groupId, topics: [{ name: topic, partitionIndexes: Array.from({ length: count }, (_, i) => i) }] }],
+        requireStable: true,
       });
       return groups
         .flatMap((g) =>

@@ -12,11 +12,10 @@ import {
 } from '@platformatic/kafka';
 import { StreamError, toError } from '../../errors.js';
 import { byTopicPartition, memberInfoBytes, tpKey } from '../shared.js';
-import type { ConsumerListener, ConsumerOptions, PartitionOffset, RawMessage, TopicPartition, TransportConsumer } from '../transport.js';
+import type { ConsumerListener, ConsumerOptions, GroupMetadata, PartitionOffset, RawMessage, TopicPartition, TransportConsumer } from '../transport.js';
 import type { Cluster } from './cluster.js';
 import { toRawHeaders } from './conversions.js';
 import { hasProtocolError, topicMissing, transportError } from './errors.js';
-import type { GroupMetadata } from './producer.js';
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
 type FetchRequestTopic = Parameters<Consumer['fetch']>[0]['topics'][number];
@@ -109,9 +108,10 @@ export class PlatformaticConsumer implements TransportConsumer {
     this.#consumer.on('error', (error: Error) => this.#onClientError(error));
   }
 
-  /** The group's generation and this member's id, for transactional offset commits checked by the broker (KIP-447). */
-  get groupMetadata(): GroupMetadata {
-    return { generationId: this.#consumer.generationId, memberId: this.#consumer.memberId ?? '' };
+  /** The group's generation and this member's id, for transactional offset commits checked by the broker (KIP-447); undefined before it joined. */
+  groupMetadata(): GroupMetadata | undefined {
+    const memberId = this.#consumer.memberId;
+    return memberId === null || memberId === undefined || memberId === '' ? undefined : { generationId: this.#consumer.generationId, memberId };
   }
 
   async start(listener: ConsumerListener): Promise<void> {

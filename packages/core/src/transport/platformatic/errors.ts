@@ -26,6 +26,9 @@ function isFenced(error: unknown): boolean {
   return false;
 }
 
+/** Protocol errors of a commit from a member the group no longer knows in this generation (KIP-447 zombie). */
+const GROUP_FENCED = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID', 'FENCED_MEMBER_EPOCH', 'STALE_MEMBER_EPOCH']);
+
 /**
  * Wraps a @platformatic/kafka failure into a `TRANSPORT_FAILED` StreamError, keeping the original as `cause`.
  * TRANSPORT_FAILED classifies as a `kafka` dependency failure (runtime/classify.ts), as the kafkajs transport's do.
@@ -43,9 +46,10 @@ export function transportError(action: string, error: unknown, context: ErrorCon
       { cause, context: { ...context, fenced: true, ...(id === undefined ? {} : { kafkaError: id }) } },
     );
   }
+  const groupFenced = protocolIds(error).some((e) => GROUP_FENCED.has(e));
   return new StreamError('TRANSPORT_FAILED', `${action}: ${message}`, {
     cause,
-    context: { ...context, ...(id === undefined ? {} : { kafkaError: id }) },
+    context: { ...context, ...(id === undefined ? {} : { kafkaError: id }), ...(groupFenced ? { groupFenced: true } : {}) },
   });
 }
 

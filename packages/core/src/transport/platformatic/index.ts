@@ -14,7 +14,7 @@ import { PlatformaticProducer } from './producer.js';
 
 export type { GroupProtocol } from './consumer.js';
 export { PlatformaticConsumer } from './consumer.js';
-export { PlatformaticProducer, PlatformaticTransaction, type GroupMetadata } from './producer.js';
+export { PlatformaticProducer, PlatformaticTransaction } from './producer.js';
 
 /** Options of {@link PlatformaticTransport}: the kafkajs transport's connection options, plus the group protocol. */
 export interface PlatformaticTransportOptions {

@@ -3,7 +3,7 @@ import { Admin, compatibilityPartitioner, FindCoordinatorKeyTypes, Producer, typ
 type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
 import { StreamError, type ErrorContext } from '../../errors.js';
 import { produceRequests } from '../produce-requests.js';
-import type { OutgoingMessage, PartitionOffset, ProducerOptions, TransportProducer, TransportTransaction } from '../transport.js';
+import type { GroupMetadata, OutgoingMessage, PartitionOffset, ProducerOptions, TransportProducer, TransportTransaction } from '../transport.js';
 import type { Cluster } from './cluster.js';
 import { topicMissing, transportError } from './errors.js';
 import { toMessageToProduce } from './conversions.js';
@@ -16,12 +16,6 @@ import { toMessageToProduce } from './conversions.js';
  * (no network from here): listed with the other gaps in the core README.
  */
 const FRESH_PRODUCER = { producerId: -1n, producerEpoch: -1 } as const;
-
-/** The group membership a transactional offset commit is checked against (KIP-447); generation -1 and no member skip the check. */
-export interface GroupMetadata {
-  readonly generationId: number;
-  readonly memberId: string;
-}
 
 /**
  * Idempotent producer (acks=all), transactional with a transactional id, on @platformatic/kafka.
@@ -214,12 +208,12 @@ export class PlatformaticTransaction implements TransportTransaction {
     }
   }
 
-  sendOffsets(groupId: string, offsets: readonly PartitionOffset[]): Promise<void> {
-    return this.sendOffsetsAs(groupId, offsets, { generationId: -1, memberId: '' });
-  }
-
-  /** `sendOffsets` checked against the group's generation and member id (KIP-447): a zombie member's commit is refused. */
-  async sendOffsetsAs(groupId: string, offsets: readonly PartitionOffset[], group: GroupMetadata): Promise<void> {
+  /**
+   * TxnOffsetCommit of `offsets`, checked against the group's generation and member id when `group` is given
+   * (KIP-447: a zombie member's commit is refused with ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID, context
+   * `groupFenced`). Without it, generation -1 and no member: the broker cannot tell a zombie (kafkajs' way).
+   */
+  async sendOffsets(groupId: string, offsets: readonly PartitionOffset[], group: GroupMetadata = { generationId: -1, memberId: '' }): Promise<void> {
     this.#requireOpen('sendOffsets');
     if (offsets.length === 0) return;
     this.#touched = true;
