@@ -10,6 +10,8 @@
 // Prints per run the entries read from the changelog, the entries loaded from LMDB, the restore time (first
 // partition's restore start to last partition's end, so the group join is left out), entries/s, and the
 // start-to-ready time. Needs a broker on 127.0.0.1:9092 (BROKERS to change); deletes its topics at the end.
+// KAFKA_CLIENT=platformatic runs the apps on the @platformatic/kafka transport (default kafkajs); the changelog
+// is written with kafkajs either way.
 //
 //   pnpm turbo run build --filter @stream/core && node packages/core/scripts/table-restore-bench.mjs [entries] [keys] [partitions]
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,6 +26,7 @@ const KEYS = Number(process.argv[3] ?? 50_000);
 const PARTITIONS = Number(process.argv[4] ?? 6);
 const TAIL = Math.round(ENTRIES / 10);
 const brokers = (process.env.BROKERS ?? '127.0.0.1:9092').split(',');
+const client = process.env.KAFKA_CLIENT ?? 'kafkajs';
 const run = `${Date.now()}-${process.pid}`;
 const input = `restore-bench-in-${run}`;
 const group = `restore-bench-${run}`;
@@ -86,7 +89,7 @@ async function restore(label, withStore) {
     },
   });
   const topic = defineTopic({ name: input, key: z.string(), value: z.object({ n: z.number() }) });
-  const app = createApp({ id: group, brokers, logger: counting, instrumentation, ...(withStore ? { stateDir } : {}) });
+  const app = createApp({ id: group, brokers, transport: client, logger: counting, instrumentation, ...(withStore ? { stateDir } : {}) });
   const table = app.table('counts', { key: z.string(), value: z.number(), default: 0 });
   app.agent(topic, { tables: [table] }, async (_v, ctx) => {
     ctx.table(table).set(ctx.key, (ctx.table(table).get(ctx.key) ?? 0) + 1);
@@ -104,7 +107,7 @@ async function restore(label, withStore) {
   );
 }
 
-console.log(`changelog: ${ENTRIES} entries, ${KEYS} keys, ${PARTITIONS} partitions`);
+console.log(`changelog: ${ENTRIES} entries, ${KEYS} keys, ${PARTITIONS} partitions; client ${client}`);
 try {
   await restore('memory store', false);
   await restore('persistent store, empty (builds it)', true);

@@ -513,7 +513,7 @@ export class App implements RecordSender {
     if (!this.transport.readPartition && this.#agents.some((a) => (a.options.tables ?? []).length > 0)) {
       throw new StreamError(
         'CONFIG_INVALID',
-        `app ${this.id}: the ${this.transport.name} transport cannot read a partition, so its tables cannot be restored from their changelogs (use kafkajs)`,
+        `app ${this.id}: the ${this.transport.name} transport cannot read a partition, so its tables cannot be restored from their changelogs (the kafkajs and platformatic transports can)`,
       );
     }
     // A windowed table's onClose topic is an output of the app like any other: checked (or created) at start.
@@ -575,7 +575,10 @@ export class App implements RecordSender {
   async #startGlobalTables(): Promise<void> {
     if (this.#globalTables.size === 0) return;
     if (!this.transport.readPartition) {
-      throw new StreamError('CONFIG_INVALID', `the ${this.transport.name} transport cannot read a partition: global tables need one (use kafkajs)`);
+      throw new StreamError(
+        'CONFIG_INVALID',
+        `the ${this.transport.name} transport cannot read a partition: global tables need one (the kafkajs and platformatic transports can)`,
+      );
     }
     const groupId = this.#options.groupId ?? this.id;
     const admin = this.transport.admin();

@@ -434,7 +434,7 @@ describe('tables on a transport that cannot read a partition', () => {
     const memory = new MemoryTransport(broker);
     const source = unique('clicks');
     broker.createTopic(source, 1);
-    // A transport without readPartition, as the platformatic one is today.
+    // A transport without readPartition (the seam's method is optional: a custom transport may lack it).
     const unreadable: Transport = { name: 'unreadable', consumer: (o) => memory.consumer(o), producer: (o) => memory.producer(o), admin: () => memory.admin() };
     const id = unique('app');
     const app = createApp({ id, transport: unreadable, logger: silent() });

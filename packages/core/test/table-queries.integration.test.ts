@@ -5,7 +5,18 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTopics, deleteTopics, localServers, requireServers, uniqueName, waitUntil } from '@stream/local-stack';
-import { changelogTopicName, createApp, defineTopic, RuntimeMetrics, silentLogger, startOpsServer, type App, type OpsServer } from '../src/index.js';
+import {
+  changelogTopicName,
+  createApp,
+  defineTopic,
+  KAFKA_CLIENTS,
+  RuntimeMetrics,
+  silentLogger,
+  startOpsServer,
+  type App,
+  type KafkaClient,
+  type OpsServer,
+} from '../src/index.js';
 import { murmur2 } from '../src/transport/memory/partitioner.js';
 
 const brokers = [...localServers().kafkaBrokers];
@@ -21,7 +32,7 @@ interface Instance {
   readonly base: string;
 }
 
-async function instance(client: 'kafkajs' | 'platformatic', id: string, input: string): Promise<Instance> {
+async function instance(client: KafkaClient, id: string, input: string): Promise<Instance> {
   const topic = defineTopic({ name: input, key: z.string(), value: z.object({ n: z.number() }) });
   const app = createApp({ id, brokers, transport: client, logger: silentLogger(), commitIntervalMs: 200, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500 });
   const counts = app.table('counts', { key: z.string(), value: z.number(), default: 0 });
@@ -51,9 +62,7 @@ describe('table queries on Kafka (#18)', () => {
   });
   afterAll(() => deleteTopics(topics));
 
-  // kafkajs only: the platformatic transport has no readPartition yet, so its tables cannot be restored (its
-  // side of the owner lookup, userData and DescribeGroups, is in the transport contract suite).
-  for (const client of ['kafkajs'] as const) {
+  for (const client of KAFKA_CLIENTS) {
     it(`the owner of a key's partition answers, the other instance redirects to it, and after a leave the survivor answers (${client})`, async () => {
       const input = uniqueName('table-queries-in');
       const id = uniqueName('table-queries-app');

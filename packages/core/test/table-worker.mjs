@@ -1,5 +1,6 @@
 // A worker process for the table integration tests: one instance of a counting app (a table of counts per
-// key) over `input`. Arguments: brokers appId input. EXACTLY_ONCE=1 turns exactly-once on; STATE_DIR keeps the
+// key) over `input`. Arguments: brokers appId input. EXACTLY_ONCE=1 turns exactly-once on; KAFKA_CLIENT picks the
+// Kafka client (kafkajs, platformatic); STATE_DIR keeps the
 // table in a local store there too. With an IPC channel it reports each table partition's restore (entries read
 // from the changelog, loaded from the local store) and checkpoint to its parent.
 import { createApp, createLogger, defineTopic, silentLogger } from '@stream/core';
@@ -25,6 +26,8 @@ const app = createApp({
   instrumentation,
   ...(process.env.STATE_DIR ? { stateDir: process.env.STATE_DIR } : {}),
   brokers: brokers.split(','),
+  // KAFKA_CLIENT=platformatic runs the worker on the @platformatic/kafka transport (default kafkajs).
+  transport: process.env.KAFKA_CLIENT === 'platformatic' ? 'platformatic' : 'kafkajs',
   // WORKER_LOG_LEVEL=info writes the app's log to stderr (the test shows it only when told to).
   logger: process.env.WORKER_LOG_LEVEL ? createLogger({ name: appId, level: process.env.WORKER_LOG_LEVEL, destination: process.stderr }) : silentLogger(),
   commitIntervalMs: 200,

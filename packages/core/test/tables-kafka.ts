@@ -5,9 +5,18 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { localServers, testKafka, waitUntil } from '@stream/local-stack';
-import { SOURCE_OFFSET_HEADER, KafkaTransport, type TransportAdmin } from '../src/index.js';
+import { KAFKA_CLIENTS, SOURCE_OFFSET_HEADER, KafkaTransport, silentLogger, type KafkaClient, type Transport, type TransportAdmin } from '../src/index.js';
+import { selectTransport } from '../src/transport/select.js';
 
 export const brokers = [...localServers().kafkaBrokers];
+
+/** The Kafka clients the table tests run on: `describe.each(clients)`. */
+export const clients: readonly KafkaClient[] = KAFKA_CLIENTS;
+
+/** A transport on the local broker with `client`, built as an app builds it (`transport: client`). */
+export function clientTransport(client: KafkaClient, clientId = 'tables-test'): Transport {
+  return selectTransport({ id: clientId, brokers, transport: client }, silentLogger());
+}
 const WORKER = fileURLToPath(new URL('./table-worker.mjs', import.meta.url));
 
 /**
@@ -51,7 +60,7 @@ type WorkerMessage = 'ready' | { readonly kind: 'restored' | 'checkpointed'; rea
 
 /**
  * Starts one `table-worker.mjs` instance of app `id` over `input`. `env` adds to its environment
- * (WORKER_DELAY_MS, ...). WORKER_LOG_LEVEL=info shows the workers' logs.
+ * (WORKER_DELAY_MS, KAFKA_CLIENT, ...). WORKER_LOG_LEVEL=info shows the workers' logs.
  */
 export function startTableWorker(id: string, input: string, exactlyOnce: boolean, env: Record<string, string> = {}): Worker {
   const child = fork(WORKER, [brokers.join(','), id, input], {
@@ -107,9 +116,9 @@ export function countingProgress(admin: TransportAdmin, id: string, input: strin
 }
 
 /**
- * The table its changelog holds (last value per key), read back through the transport's restore read.
- * Each entry must count one more record of its key than the one before: the first that do not are pushed
- * to `breaks`, naming where state went wrong.
+ * The table its changelog holds (last value per key), read back through the kafkajs transport's restore read
+ * (the reference, whichever client the app ran on). Each entry must count one more record of its key than the
+ * one before: the first that do not are pushed to `breaks`, naming where state went wrong.
  */
 export async function changelogTable(changelog: string, partitions: number, breaks: string[] = []): Promise<Map<string, number>> {
   const transport = new KafkaTransport({ brokers, clientId: 'tables-test', logLevel: 'nothing' });

@@ -4,15 +4,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTopics, deleteTopics, requireServers, uniqueName, waitUntil } from '@stream/local-stack';
-import { changelogTopicName, createApp, defineTopic, KafkaTransport, silentLogger, type App } from '../src/index.js';
-import { brokers, changelogTable, countingProgress, produceCountingInput, startTableWorker, wrongCounts } from './tables-kafka.js';
+import { changelogTopicName, createApp, defineTopic, silentLogger, type App, type KafkaClient } from '../src/index.js';
+import { brokers, changelogTable, clients, clientTransport, countingProgress, produceCountingInput, startTableWorker, wrongCounts } from './tables-kafka.js';
 
 const topics: string[] = [];
 
-/** A counting app over `input`: one table of counts per key. */
-function counting(id: string, input: string, exactlyOnce: boolean): App {
+/** A counting app over `input` on `client`: one table of counts per key. */
+function counting(client: KafkaClient, id: string, input: string, exactlyOnce: boolean): App {
   const topic = defineTopic({ name: input, key: z.string(), value: z.object({ n: z.number() }) });
-  const app = createApp({ id, brokers, logger: silentLogger(), commitIntervalMs: 200 });
+  const app = createApp({ id, brokers, transport: client, logger: silentLogger(), commitIntervalMs: 200 });
   const counts = app.table('counts', { key: z.string(), value: z.number(), default: 0 });
   app.agent(topic, { tables: [counts], exactlyOnce }, async (_value, ctx) => {
     const table = ctx.table(counts);
@@ -21,31 +21,31 @@ function counting(id: string, input: string, exactlyOnce: boolean): App {
   return app;
 }
 
-describe('tables on Kafka', () => {
+// Each case on both clients: the app (and its forked workers) on `client`; the changelog is checked through kafkajs.
+describe.each(clients)('tables on Kafka (%s)', (client) => {
   beforeAll(() => requireServers('kafka'));
-  afterAll(() => deleteTopics(topics));
+  afterAll(() => deleteTopics(topics.splice(0)));
 
   for (const exactlyOnce of [false, true]) {
     it(`restores counts from the changelog across a restart and ends exact (${exactlyOnce ? 'exactly-once' : 'at-least-once'})`, async () => {
       const input = uniqueName('tables-in');
       const id = uniqueName('tables-app');
       topics.push(...(await createTopics([{ name: input, partitions: 6 }])), changelogTopicName(id, 'counts'));
-      const producerApp = createApp({ id: uniqueName('tables-producer'), brokers, logger: silentLogger() });
+      const producerApp = createApp({ id: uniqueName('tables-producer'), brokers, transport: client, logger: silentLogger() });
       const topic = defineTopic({ name: input, key: z.string(), value: z.object({ n: z.number() }) });
       const keys = Array.from({ length: 2000 }, (_, i) => `k${(i * 7) % 101}`);
       const expected = new Map<string, number>();
       for (const k of keys) expected.set(k, (expected.get(k) ?? 0) + 1);
       const send = (part: readonly string[]) => Promise.all(part.map((key) => producerApp.send(topic, { key, value: { n: 1 } })));
-      const first = counting(id, input, exactlyOnce);
+      const first = counting(client, id, input, exactlyOnce);
       await first.start();
       await send(keys.slice(0, 1000));
-      const transport = new KafkaTransport({ brokers, clientId: 'tables-test', logLevel: 'nothing' });
-      const admin = transport.admin();
+      const admin = clientTransport(client).admin();
       await admin.connect();
       const progress = countingProgress(admin, id, input, changelogTopicName(id, 'counts'));
       await waitUntil(async () => (await progress.committed()) >= 1000, 'first half committed', 60_000);
       await first.stop();
-      const second = counting(id, input, exactlyOnce);
+      const second = counting(client, id, input, exactlyOnce);
       await second.start();
       await send(keys.slice(1000));
       await progress.allCommitted(2000, 60_000);
@@ -75,13 +75,13 @@ describe('tables on Kafka', () => {
       topics.push(...(await createTopics([{ name: input, partitions: 6 }])), changelogTopicName(id, 'counts'));
       const total = 20_000;
       const expected = await produceCountingInput(input, total, 500);
-      const transport = new KafkaTransport({ brokers, clientId: 'tables-test', logLevel: 'nothing' });
-      const admin = transport.admin();
+      const admin = clientTransport(client).admin();
       await admin.connect();
       const changelog = changelogTopicName(id, 'counts');
       const progress = countingProgress(admin, id, input, changelog);
       const stateDir = persistent ? mkdtempSync(join(tmpdir(), 'stream-tables-kill-')) : undefined;
-      const start = () => startTableWorker(id, input, exactlyOnce, { WORKER_DELAY_MS: '1', ...(stateDir ? { STATE_DIR: stateDir } : {}) });
+      const start = () =>
+        startTableWorker(id, input, exactlyOnce, { KAFKA_CLIENT: client, WORKER_DELAY_MS: '1', ...(stateDir ? { STATE_DIR: stateDir } : {}) });
       try {
         const first = start();
         // Progress as the changelog's end offsets: committed offsets lag behind, and under exactly-once they

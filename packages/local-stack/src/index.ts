@@ -1,6 +1,6 @@
 export { localServers, requireServers, type LocalServers, type ServerName } from './servers.js';
 export { uniqueName } from './names.js';
-export { testKafka, withAdmin, createTopics, deleteTopics } from './kafka.js';
+export { testKafka, withAdmin, createTopics, deleteTopics, deleteRecordsBefore } from './kafka.js';
 export { createInfluxBucket, dropInfluxBucket } from './influxdb.js';
 export { startService, waitReady, stopService, killService, runScript, type RunningService } from './services.js';
 export {

@@ -65,3 +65,14 @@ export async function deleteTopics(names: readonly string[]): Promise<void> {
     if (present.length > 0) await admin.deleteTopics({ topics: present, timeout: 10_000 });
   });
 }
+
+/**
+ * Deletes a partition's records below `offset` (DeleteRecords): its earliest offset becomes `offset`, as if
+ * retention had removed them. For tests of reads that must refuse a start below the earliest offset.
+ */
+export async function deleteRecordsBefore(topic: string, partition: number, offset: number): Promise<void> {
+  await withAdmin(async (admin) => {
+    await admin.fetchTopicMetadata({ topics: [topic] }); // kafkajs needs the leaders known
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition, offset: String(offset) }] });
+  });
+}

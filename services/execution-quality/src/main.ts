@@ -16,16 +16,12 @@ await executionQualityService.run({ outputs: [executionQuality, slippageBySymbol
   });
   service.readiness('influxdb', () => influxPing(config.INFLUX_URL));
   const prices = new MarketPrices(source, { maxSpanMs: config.LOOKUP_MAX_SPAN });
-  // The summary's windowed table is restored from its changelog by reading a partition, which the
-  // @platformatic/kafka transport cannot do yet (#19): there the reports go on without it.
-  const summary = service.app.transport.readPartition !== undefined;
   executionQualityAgent(service.app, orders, executionQuality, prices, {
     batch: { maxRecords: config.EXECUTION_BATCH_SIZE, maxWaitMs: config.EXECUTION_BATCH_WAIT },
     ...(config.EXECUTION_CONCURRENCY !== undefined ? { concurrency: config.EXECUTION_CONCURRENCY } : {}),
-    ...(summary ? { samples: slippageBySymbol } : {}),
+    samples: slippageBySymbol,
   });
-  if (summary) slippageSummaryAgent(service.app, slippageBySymbol, executionQualitySummary, { windowMs: config.SUMMARY_WINDOW, graceMs: config.SUMMARY_GRACE });
-  else service.log.warn({ kafkaClient: service.app.transport.name }, 'slippage summary off: this Kafka client cannot restore tables (use kafkajs)');
+  slippageSummaryAgent(service.app, slippageBySymbol, executionQualitySummary, { windowMs: config.SUMMARY_WINDOW, graceMs: config.SUMMARY_GRACE });
   service.log.info(
     {
       influxHost: new URL(config.INFLUX_URL).host,
@@ -33,7 +29,6 @@ await executionQualityService.run({ outputs: [executionQuality, slippageBySymbol
       lookbackMs: config.MARKET_LOOKBACK,
       batchSize: config.EXECUTION_BATCH_SIZE,
       concurrency: config.EXECUTION_CONCURRENCY ?? 'unbounded',
-      summary,
       summaryWindowMs: config.SUMMARY_WINDOW,
       summaryGraceMs: config.SUMMARY_GRACE,
     },

@@ -1,5 +1,5 @@
 import { ExecutionQualitySummary, SlippageSample } from '@stream/contracts';
-import { createApp, deadLetterTopicName, defineTopic, silentLogger, type App } from '@stream/core';
+import { createApp, deadLetterTopicName, defineTopic, KAFKA_CLIENTS, silentLogger, type App } from '@stream/core';
 import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName, waitUntil } from '@stream/local-stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -21,7 +21,8 @@ afterAll(async () => {
   await deleteTopics(topics);
 });
 
-describe('the slippage summary on Kafka', () => {
+// On each Kafka client: the summary's windowed table is restored through the transport's readPartition.
+describe.each(KAFKA_CLIENTS)('the slippage summary on Kafka (%s)', (client) => {
   it('emits each symbol-minute once, exactly, across a restart that restores the open windows from the changelog; a late sample is dead-lettered', async () => {
     const input = defineTopic({ name: uniqueName('eq-samples'), key: z.string().min(1), value: SlippageSample, partitions: 6 });
     const output = defineTopic({ name: uniqueName('eq-summary'), key: z.string().min(1), value: ExecutionQualitySummary, partitions: 6 });
@@ -32,7 +33,7 @@ describe('the slippage summary on Kafka', () => {
       { name: output.name, partitions: 6 },
     ]);
     const start = async (): Promise<App> => {
-      const app = createApp({ id, brokers: kafkaBrokers, createTopics: true, commitIntervalMs: 200, logger: silentLogger() });
+      const app = createApp({ id, brokers: kafkaBrokers, transport: client, createTopics: true, commitIntervalMs: 200, logger: silentLogger() });
       slippageSummaryAgent(app, input, output, { windowMs: MINUTE, graceMs: GRACE });
       await app.start();
       return app;

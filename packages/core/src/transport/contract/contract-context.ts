@@ -161,24 +161,35 @@ export function records(topic: string, partition: number, prefix: string, count:
 export const tp = (topic: string, partition: number): TopicPartition => ({ topic, partition });
 
 /** A capability of {@link TransportUnderTest} that a contract test needs (a transport reports `false` for a client gap). */
-export type ContractCapability = 'holdsRejoinForRevokingCommits' | 'readPartition';
+export type ContractCapability = 'holdsRejoinForRevokingCommits' | 'readPartition' | 'deleteRecordsBefore';
 
 /**
  * Declares one contract test: each run gets a fresh transport under test and a {@link ContractContext}.
- * With `requires`, a transport that reports the capability `false` skips the test (the skip names it).
+ * With `requires`, a transport that lacks one of the capabilities skips the test (the skip names it).
  */
-export type ContractTest = (title: string, test: (context: ContractContext) => Promise<void>, requires?: ContractCapability) => void;
+export type ContractTest = (
+  title: string,
+  test: (context: ContractContext) => Promise<void>,
+  requires?: ContractCapability | readonly ContractCapability[],
+) => void;
+
+/** Whether the transport under test lacks `capability`. */
+function lacks(under: TransportUnderTest, capability: ContractCapability): boolean {
+  // readPartition is optional on the seam itself, deleteRecordsBefore on the transport under test: absent, the capability is.
+  if (capability === 'readPartition') return under.transport.readPartition === undefined;
+  if (capability === 'deleteRecordsBefore') return under.deleteRecordsBefore === undefined;
+  return under[capability] === false;
+}
 
 /** The `it` of a contract section, bound to the transport factory. */
 export function contractTest(factory: TransportFactory): ContractTest {
   return (title, test, requires) => {
     it(title, async (vitest) => {
       const under = factory();
-      // readPartition is optional on the seam itself: a transport without it lacks the capability.
-      const lacks = requires === 'readPartition' ? under.transport.readPartition === undefined : requires !== undefined && under[requires] === false;
-      if (lacks) {
+      const missing = (requires === undefined ? [] : typeof requires === 'string' ? [requires] : requires).filter((c) => lacks(under, c));
+      if (missing.length > 0) {
         await under.cleanup();
-        vitest.skip(`${under.transport.name}: client gap, ${requires ?? ''} is false`);
+        vitest.skip(`${under.transport.name}: client gap, ${missing.join(', ')} is false`);
         return;
       }
       await ContractContext.run(under, test);

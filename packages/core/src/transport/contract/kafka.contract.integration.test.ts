@@ -3,7 +3,7 @@
  * KAFKA_BROKERS). Every test creates its own topics, groups and transactional ids; topics are deleted
  * afterwards. kafkajs log lines are kept and printed only for a failing test.
  */
-import { deleteTopics, localServers, requireServers, uniqueName } from '@stream/local-stack';
+import { deleteRecordsBefore, deleteTopics, localServers, requireServers, uniqueName } from '@stream/local-stack';
 import { afterEach, beforeAll } from 'vitest';
 import { KafkaTransport, type KafkaLogEntry } from '../kafka/index.js';
 import { describeTransportContract, type TransportUnderTest } from './suite.js';
@@ -36,6 +36,7 @@ function kafkaUnderTest(): TransportUnderTest {
     },
     // Group joins and rebalances take seconds on a real broker.
     patienceMs: 30_000,
+    deleteRecordsBefore,
     cleanup: () => deleteTopics(topics),
   };
 }

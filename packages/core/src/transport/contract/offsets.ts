@@ -1,6 +1,33 @@
 import { describe, expect } from 'vitest';
-import { contractTest, record, records, tp } from './contract-context.js';
+import type { RawMessage } from '../transport.js';
+import { contractTest, record, records, tp, type ContractContext } from './contract-context.js';
 import type { TransportFactory } from './transport-under-test.js';
+
+/** The offsets of partition 0 of `topic` a read from `start` (default the earliest) up to `end` delivers below `end`. */
+async function readOffsets(c: ContractContext, topic: string, end: number, start?: number): Promise<number[]> {
+  return (await readMessages(c, topic, end, start)).map((m) => Number(m.offset));
+}
+
+/** The values (UTF-8) partition 0 of `topic` a read from `start` (default the earliest) up to `end` delivers below `end`. */
+async function readValues(c: ContractContext, topic: string, end: number, start?: number): Promise<(string | null)[]> {
+  return (await readMessages(c, topic, end, start)).map((m) => m.value?.toString() ?? null);
+}
+
+async function readMessages(c: ContractContext, topic: string, end: number, start?: number): Promise<RawMessage[]> {
+  const read: RawMessage[] = [];
+  await c.under.transport.readPartition!({
+    topic,
+    partition: 0,
+    end,
+    ...(start === undefined ? {} : { start }),
+    signal: new AbortController().signal,
+    onMessages: (messages) => read.push(...messages),
+  });
+  // A batch may run past `end` (the caller stops there): only what lies below it counts. kafkajs, which
+  // seeks to `start` once its throwaway group fetched from the earliest, may deliver a stretch twice.
+  const seen = new Set<string>();
+  return read.filter((m) => Number(m.offset) < end && !seen.has(m.offset) && seen.add(m.offset));
+}
 
 /**
  * Offsets and commits: what the runtime's commit tracker and its restart story rely on. A commit names
@@ -56,6 +83,94 @@ export function describeOffsets(factory: TransportFactory): void {
         expect(await read(2, 4)).toEqual([2, 3]);
       },
       'readPartition',
+    );
+
+    test(
+      'a partition read skips aborted transactions and ends at an end offset past a trailing transaction marker',
+      async (c) => {
+        const topic = await c.topic('read-partition-tx', 2);
+        const producer = await c.producer(c.name('read-partition-tx-id'));
+        const transaction = async (partition: number, values: readonly string[], outcome: 'commit' | 'abort'): Promise<void> => {
+          const tx = await producer.transaction();
+          await tx.send(values.map((v) => record(topic, v, { partition })));
+          await (outcome === 'commit' ? tx.commit() : tx.abort());
+        };
+        // A producer's next transaction starts once the markers of its previous one are written: after one on
+        // partition 1, partition 0's end offset lies past the marker of its last transaction (Kafka; the memory
+        // transport has no markers).
+        const endOf0 = async (): Promise<number> => {
+          const admin = await c.admin();
+          return Number((await admin.endOffsets(topic)).find((o) => o.partition === 0)?.offset ?? '0');
+        };
+        await c.send(records(topic, 0, 'plain', 2));
+        await transaction(0, ['c-0', 'c-1'], 'commit');
+        await transaction(0, ['x-0', 'x-1'], 'abort');
+        await transaction(0, ['c-2'], 'commit');
+        await transaction(1, ['other-0'], 'commit');
+        const committed = ['plain-0', 'plain-1', 'c-0', 'c-1', 'c-2'];
+        // Kafka: 2 plain records, 2 + marker, 2 + marker, 1 + marker.
+        const afterCommit = await endOf0();
+        expect(await readValues(c, topic, afterCommit)).toEqual(committed);
+
+        // Ending on an aborted transaction: its records and its abort marker are read past, nothing delivered.
+        await transaction(0, ['x-2', 'x-3'], 'abort');
+        await transaction(1, ['other-1'], 'commit');
+        const afterAbort = await endOf0();
+        expect(afterAbort).toBeGreaterThanOrEqual(afterCommit);
+        expect(await readValues(c, topic, afterAbort)).toEqual(committed);
+        // From a start between the transactions, to the end.
+        const offsets = await readOffsets(c, topic, afterAbort);
+        expect(await readValues(c, topic, afterAbort, offsets[2])).toEqual(committed.slice(2));
+      },
+      'readPartition',
+    );
+
+    test(
+      'a partition read rejects with the signal reason once aborted, before it starts and between batches',
+      async (c) => {
+        const topic = await c.topic('read-partition-abort', 1);
+        await c.send(records(topic, 0, 'a', 3));
+        const reason = new Error('the partition was revoked');
+        const aborted = new AbortController();
+        aborted.abort(reason);
+        const seen: number[] = [];
+        const read = (signal: AbortSignal, onMessages: (offsets: number[]) => void) =>
+          c.under.transport.readPartition!({
+            topic,
+            partition: 0,
+            end: 3,
+            signal,
+            onMessages: (messages) => onMessages(messages.map((m) => Number(m.offset))),
+          });
+        await expect(read(aborted.signal, (offsets) => seen.push(...offsets))).rejects.toBe(reason);
+        expect(seen).toEqual([]);
+
+        // Aborted by the reader of the first batch: the read stops there, even though the end was reached.
+        const controller = new AbortController();
+        await expect(
+          read(controller.signal, (offsets) => {
+            seen.push(...offsets);
+            controller.abort(reason);
+          }),
+        ).rejects.toBe(reason);
+        expect(seen.length).toBeGreaterThan(0);
+      },
+      'readPartition',
+    );
+
+    test(
+      'a partition read refuses a start below the earliest offset, never starting elsewhere',
+      async (c) => {
+        const topic = await c.topic('read-partition-range', 1);
+        await c.send(records(topic, 0, 'r', 6));
+        await c.under.deleteRecordsBefore!(topic, 0, 3);
+        // From the earliest offset, which is now 3.
+        expect(await readValues(c, topic, 6)).toEqual(['r-3', 'r-4', 'r-5']);
+        expect(await readValues(c, topic, 6, 4)).toEqual(['r-4', 'r-5']);
+        const refused = await readValues(c, topic, 6, 1).catch((error: unknown) => error);
+        expect(refused).toMatchObject({ code: 'STATE_INVALID', context: { outOfRange: true, start: 1, earliest: 3 } });
+      },
+      ['readPartition', 'deleteRecordsBefore'],
     );
 
     test('reads back committed offsets through admin, a later commit of a partition replacing the earlier one', async (c) => {

@@ -2,7 +2,7 @@
  * The transport contract against the @platformatic/kafka transport on the local broker (`pnpm stack up`,
  * KAFKA_BROKERS). Every test creates its own topics, groups and transactional ids; topics are deleted afterwards.
  */
-import { deleteTopics, localServers, requireServers, uniqueName } from '@stream/local-stack';
+import { deleteRecordsBefore, deleteTopics, localServers, requireServers, uniqueName } from '@stream/local-stack';
 import { beforeAll } from 'vitest';
 import { PlatformaticTransport } from '../platformatic/index.js';
 import { describeTransportContract, type TransportUnderTest } from './suite.js';
@@ -30,6 +30,7 @@ function platformaticUnderTest(): TransportUnderTest {
     // The client rejoins by itself on a heartbeat answered REBALANCE_IN_PROGRESS, with no hook to hold it:
     // the runtime's revoking commit must go out synchronously in onRevoking there (see PlatformaticConsumer).
     holdsRejoinForRevokingCommits: false,
+    deleteRecordsBefore,
     cleanup: () => deleteTopics(topics),
   };
 }

@@ -21,6 +21,11 @@ export interface TransportUnderTest {
    * runtime started there). Default true; false names a client gap, and the test of it is skipped.
    */
   readonly holdsRejoinForRevokingCommits?: boolean;
+  /**
+   * Deletes a partition's records below `offset` (Kafka's DeleteRecords: its earliest offset becomes `offset`),
+   * as retention would. Absent where the transport has no such thing (memory): the tests that need it skip.
+   */
+  deleteRecordsBefore?(topic: string, partition: number, offset: number): Promise<void>;
   /** Removes what the test left on the broker (its topics). Runs after the suite stopped every client it made. */
   cleanup(): Promise<void>;
 }

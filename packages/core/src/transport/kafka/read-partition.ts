@@ -72,6 +72,8 @@ export async function readKafkaPartition(cluster: Cluster, options: ReadPartitio
       if (at !== undefined && Number(at) > position) position = Number(at);
     }
     if (failure) throw failure;
+    // Aborted while the last batch was delivered: the caller has given the read up.
+    signal.throwIfAborted();
   } catch (error) {
     if (signal.aborted) throw signal.reason as Error;
     if (error instanceof StreamError && error.context.outOfRange === true) throw error;

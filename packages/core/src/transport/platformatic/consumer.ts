@@ -2,20 +2,17 @@ import {
   Consumer,
   consumerGroupChannel,
   FetchIsolationLevels,
-  IS_CONTROL,
-  IS_TRANSACTIONAL,
   ListOffsetTimestamps,
   type ClusterMetadata,
   type ConsumerGroupJoinPayload,
   type GroupAssignment,
-  type RecordsBatch,
 } from '@platformatic/kafka';
 import { StreamError, toError } from '../../errors.js';
 import { byTopicPartition, memberInfoBytes, tpKey } from '../shared.js';
-import type { ConsumerListener, ConsumerOptions, GroupMetadata, PartitionOffset, RawMessage, TopicPartition, TransportConsumer } from '../transport.js';
+import type { ConsumerListener, ConsumerOptions, GroupMetadata, PartitionOffset, TopicPartition, TransportConsumer } from '../transport.js';
 import type { Cluster } from './cluster.js';
-import { toRawHeaders } from './conversions.js';
 import { hasProtocolError, topicMissing, transportError } from './errors.js';
+import { fetchedRecords } from './records.js';
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
 type FetchRequestTopic = Parameters<Consumer['fetch']>[0]['topics'][number];
@@ -363,7 +360,7 @@ export class PlatformaticConsumer implements TransportConsumer {
         if (!asked || p.errorCode !== 0) continue;
         const state = this.#assigned.get(key);
         if (state !== asked.state || state.version !== asked.version || state.position !== asked.offset || this.#paused.has(key)) continue;
-        const { messages, next } = this.#records(topic, p.partitionIndex, p.records ?? [], p.abortedTransactions ?? [], asked.offset);
+        const { messages, next } = fetchedRecords(p.records ?? [], p.abortedTransactions ?? [], asked.offset, this.#options.readCommitted);
         if (next === undefined) continue;
         if (messages.length === 0) {
           state.position = next;
@@ -388,55 +385,6 @@ export class PlatformaticConsumer implements TransportConsumer {
         else if (accepted > 0) state.position = BigInt(messages[accepted - 1]?.offset ?? '0') + 1n;
       }
     }
-  }
-
-  /**
-   * The deliverable records of a partition's batches from `from` on, and the offset after the last batch.
-   * In read-committed mode a transactional batch of a producer with an aborted transaction (from its
-   * first offset until its abort marker) is dropped; control batches (markers) never reach the runtime.
-   */
-  #records(
-    topic: string,
-    partition: number,
-    batches: readonly RecordsBatch[],
-    aborted: readonly { producerId: bigint; firstOffset: bigint }[],
-    from: bigint,
-  ): { messages: RawMessage[]; next: bigint | undefined } {
-    const messages: RawMessage[] = [];
-    let next: bigint | undefined;
-    const pendingAborts = [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0));
-    const abortedProducers = new Set<bigint>();
-    for (const batch of batches) {
-      const last = batch.firstOffset + BigInt(batch.lastOffsetDelta);
-      next = last + 1n;
-      if (this.#options.readCommitted) {
-        while (pendingAborts.length > 0 && (pendingAborts[0]?.firstOffset ?? 0n) <= last) {
-          const first = pendingAborts.shift();
-          if (first) abortedProducers.add(first.producerId);
-        }
-      }
-      if (batch.attributes & IS_CONTROL) {
-        // An abort marker (control type 0) ends the aborted transaction of its producer.
-        const type = batch.records[0]?.key?.readInt16BE(2);
-        if (type === 0) abortedProducers.delete(batch.producerId);
-        continue;
-      }
-      if (this.#options.readCommitted && batch.attributes & IS_TRANSACTIONAL && abortedProducers.has(batch.producerId)) continue;
-      for (const record of batch.records) {
-        const offset = batch.firstOffset + BigInt(record.offsetDelta);
-        if (offset < from) continue;
-        messages.push({
-          key: record.key,
-          value: record.value,
-          headers: toRawHeaders(record.headers),
-          offset: offset.toString(),
-          timestamp: (batch.firstTimestamp + record.timestampDelta).toString(),
-        });
-      }
-    }
-    void topic;
-    void partition;
-    return { messages, next };
   }
 
   pause(partitions: readonly TopicPartition[]): void {

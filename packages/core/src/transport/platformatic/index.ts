@@ -6,11 +6,12 @@
 import type { ConnectionOptions } from 'node:tls';
 import { StreamError } from '../../errors.js';
 import type { KafkaSaslOptions } from '../kafka/index.js';
-import type { ConsumerOptions, ProducerOptions, Transport, TransportAdmin, TransportConsumer, TransportProducer } from '../transport.js';
+import type { ConsumerOptions, ProducerOptions, ReadPartitionOptions, Transport, TransportAdmin, TransportConsumer, TransportProducer } from '../transport.js';
 import { PlatformaticAdmin } from './admin.js';
 import { Cluster, type ClientOptions } from './cluster.js';
 import { PlatformaticConsumer, type GroupProtocol } from './consumer.js';
 import { PlatformaticProducer } from './producer.js';
+import { readPlatformaticPartition } from './read-partition.js';
 
 export type { GroupProtocol } from './consumer.js';
 export { PlatformaticConsumer } from './consumer.js';
@@ -32,7 +33,10 @@ export interface PlatformaticTransportOptions {
   readonly requestTimeoutMs?: number;
   /** How long a fetch waits for data; also the idle poll when every partition is paused. Default 100 ms. */
   readonly fetchMaxWaitMs?: number;
-  /** Consecutive failed fetch rounds (broker gone) before the consumer reports a crash. Default 20 (about 30 s with backoff). */
+  /**
+   * Consecutive failed fetch rounds (broker gone) before the consumer reports a crash, or a partition read
+   * (`readPartition`) rejects. Default 20 (about 30 s with backoff).
+   */
   readonly maxConsumerRestarts?: number;
   /**
    * The consumer group protocol: `classic` (default). `consumer` (KIP-848) is refused with CONFIG_INVALID
@@ -107,6 +111,11 @@ export class PlatformaticTransport implements Transport {
 
   producer(options: ProducerOptions = {}): TransportProducer {
     return new PlatformaticProducer(this.#cluster, options);
+  }
+
+  /** Reads one partition on a client of its own, outside any group (see read-partition.ts). */
+  readPartition(options: ReadPartitionOptions): Promise<void> {
+    return readPlatformaticPartition(this.#cluster, { fetchMaxWaitMs: this.#fetchMaxWaitMs, maxFailures: this.#maxFailures }, options);
   }
 
   admin(): TransportAdmin {
