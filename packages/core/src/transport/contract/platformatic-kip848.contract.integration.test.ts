@@ -35,7 +35,7 @@ function platformaticConsumerProtocolUnderTest(): TransportUnderTest {
     // The revocation's acknowledgement waits for the commits onRevoking returned (see ConsumerGroupMembership).
     holdsRejoinForRevokingCommits: true,
     incrementalRebalance: true,
-    // ConsumerGroupHeartbeat has no userData: memberInfo is not published (DescribeGroups does not describe such a group either).
+    // ConsumerGroupHeartbeat has no user data: memberInfo is not published (describeGroup lists the members without it).
     publishesMemberInfo: false,
     cleanup: () => deleteTopics(topics),
   };

@@ -16,6 +16,7 @@ import {
   type ConsumerListener,
   type ConsumerOptions,
   type FetchedBatch,
+  type GroupDescription,
   type PartitionOffset,
   type TransportConsumer,
 } from '../transport.js';
@@ -218,6 +219,23 @@ describe('platformatic transport: consumer group protocols under membership chur
         const ends = await admin.endOffsets(topic);
         expect(await admin.committedOffsets(groupId, topic)).toEqual(ends);
         expect(ledger.overlaps()).toEqual([]);
+        // The coordinator describes the live members holding those partitions (a KIP-848 group through
+        // ConsumerGroupDescribe: DescribeGroups describes classic groups only).
+        const held = [...live].map((m) => m.owned.sort((x, y) => x - y).join()).sort();
+        let described: GroupDescription | undefined;
+        for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 100))) {
+          described = await admin.describeGroup(groupId);
+          if (
+            described.state === 'stable' &&
+            described.members
+              .map((m) => m.assignment.map((p) => p.partition).join())
+              .sort()
+              .join('|') === held.join('|')
+          )
+            break;
+        }
+        expect(described?.state).toBe('stable');
+        expect(described?.members.map((m) => m.assignment.map((p) => p.partition).join()).sort()).toEqual(held);
         const duplicates = members.flatMap((m) => m.values).length - accepted().size;
         // Reported, not pinned: a record accepted after the last commit of a member that lost its partition is read again by the next owner.
         console.log(`${groupProtocol}: ${sent.length} records, ${duplicates} delivered twice, ${ledger.spans.length} ownership spans`);
