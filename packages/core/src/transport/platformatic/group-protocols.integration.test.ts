@@ -7,8 +7,10 @@
  * onRevoking, onAssignment without it, or its stop), no record is lost (every record produced is accepted
  * by the member owning its partition at the time) and the group's committed offsets end at the log end.
  */
+import { Admin, consumerGroupHeartbeatV1, findCoordinatorV6 } from '@platformatic/kafka';
 import { deleteTopics, localServers, requireServers, uniqueName } from '@stream/local-stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConsumerProbe } from '../contract/consumer-probe.js';
 import { tpKey } from '../shared.js';
 import {
   emptyRawHeaders,
@@ -20,7 +22,7 @@ import {
   type PartitionOffset,
   type TransportConsumer,
 } from '../transport.js';
-import { PlatformaticTransport, type GroupProtocol } from './index.js';
+import { PlatformaticTransport, type GroupProtocol, type PlatformaticConsumer } from './index.js';
 
 const PARTITIONS = 6;
 const topics: string[] = [];
@@ -251,4 +253,56 @@ describe('platformatic transport: consumer group protocols under membership chur
       }
     });
   }
+
+  it('consumer: a member the coordinator removed rejoins with epoch 0 and the same id, and hears rejoined: true', async () => {
+    const brokers = [...localServers().kafkaBrokers];
+    const transport = new PlatformaticTransport({ brokers, clientId: 'kip848-fenced', groupProtocol: 'consumer' });
+    const topic = uniqueName('kip848-fenced');
+    topics.push(topic);
+    const admin = transport.admin();
+    await admin.connect();
+    const raw = new Admin({ clientId: 'kip848-fenced-remover', bootstrapBrokers: brokers });
+    const groupId = uniqueName('kip848-fenced-group');
+    const consumer = transport.consumer({
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+      sessionTimeoutMs: 10_000,
+      heartbeatIntervalMs: 300,
+      rebalanceTimeoutMs: 10_000,
+      readCommitted: true,
+      maxBytesPerPartition: 1024 * 1024,
+    }) as PlatformaticConsumer;
+    const probe = new ConsumerProbe();
+    try {
+      await admin.createTopics([{ name: topic, partitions: 2 }]);
+      await consumer.start(probe);
+      const first = probe.assignment;
+      expect(first.partitions).toEqual([0, 1].map((partition) => ({ topic, partition })));
+      const { memberId } = consumer.groupMetadata;
+      // What the coordinator does to a member whose session expired: it removes it (here by a leave heartbeat,
+      // epoch -1, sent for it by another client). Its next heartbeat is answered UNKNOWN_MEMBER_ID.
+      const metadata = await raw.metadata({ topics: [] });
+      const any = await raw.connections.getFirstAvailable([...metadata.brokers.values()]);
+      const coordinator = (await findCoordinatorV6.api.async(any, 0, [groupId])).coordinators[0];
+      if (!coordinator) throw new Error('no coordinator');
+      const connection = await raw.connections.get({ host: coordinator.host, port: coordinator.port });
+      await consumerGroupHeartbeatV1.api.async(connection, groupId, memberId, -1, null, null, 0, [], null, null, []);
+      await until(() => probe.assignments.some((a) => a.rejoined === true), 'the member to rejoin', 30_000);
+      const rejoined = probe.assignment;
+      expect(rejoined).toMatchObject({ rejoined: true, partitions: first.partitions });
+      expect(rejoined.generation).toBeGreaterThan(first.generation);
+      expect(consumer.groupMetadata.memberId).toBe(memberId);
+      // No onRevoking: nothing it committed after the removal could have counted.
+      expect(probe.events.filter((e) => e.kind !== 'batch').map((e) => e.kind)).toEqual(['assignment', 'assignment']);
+      // Its commits count again under the new epoch.
+      await consumer.commit([{ topic, partition: 1, offset: '0' }]);
+      expect(await admin.committedOffsets(groupId, topic)).toEqual([{ topic, partition: 1, offset: '0' }]);
+      expect(probe.crashes).toEqual([]);
+    } finally {
+      await consumer.stop();
+      await raw.close();
+      await admin.disconnect();
+    }
+  });
 });
