@@ -47,9 +47,6 @@ type HeartbeatApi = typeof consumerGroupHeartbeatV1.api;
 /** API keys (Kafka protocol) this membership needs the broker to support. */
 const API_KEYS = { offsetCommit: 8, findCoordinator: 10, consumerGroupHeartbeat: 68 } as const;
 
-/** The longest the revocation's acknowledgement waits for the commits onRevoking started (as the kafkajs transport's rejoin). */
-const REVOKING_COMMIT_MAX_MS = 5_000;
-
 /** Errors after which the member is no longer in the group: it drops everything and rejoins with epoch 0. */
 const FENCING_ERRORS = ['FENCED_MEMBER_EPOCH', 'UNKNOWN_MEMBER_ID'];
 
