@@ -97,6 +97,19 @@ describe('the environment every service shares', () => {
     }
   });
 
+  it('reads KAFKA_GROUP_PROTOCOL; consumer (KIP-848) needs KAFKA_CLIENT=platformatic (#19)', () => {
+    const connection = (env: Record<string, string>) => kafkaConnection('x', loadServiceConfig('x', none, { ...base, ...env }));
+    expect(connection({ KAFKA_CLIENT: 'platformatic', KAFKA_GROUP_PROTOCOL: 'consumer' }).groupProtocol).toBe('consumer');
+    expect(connection({ KAFKA_GROUP_PROTOCOL: 'classic' }).groupProtocol).toBe('classic');
+    expect(connection({}).groupProtocol).toBeUndefined();
+    expect(problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_GROUP_PROTOCOL: 'consumer' }))).toMatch(
+      /KAFKA_GROUP_PROTOCOL: consumer \(KIP-848\) needs KAFKA_CLIENT=platformatic/,
+    );
+    expect(problemOf(() => loadServiceConfig('x', none, { ...base, KAFKA_GROUP_PROTOCOL: 'eager' }))).toMatch(
+      /KAFKA_GROUP_PROTOCOL: expected one of classic, consumer/,
+    );
+  });
+
   it('turns TLS on with the system CAs, off, or on by a TLS file alone', () => {
     const ssl = (env: Record<string, string>) => kafkaConnection('x', loadServiceConfig('x', none, { ...base, ...env })).ssl;
     expect(ssl({ KAFKA_TLS: 'on' })).toBe(true);

@@ -8,7 +8,10 @@ import { configIssues, invalidConfiguration } from './config.js';
 import { advertisedUrlProblem } from './ops/advertise.js';
 import type { OutputOf } from './schema.js';
 import type { KafkaSaslOptions } from './transport/kafka/index.js';
+import type { GroupProtocol } from './transport/platformatic/index.js';
 import { KAFKA_CLIENTS, type KafkaClient } from './transport/select.js';
+
+const GROUP_PROTOCOLS = ['classic', 'consumer'] as const satisfies readonly GroupProtocol[];
 
 /** The environment a service is read from: `process.env`, or a plain object in tests. */
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -156,6 +159,8 @@ function serviceEnvironmentSchema(id: string) {
     KAFKA_BROKERS: brokers,
     /** The Kafka client: `kafkajs` (default) or `platformatic` (@platformatic/kafka). */
     KAFKA_CLIENT: z.enum(KAFKA_CLIENTS, { error: `expected one of ${KAFKA_CLIENTS.join(', ')}` }).default('kafkajs'),
+    /** The consumer group protocol (platformatic only): `classic` (default) or `consumer` (KIP-848, Kafka 4.x). */
+    KAFKA_GROUP_PROTOCOL: z.enum(GROUP_PROTOCOLS, { error: `expected one of ${GROUP_PROTOCOLS.join(', ')}` }).optional(),
     /** Client id sent to the brokers; default the service id. */
     KAFKA_CLIENT_ID: z.string().min(1, 'must not be empty when set').optional(),
     KAFKA_GROUP_ID: z.string().min(1).default(id),
@@ -224,6 +229,8 @@ function pairingProblems(env: Environment): string[] {
     const [missing, other] = isSet(env, 'KAFKA_TLS_CERT_FILE') ? ['KAFKA_TLS_KEY_FILE', 'KAFKA_TLS_CERT_FILE'] : ['KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_KEY_FILE'];
     problems.push(`${missing}: required when ${other} is set (a client certificate needs its key)`);
   }
+  if (env.KAFKA_GROUP_PROTOCOL === 'consumer' && env.KAFKA_CLIENT !== 'platformatic')
+    problems.push('KAFKA_GROUP_PROTOCOL: consumer (KIP-848) needs KAFKA_CLIENT=platformatic (kafkajs has the classic group protocol only)');
   const passwords = ['KAFKA_SASL_PASSWORD', 'KAFKA_SASL_PASSWORD_FILE'] as const;
   const credentials = ['KAFKA_SASL_USERNAME', ...passwords] as const;
   const tokens = ['KAFKA_SASL_OAUTHBEARER_TOKEN', 'KAFKA_SASL_OAUTHBEARER_TOKEN_FILE'] as const;
@@ -283,6 +290,8 @@ export interface KafkaConnection {
   readonly brokers: readonly string[];
   readonly clientId: string;
   readonly groupId: string;
+  /** The consumer group protocol (KAFKA_GROUP_PROTOCOL); unset: the transport's default, classic. */
+  readonly groupProtocol?: GroupProtocol;
   readonly ssl?: boolean | ConnectionOptions;
   readonly sasl?: KafkaSaslOptions;
 }
@@ -305,6 +314,7 @@ const KAFKA_VARIABLES = {
   KAFKA_CLIENT: true,
   KAFKA_CLIENT_ID: true,
   KAFKA_GROUP_ID: true,
+  KAFKA_GROUP_PROTOCOL: true,
   KAFKA_TLS: true,
   KAFKA_TLS_CA_FILE: true,
   KAFKA_TLS_CERT_FILE: true,
@@ -352,6 +362,7 @@ export function kafkaConnection(id: string, env: KafkaEnvironment): KafkaConnect
     brokers: env.KAFKA_BROKERS,
     clientId: env.KAFKA_CLIENT_ID ?? id,
     groupId: env.KAFKA_GROUP_ID,
+    ...(env.KAFKA_GROUP_PROTOCOL === undefined ? {} : { groupProtocol: env.KAFKA_GROUP_PROTOCOL }),
     ...(ssl === undefined ? {} : { ssl }),
     ...(sasl === undefined ? {} : { sasl }),
   };

@@ -130,7 +130,12 @@ export function defineService<S extends StandardSchemaV1>(id: string, schema: S)
       brokers: kafka.brokers,
       groupId: kafka.groupId,
       clientId: kafka.clientId,
-      kafka: { ...appOptions.kafka, ...(kafka.ssl === undefined ? {} : { ssl: kafka.ssl }), ...(kafka.sasl === undefined ? {} : { sasl: kafka.sasl }) },
+      kafka: {
+        ...appOptions.kafka,
+        ...(kafka.groupProtocol === undefined ? {} : { groupProtocol: kafka.groupProtocol }),
+        ...(kafka.ssl === undefined ? {} : { ssl: kafka.ssl }),
+        ...(kafka.sasl === undefined ? {} : { sasl: kafka.sasl }),
+      },
       opsPort: config.OPS_PORT,
       opsHost: config.OPS_HOST,
       ...(config.OPS_ADVERTISED_URL === undefined ? {} : { advertisedUrl: config.OPS_ADVERTISED_URL }),

@@ -12,6 +12,8 @@ const app = createApp({
   brokers: brokers.split(','),
   // KAFKA_CLIENT=platformatic runs the worker on the @platformatic/kafka transport (default kafkajs).
   transport: process.env.KAFKA_CLIENT === 'platformatic' ? 'platformatic' : 'kafkajs',
+  // KAFKA_GROUP_PROTOCOL=consumer (with KAFKA_CLIENT=platformatic) joins with KIP-848.
+  ...(process.env.KAFKA_GROUP_PROTOCOL ? { kafka: { groupProtocol: process.env.KAFKA_GROUP_PROTOCOL } } : {}),
   // WORKER_LOG_LEVEL=info writes the app's log to stderr (the tests ignore it unless told otherwise).
   logger: process.env.WORKER_LOG_LEVEL ? createLogger({ name, level: process.env.WORKER_LOG_LEVEL, destination: process.stderr }) : silentLogger(),
   commitIntervalMs: 200,

@@ -104,12 +104,9 @@ export class ConsumerRuntime implements ConsumerListener {
       { transport, groupId: consumer.groupId, heartbeatIntervalMs: consumer.heartbeatIntervalMs, log, instrumentation },
       {
         consumer: () => this.#consumer,
-        groupMetadata: () => {
-          const member = this.#consumer?.groupMetadata?.();
-          // The generation of the assignment the partition states belong to (onAssignment), not the client's,
-          // which may move on before its assignment reaches us.
-          return member === undefined || this.#generation < 0 ? undefined : { generationId: this.#generation, memberId: member.memberId };
-        },
+        // The transport's: the generation (KIP-848: member epoch) the partitions it last assigned are committed
+        // with, which moves only together with an assignment that takes partitions away (see TransportConsumer).
+        groupMetadata: () => (this.#generation < 0 ? undefined : this.#consumer?.groupMetadata?.()),
         isCurrent: (state) => this.#isCurrent(state),
         renew: (state) => this.#newState(state.topic, state.partition),
         claimed: (state) => this.#claimed(state),

@@ -138,7 +138,10 @@ export interface GroupMetadata {
 
 export interface TransportConsumer {
   /**
-   * This member's id in its group, once joined (undefined before). A transport whose transactions check
+   * This member's id in its group and the generation (KIP-848: member epoch) to commit the partitions of its
+   * last assignment with; undefined before the first assignment. It must not move on to a generation that
+   * no longer includes a partition before onAssignment told the runtime so (else a transaction could commit
+   * a lost partition's offsets). A transport whose transactions check
    * {@link TransportTransaction.sendOffsets}' group metadata (KIP-447) has it; the runtime then runs
    * exactly-once with one transactional producer per consumer instead of one per input partition.
    */

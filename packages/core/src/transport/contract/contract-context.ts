@@ -161,7 +161,7 @@ export function records(topic: string, partition: number, prefix: string, count:
 export const tp = (topic: string, partition: number): TopicPartition => ({ topic, partition });
 
 /** A capability of {@link TransportUnderTest} that a contract test needs (a transport reports `false` for a client gap). */
-export type ContractCapability = 'holdsRejoinForRevokingCommits' | 'readPartition' | 'deleteRecordsBefore';
+export type ContractCapability = 'holdsRejoinForRevokingCommits' | 'readPartition' | 'deleteRecordsBefore' | 'publishesMemberInfo';
 
 /**
  * Declares one contract test: each run gets a fresh transport under test and a {@link ContractContext}.

@@ -26,6 +26,17 @@ export interface TransportUnderTest {
    * as retention would. Absent where the transport has no such thing (memory): the tests that need it skip.
    */
   deleteRecordsBefore?(topic: string, partition: number, offset: number): Promise<void>;
+  /**
+   * Whether a rebalance revokes only the partitions that move (KIP-848 consumer groups): a member that only
+   * gains partitions hears onAssignment without onRevoking before it. Default false (eager: every new
+   * generation starts with onRevoking).
+   */
+  readonly incrementalRebalance?: boolean;
+  /**
+   * Whether members publish their memberInfo to the group (DescribeGroups). Default true; a KIP-848 group
+   * has no field for it, and the test of it is skipped.
+   */
+  readonly publishesMemberInfo?: boolean;
   /** Removes what the test left on the broker (its topics). Runs after the suite stopped every client it made. */
   cleanup(): Promise<void>;
 }

@@ -1,8 +1,11 @@
-import { Admin, ListOffsetTimestamps } from '@platformatic/kafka';
+import { Admin, consumerGroupDescribeV0, findCoordinatorV4, findCoordinatorV6, ListOffsetTimestamps } from '@platformatic/kafka';
 import { byTopicPartition, groupStateOf, memberInfoText } from '../shared.js';
 import type { GroupDescription, PartitionOffset, TopicSpec, TransportAdmin } from '../transport.js';
 import type { Cluster } from './cluster.js';
-import { protocolIds, topicMissing, transportError } from './errors.js';
+import { hasProtocolError, protocolIds, topicMissing, transportError } from './errors.js';
+
+/** The Kafka API key of ConsumerGroupDescribe (KIP-848 groups). */
+const CONSUMER_GROUP_DESCRIBE = 69;
 
 /** Errors of a partition without an acting leader: transient after topic creation or a leader change. */
 const TRANSIENT_PARTITION_ERRORS: ReadonlySet<string> = new Set([
@@ -154,6 +157,11 @@ export class PlatformaticAdmin implements TransportAdmin {
   async describeGroup(groupId: string): Promise<GroupDescription> {
     try {
       const group = (await this.#client.describeGroups({ groups: [groupId] })).get(groupId);
+      // DescribeGroups describes classic groups only: a KIP-848 group (groupProtocol 'consumer') looks empty there.
+      if (!group || group.members.size === 0) {
+        const consumerGroup = await this.#describeConsumerGroup(groupId);
+        if (consumerGroup) return consumerGroup;
+      }
       if (!group) return { groupId, state: 'empty', members: [] };
       const state = groupStateOf(group.state);
       const members = [...group.members.values()].map((m) => ({
@@ -169,6 +177,45 @@ export class PlatformaticAdmin implements TransportAdmin {
     } catch (error) {
       throw transportError(`describe group ${groupId} failed`, error, { groupId });
     }
+  }
+
+  /**
+   * A KIP-848 group through ConsumerGroupDescribe on its coordinator: members, their current assignment (while
+   * stable) and no memberInfo (the protocol has no user data). Undefined when the group is not one, or the
+   * broker has no such API.
+   */
+  async #describeConsumerGroup(groupId: string): Promise<GroupDescription | undefined> {
+    const apis = await this.#client.listApis();
+    if (!apis.some((a) => a.apiKey === CONSUMER_GROUP_DESCRIBE)) return undefined;
+    const findCoordinator = (apis.find((a) => a.apiKey === 10)?.maxVersion ?? 0) >= 6 ? findCoordinatorV6.api : findCoordinatorV4.api;
+    const metadata = await this.#client.metadata({ topics: [] });
+    const any = await this.#client.connections.getFirstAvailable([...metadata.brokers.values()]);
+    const coordinator = (await findCoordinator.async(any, 0, [groupId])).coordinators[0];
+    if (!coordinator) return undefined;
+    const connection = await this.#client.connections.get({ host: coordinator.host, port: coordinator.port });
+    let described: consumerGroupDescribeV0.ConsumerGroupDescribeResponseGroup | undefined;
+    try {
+      described = (await consumerGroupDescribeV0.api.async(connection, [groupId], false)).groups[0];
+    } catch (error) {
+      // A classic group, or no group at all.
+      if (hasProtocolError(error, 'GROUP_ID_NOT_FOUND')) return undefined;
+      throw error;
+    }
+    if (!described) return undefined;
+    const state = groupStateOf(described.groupState);
+    return {
+      groupId,
+      state,
+      members: described.members.map((m) => ({
+        memberId: m.memberId,
+        clientId: m.clientId,
+        memberInfo: undefined,
+        assignment:
+          state === 'stable'
+            ? m.assignment.topicPartitions.flatMap((t) => t.partitions.map((partition) => ({ topic: t.topicName, partition }))).sort(byTopicPartition)
+            : [],
+      })),
+    };
   }
 
   async disconnect(): Promise<void> {

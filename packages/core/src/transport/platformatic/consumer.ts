@@ -7,11 +7,22 @@ import {
   type ConsumerGroupJoinPayload,
   type GroupAssignment,
 } from '@platformatic/kafka';
+import { settlesWithin } from '../../abort.js';
 import { StreamError, toError } from '../../errors.js';
 import { byTopicPartition, memberInfoBytes, tpKey } from '../shared.js';
-import type { ConsumerListener, ConsumerOptions, GroupMetadata, PartitionOffset, TopicPartition, TransportConsumer } from '../transport.js';
+import type {
+  Assignment,
+  ConsumerListener,
+  ConsumerOptions,
+  GroupMetadata,
+  PartitionOffset,
+  RawMessage,
+  TopicPartition,
+  TransportConsumer,
+} from '../transport.js';
 import type { Cluster } from './cluster.js';
 import { hasProtocolError, topicMissing, transportError } from './errors.js';
+import { ConsumerGroupMembership, type MembershipHost } from './group-consumer-protocol.js';
 import { fetchedRecords } from './records.js';
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
@@ -21,6 +32,9 @@ type ConsumerState = 'idle' | 'starting' | 'running' | 'crashed' | 'stopping' | 
 
 /** Kafka's group protocols: `classic` (JoinGroup/SyncGroup, eager here) or `consumer` (KIP-848, broker-side assignment). */
 export type GroupProtocol = 'classic' | 'consumer';
+
+/** The longest a KIP-848 revocation's acknowledgement waits for the commits onRevoking started (as the kafkajs rejoin). */
+const REVOKING_COMMIT_MAX_MS = 5_000;
 
 interface PartitionState {
   readonly topic: string;
@@ -62,6 +76,8 @@ export class PlatformaticConsumer implements TransportConsumer {
   /** This member's id and Kafka's generation at the last join, to tell a rejoin as a new member. */
   #memberId: string | undefined;
   #kafkaGeneration: number | undefined;
+  /** Classic: the Kafka generation and member id of the last assignment handed to onAssignment. */
+  #assignedMetadata: GroupMetadata | undefined;
   /** onRevoking was called since the last assignment. */
   #revoked = false;
   readonly #assigned = new Map<string, PartitionState>();
@@ -73,6 +89,8 @@ export class PlatformaticConsumer implements TransportConsumer {
   #starting: Promise<void> | undefined;
   #stopped: Promise<void> | undefined;
   readonly #onJoinTrace = (message: unknown): void => this.#onJoinStart(message);
+  /** The KIP-848 membership (`groupProtocol: 'consumer'`); undefined for the classic protocol (the client's joinGroup). */
+  readonly #membership: ConsumerGroupMembership | undefined;
 
   constructor(cluster: Cluster, options: ConsumerOptions, fetchMaxWaitMs: number, maxFailures: number, groupProtocol: GroupProtocol) {
     this.#cluster = cluster;
@@ -84,16 +102,18 @@ export class PlatformaticConsumer implements TransportConsumer {
         'CONFIG_INVALID',
         `consumer of group ${options.groupId}: heartbeatIntervalMs (${options.heartbeatIntervalMs}) must be lower than sessionTimeoutMs (${options.sessionTimeoutMs})`,
       );
+    // KIP-848: the client never joins (its joinGroup is not called); ConsumerGroupMembership does, on its connections.
     const group =
       groupProtocol === 'consumer'
-        ? { groupProtocol: 'consumer' as const, rebalanceTimeout: options.rebalanceTimeoutMs }
+        ? {}
         : {
             sessionTimeout: options.sessionTimeoutMs,
             heartbeatInterval: options.heartbeatIntervalMs,
             rebalanceTimeout: options.rebalanceTimeoutMs,
           };
     // The client's default protocol (roundrobin v1) with this member's memberInfo as its userData: the
-    // same protocol and split as without it, so members with and without one still agree.
+    // same protocol and split as without it, so members with and without one still agree. (KIP-848 has
+    // no userData: the memberInfo is checked but not published.)
     const userData = memberInfoBytes(options.groupId, options.memberInfo);
     const protocols = userData === undefined || groupProtocol === 'consumer' ? {} : { protocols: [{ name: 'roundrobin', version: 1, metadata: userData }] };
     try {
@@ -101,14 +121,33 @@ export class PlatformaticConsumer implements TransportConsumer {
     } catch (error) {
       throw new StreamError('CONFIG_INVALID', `consumer of group ${options.groupId}: ${toError(error).message}`, { cause: error });
     }
-    this.#consumer.on('consumer:group:join', (payload) => this.#onGroupJoin(payload));
     this.#consumer.on('error', (error: Error) => this.#onClientError(error));
+    if (groupProtocol === 'consumer') {
+      this.#membership = new ConsumerGroupMembership(
+        this.#consumer,
+        { groupId: options.groupId, topics: options.topics, rebalanceTimeoutMs: options.rebalanceTimeoutMs, maxFailures },
+        this.#membershipHost(),
+      );
+    } else {
+      this.#consumer.on('consumer:group:join', (payload) => this.#onGroupJoin(payload));
+    }
   }
 
-  /** The group's generation and this member's id, for transactional offset commits checked by the broker (KIP-447); undefined before it joined. */
+  /**
+   * The member id and generation to commit the partitions of the last assignment with, in a transaction
+   * checked by the broker (KIP-447); undefined before the first assignment. Classic: the Kafka generation and
+   * member id of the last assignment handed to onAssignment, not the client's, which moves at the JoinGroup
+   * answer, before the runtime hears of its new partitions. KIP-848: the current member epoch, which the
+   * broker moves also without a change of partitions; a revocation reaches onAssignment before it is
+   * acknowledged (see ConsumerGroupMembership), so the epoch never moves while the runtime holds a partition
+   * it lost.
+   */
   groupMetadata(): GroupMetadata | undefined {
-    const memberId = this.#consumer.memberId;
-    return memberId === null || memberId === undefined || memberId === '' ? undefined : { generationId: this.#consumer.generationId, memberId };
+    if (this.#membership) {
+      const epoch = this.#membership.memberEpoch;
+      return epoch > 0 && this.#generation > 0 ? { generationId: epoch, memberId: this.#membership.memberId } : undefined;
+    }
+    return this.#assignedMetadata;
   }
 
   async start(listener: ConsumerListener): Promise<void> {
@@ -124,16 +163,22 @@ export class PlatformaticConsumer implements TransportConsumer {
     try {
       const missing = await this.#cluster.missingTopics(topics);
       if (missing.length > 0) throw topicMissing(missing, `consumer of group ${groupId}`);
-      consumerGroupChannel.start.subscribe(this.#onJoinTrace);
-      this.#consumer.topics.trackAll(...topics);
-      // Resolves after JoinGroup and SyncGroup: the join event (onAssignment) was emitted before.
-      await this.#consumer.joinGroup({});
+      if (this.#membership) {
+        // Resolves once the first assignment was handed to onAssignment.
+        await this.#membership.join();
+      } else {
+        consumerGroupChannel.start.subscribe(this.#onJoinTrace);
+        this.#consumer.topics.trackAll(...topics);
+        // Resolves after JoinGroup and SyncGroup: the join event (onAssignment) was emitted before.
+        await this.#consumer.joinGroup({});
+      }
       if (this.#state !== 'starting') throw new StreamError('ABORTED', `consumer of group ${groupId} was stopped while starting`);
       this.#state = 'running';
       this.#loop = this.#fetchLoop();
     } catch (error) {
       if (this.#state === 'starting') this.#state = 'crashed';
       consumerGroupChannel.start.unsubscribe(this.#onJoinTrace);
+      await this.#membership?.leave().catch(() => undefined);
       await this.#consumer.close(true).catch(() => undefined);
       throw error instanceof StreamError ? error : transportError(`consumer of group ${groupId} failed to start`, error, { groupId });
     }
@@ -190,8 +235,55 @@ export class PlatformaticConsumer implements TransportConsumer {
       const key = tpKey(p.topic, p.partition);
       this.#assigned.set(key, { topic: p.topic, partition: p.partition, position: undefined, version: (versions.get(key) ?? 0) + 1 });
     }
+    const assignedMember = memberId ?? this.#memberId;
+    this.#assignedMetadata =
+      assignedMember === undefined ? undefined : { generationId: kafkaGeneration ?? this.#consumer.generationId, memberId: assignedMember };
     try {
       this.#listener?.onAssignment({ generation, partitions, ...(rejoined ? { rejoined } : {}) });
+    } catch (error) {
+      this.#fail(new StreamError('TRANSPORT_FAILED', `onAssignment threw: ${toError(error).message}`, { cause: error }));
+    }
+    this.#wake?.();
+  }
+
+  /** What the KIP-848 membership calls back (see ConsumerGroupMembership for how revocation maps onto the listener). */
+  #membershipHost(): MembershipHost {
+    return {
+      revoking: async () => {
+        if (this.#state !== 'running') return;
+        let commits: void | Promise<void>;
+        try {
+          commits = this.#listener?.onRevoking();
+        } catch (error) {
+          this.#fail(new StreamError('TRANSPORT_FAILED', `onRevoking threw: ${toError(error).message}`, { cause: error }));
+          return;
+        }
+        // The acknowledgement waits for them (bounded): until then the epoch that owns the partitions holds.
+        if (commits) await settlesWithin(commits, Math.min(REVOKING_COMMIT_MAX_MS, this.#options.rebalanceTimeoutMs / 2));
+      },
+      release: (partitions) => {
+        for (const p of partitions) {
+          this.#assigned.delete(tpKey(p.topic, p.partition));
+          this.#paused.delete(tpKey(p.topic, p.partition));
+        }
+      },
+      assigned: (assignment) => this.#onIncrementalAssignment(assignment),
+      failed: (error) => this.#fail(error),
+    };
+  }
+
+  /** A KIP-848 assignment: partitions kept keep their position and pause (unless rejoined); new ones start at the committed offset. */
+  #onIncrementalAssignment(assignment: Assignment): void {
+    const next = new Set(assignment.partitions.map((p) => tpKey(p.topic, p.partition)));
+    for (const key of [...this.#assigned.keys()]) if (!next.has(key) || assignment.rejoined) this.#assigned.delete(key);
+    for (const key of [...this.#paused]) if (!this.#assigned.has(key)) this.#paused.delete(key);
+    for (const p of assignment.partitions) {
+      const key = tpKey(p.topic, p.partition);
+      if (!this.#assigned.has(key)) this.#assigned.set(key, { topic: p.topic, partition: p.partition, position: undefined, version: this.#generation + 1 });
+    }
+    this.#generation = assignment.generation;
+    try {
+      this.#listener?.onAssignment(assignment);
     } catch (error) {
       this.#fail(new StreamError('TRANSPORT_FAILED', `onAssignment threw: ${toError(error).message}`, { cause: error }));
     }
@@ -208,7 +300,8 @@ export class PlatformaticConsumer implements TransportConsumer {
     this.#state = 'crashed';
     this.#wake?.();
     consumerGroupChannel.start.unsubscribe(this.#onJoinTrace);
-    void this.#consumer.close(true).catch(() => undefined);
+    const membership = this.#membership;
+    void (membership ? membership.leave().catch(() => undefined) : Promise.resolve()).then(() => this.#consumer.close(true)).catch(() => undefined);
     this.#listener?.onCrash(error);
   }
 
@@ -427,9 +520,12 @@ export class PlatformaticConsumer implements TransportConsumer {
     const groupId = this.#options.groupId;
     if (this.#state !== 'running')
       throw new StreamError('TRANSPORT_FAILED', `cannot commit: consumer of group ${groupId} is ${this.#state}`, { context: { groupId } });
-    const owned = offsets.filter((o) => this.#assigned.has(tpKey(o.topic, o.partition)));
+    const owns = (p: TopicPartition): boolean => this.#assigned.has(tpKey(p.topic, p.partition));
+    const owned = offsets.filter(owns);
     if (owned.length === 0) return;
     try {
+      // KIP-848: OffsetCommit v9 with this member's id and epoch (the client's commit sends its own, which it has not).
+      if (this.#membership) return await this.#membership.commit(owned, owns);
       await this.#consumer.commit({ offsets: owned.map((o) => ({ topic: o.topic, partition: o.partition, offset: BigInt(o.offset), leaderEpoch: -1 })) });
     } catch (error) {
       throw transportError(`commit for group ${groupId} failed`, error, { groupId });
@@ -454,6 +550,7 @@ export class PlatformaticConsumer implements TransportConsumer {
     consumerGroupChannel.start.unsubscribe(this.#onJoinTrace);
     try {
       // Leaves the group (the others rebalance now, not after the session timeout) and closes the connections.
+      if (wasRunning) await this.#membership?.leave();
       if (wasRunning) await this.#consumer.close(true);
     } catch (error) {
       throw transportError(`consumer of group ${this.#options.groupId} failed to stop`, error, { groupId: this.#options.groupId });

@@ -39,8 +39,10 @@ export interface PlatformaticTransportOptions {
    */
   readonly maxConsumerRestarts?: number;
   /**
-   * The consumer group protocol: `classic` (default). `consumer` (KIP-848) is refused with CONFIG_INVALID
-   * for now: the client joins such a group only through its MessagesStream (see the README's gaps).
+   * The consumer group protocol: `classic` (default: JoinGroup/SyncGroup, eager) or `consumer` (KIP-848,
+   * Kafka 4.0 or later: broker-side assignment, incremental revocation; see ConsumerGroupMembership). With
+   * `consumer` the broker's group.consumer.* settings decide the heartbeat interval and session timeout
+   * (the consumer's heartbeatIntervalMs and sessionTimeoutMs are not used), and memberInfo is not published.
    */
   readonly groupProtocol?: GroupProtocol;
 }
@@ -94,11 +96,6 @@ export class PlatformaticTransport implements Transport {
     if (options.brokers.length === 0) throw new StreamError('CONFIG_INVALID', 'platformatic transport: `brokers` is empty (e.g. KAFKA_BROKERS=127.0.0.1:9092)');
     if (options.groupProtocol !== undefined && options.groupProtocol !== 'classic' && options.groupProtocol !== 'consumer')
       throw new StreamError('CONFIG_INVALID', `platformatic transport: groupProtocol must be 'classic' or 'consumer', not ${String(options.groupProtocol)}`);
-    if (options.groupProtocol === 'consumer')
-      throw new StreamError(
-        'CONFIG_INVALID',
-        "platformatic transport: groupProtocol 'consumer' (KIP-848) is not available yet: @platformatic/kafka 2.12 joins a KIP-848 group only inside consume() (its MessagesStream), and joinGroup() is a no-op for that protocol, while this transport fetches on its own to pause, seek and accept prefixes per partition; use 'classic'",
-      );
     this.#cluster = new Cluster(clientOptions(options));
     this.#fetchMaxWaitMs = options.fetchMaxWaitMs ?? 100;
     this.#maxFailures = options.maxConsumerRestarts ?? 20;
