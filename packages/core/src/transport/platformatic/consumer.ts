@@ -10,16 +10,7 @@ import {
 import { settlesWithin } from '../../abort.js';
 import { StreamError, toError } from '../../errors.js';
 import { byTopicPartition, memberInfoBytes, tpKey } from '../shared.js';
-import type {
-  Assignment,
-  ConsumerListener,
-  ConsumerOptions,
-  GroupMetadata,
-  PartitionOffset,
-  RawMessage,
-  TopicPartition,
-  TransportConsumer,
-} from '../transport.js';
+import type { Assignment, ConsumerListener, ConsumerOptions, GroupMetadata, PartitionOffset, TopicPartition, TransportConsumer } from '../transport.js';
 import type { Cluster } from './cluster.js';
 import { hasProtocolError, topicMissing, transportError } from './errors.js';
 import { ConsumerGroupMembership, type MembershipHost } from './group-consumer-protocol.js';
