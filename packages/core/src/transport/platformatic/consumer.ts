@@ -69,6 +69,8 @@ export class PlatformaticConsumer implements TransportConsumer {
   #kafkaGeneration: number | undefined;
   /** Classic: the Kafka generation and member id of the last assignment handed to onAssignment. */
   #assignedMetadata: GroupMetadata | undefined;
+  /** KIP-848: the member epoch when partitions were released and the runtime not yet told (next onAssignment). */
+  #releasedAtEpoch: number | undefined;
   /** onRevoking was called since the last assignment. */
   #revoked = false;
   readonly #assigned = new Map<string, PartitionState>();
@@ -128,14 +130,14 @@ export class PlatformaticConsumer implements TransportConsumer {
    * The member id and generation to commit the partitions of the last assignment with, in a transaction
    * checked by the broker (KIP-447); undefined before the first assignment. Classic: the Kafka generation and
    * member id of the last assignment handed to onAssignment, not the client's, which moves at the JoinGroup
-   * answer, before the runtime hears of its new partitions. KIP-848: the current member epoch, which the
-   * broker moves also without a change of partitions; a revocation reaches onAssignment before it is
-   * acknowledged (see ConsumerGroupMembership), so the epoch never moves while the runtime holds a partition
-   * it lost.
+   * answer, before the runtime hears of its new partitions. KIP-848: the current member epoch (the broker
+   * moves it also without a change of partitions), except between a revocation's release and the next
+   * onAssignment: then the epoch that owned the released partitions, which the broker refuses once the
+   * acknowledgement moved it, so a transaction never commits a partition the runtime still holds but lost.
    */
   groupMetadata(): GroupMetadata | undefined {
     if (this.#membership) {
-      const epoch = this.#membership.memberEpoch;
+      const epoch = this.#releasedAtEpoch ?? this.#membership.memberEpoch;
       return epoch > 0 && this.#generation > 0 ? { generationId: epoch, memberId: this.#membership.memberId } : undefined;
     }
     return this.#assignedMetadata;
@@ -253,6 +255,9 @@ export class PlatformaticConsumer implements TransportConsumer {
         if (commits) await settlesWithin(commits, Math.min(REVOKING_COMMIT_MAX_MS, this.#options.rebalanceTimeoutMs / 2));
       },
       release: (partitions) => {
+        // The runtime holds them until the next onAssignment; the acknowledgement moves the member epoch before
+        // that, so transactional offsets keep the epoch that owned them (the broker refuses it once moved).
+        if (partitions.length > 0) this.#releasedAtEpoch ??= this.#membership?.memberEpoch;
         for (const p of partitions) {
           this.#assigned.delete(tpKey(p.topic, p.partition));
           this.#paused.delete(tpKey(p.topic, p.partition));
@@ -273,6 +278,7 @@ export class PlatformaticConsumer implements TransportConsumer {
       if (!this.#assigned.has(key)) this.#assigned.set(key, { topic: p.topic, partition: p.partition, position: undefined, version: this.#generation + 1 });
     }
     this.#generation = assignment.generation;
+    this.#releasedAtEpoch = undefined;
     try {
       this.#listener?.onAssignment(assignment);
     } catch (error) {

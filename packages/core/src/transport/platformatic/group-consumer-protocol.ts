@@ -290,11 +290,6 @@ export class ConsumerGroupMembership {
       });
       for (const key of removed) this.#owned.delete(key);
       this.#host.release(released);
-      // The runtime lets go of them now, before the acknowledgement moves the member epoch: its transactional
-      // offsets (KIP-447) carry the current epoch, which must never cover a partition it no longer owns.
-      this.#generation += 1;
-      const kept = [...this.#owned.values()].map((p) => ({ topic: p.topic, partition: p.partition })).sort(byTopicPartition);
-      this.#host.assigned({ generation: this.#generation, partitions: kept });
       this.#announce = true;
       return true;
     }
