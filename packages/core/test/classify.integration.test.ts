@@ -2,6 +2,8 @@
  * The default classification against what the real clients throw, talking to the real servers (and to
  * ports where nothing listens): an outage must read as a dependency's fault, a request the server refuses as
  * the record's. A client whose errors change shape in an upgrade fails here, not in production.
+ * No Kafka client plays a part (the agent test runs on the in-memory harness), so this file runs once, not
+ * once per Kafka client as the other in-process integration tests do (test/fixtures.ts, kafkaClients).
  */
 import { Client as Elasticsearch } from '@elastic/elasticsearch';
 import { InfluxDB } from '@influxdata/influxdb-client';

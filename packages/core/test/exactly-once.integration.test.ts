@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName, waitUntil } from '@stream/local-stack';
-import { createApp, defineTopic, KafkaTransport, silentLogger, StreamError, type Transport, type TransportProducer } from '../src/index.js';
+import { createApp, defineTopic, silentLogger, StreamError, type Transport, type TransportProducer } from '../src/index.js';
+import { kafkaClients, kafkaTransport } from './fixtures.js';
 
 const brokers = [...localServers().kafkaBrokers];
 const topics: string[] = [];
@@ -41,7 +42,7 @@ function losingCommitAnswers(inner: Transport, losses: number): { transport: Tra
   return { transport, lost: () => lost };
 }
 
-describe('exactly-once on the real Kafka when a commit answer is lost', () => {
+describe.each(kafkaClients)('exactly-once on the real Kafka when a commit answer is lost (%s)', (client) => {
   beforeAll(() => requireServers('kafka'));
   afterAll(() => deleteTopics(topics));
 
@@ -60,7 +61,7 @@ describe('exactly-once on the real Kafka when a commit answer is lost', () => {
     await producer.connect();
     await producer.send({ topic: input, messages: Array.from({ length: total }, (_, n) => ({ key: `k${n}`, value: JSON.stringify({ n }) })) });
 
-    const kafka = new KafkaTransport({ brokers, clientId: 'eos-lost-answer', logger: silentLogger() });
+    const kafka = kafkaTransport(client, { brokers, clientId: 'eos-lost-answer' });
     const faulty = losingCommitAnswers(kafka, 1);
     const inputTopic = defineTopic({ name: input, key: z.string(), value: Item, partitions: 1 });
     const outputTopic = defineTopic({ name: output, key: z.string(), value: Item, partitions: 1 });

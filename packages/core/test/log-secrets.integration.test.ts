@@ -8,7 +8,9 @@ import { connectRedis, createLogger, createService } from '../src/index.js';
 /**
  * Real clients failing with test credentials, logged the way the services log them; every line is then searched
  * for the credentials. ioredis puts the AUTH password into `err.command.args`; got's errors carry their options
- * (headers included) and the URL, credentials and all.
+ * (headers included) and the URL, credentials and all. Runs once, not once per Kafka client: the service is
+ * built for its logger and Redis wiring and never started, so no Kafka client talks or logs here (the Kafka
+ * credentials in log lines are security.integration.test.ts's, on both clients).
  */
 const lines: string[] = [];
 const sink = new Writable({

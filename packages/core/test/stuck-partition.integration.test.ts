@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTopics, deleteTopics, localServers, requireServers, testKafka, uniqueName, waitUntil } from '@stream/local-stack';
 import { createApp, defineTopic, silentLogger, type App } from '../src/index.js';
+import { kafkaClients } from './fixtures.js';
 
 const brokers = [...localServers().kafkaBrokers];
 const topics: string[] = [];
@@ -13,7 +14,7 @@ async function produce(topic: string, partition: number, keys: readonly string[]
   await producer.disconnect();
 }
 
-describe('a stuck partition on the real Kafka', () => {
+describe.each(kafkaClients)('a stuck partition on the real Kafka (%s)', (client) => {
   beforeAll(() => requireServers('kafka'));
   afterAll(() => deleteTopics(topics));
 
@@ -27,6 +28,7 @@ describe('a stuck partition on the real Kafka', () => {
     const app: App = createApp({
       id: uniqueName('pinned-app'),
       brokers,
+      transport: client,
       logger: silentLogger(),
       commitIntervalMs: 100,
       sessionTimeoutMs: 10_000,

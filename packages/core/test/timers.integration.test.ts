@@ -7,6 +7,7 @@ import { deleteTopics, localServers, requireServers, uniqueName, waitUntil } fro
 import { App } from '../src/app.js';
 import { silentLogger } from '../src/logger.js';
 import { leaderTopicName } from '../src/timers.js';
+import { kafkaClients } from './fixtures.js';
 
 const created: string[] = [];
 
@@ -18,7 +19,7 @@ afterAll(async () => {
   await deleteTopics(created);
 });
 
-describe('onLeader timers on Kafka', () => {
+describe.each(kafkaClients)('onLeader timers on Kafka (%s)', (client) => {
   it('run on one instance of the group, and move to the other when the leader stops', async () => {
     const id = uniqueName('timer-lead');
     created.push(leaderTopicName(id));
@@ -26,7 +27,14 @@ describe('onLeader timers on Kafka', () => {
     let runningNow = 0;
     let overlapped = false;
     const apps = [0, 1].map((i) => {
-      const app = new App({ id, brokers: [...localServers().kafkaBrokers], logger: silentLogger(), sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500 });
+      const app = new App({
+        id,
+        brokers: [...localServers().kafkaBrokers],
+        transport: client,
+        logger: silentLogger(),
+        sessionTimeoutMs: 10_000,
+        heartbeatIntervalMs: 500,
+      });
       app.timer(
         50,
         async () => {

@@ -9,6 +9,7 @@
 import { describe } from 'vitest';
 import { describeFlowControl } from './flow-control.js';
 import { describeGroupMembers } from './group-members.js';
+import { describeLifecycle } from './lifecycle.js';
 import { describeMissingTopics } from './missing-topics.js';
 import { describeOffsets } from './offsets.js';
 import { describeRebalances } from './rebalance.js';
@@ -34,5 +35,6 @@ export function describeTransportContract(name: string, factory: TransportFactor
     describeRecords(factory);
     describeMissingTopics(factory);
     describeGroupMembers(factory);
+    describeLifecycle(factory);
   });
 }

@@ -517,34 +517,4 @@ describe('KafkaTransport (real broker)', () => {
     expect(logged).not.toContain(wrongPassword);
     expect(logged).not.toContain(kafkaScram.password);
   });
-
-  it('reports a throwing listener as a crash and stops consuming', async () => {
-    const t = transport();
-    const [topic] = await topics({ name: uniqueName('kt-throw'), partitions: 1 });
-    if (!topic) throw new Error('no topic');
-    const producer = await connectedProducer(t);
-    await producer.send([message(topic, 'k', 'v')]);
-    const recorder = new Recorder();
-    recorder.accept = () => {
-      throw new Error('listener bug');
-    };
-    const consumer = track(t.consumer(consumerOptions(uniqueName('kt-throw-group'), [topic])));
-    await consumer.start(recorder);
-    await waitFor(() => recorder.crashes.length > 0, 'the crash');
-    expect(recorder.crashes[0]).toMatchObject({ code: 'TRANSPORT_FAILED', message: expect.stringContaining('listener bug') as unknown });
-    await expect(consumer.commit([{ topic, partition: 0, offset: '1' }])).rejects.toMatchObject({ code: 'TRANSPORT_FAILED' });
-    await consumer.stop();
-    expect(recorder.crashes).toHaveLength(1);
-  });
-
-  it('stop() is idempotent and later commits reject instead of being dropped silently', async () => {
-    const t = transport();
-    const [topic] = await topics({ name: uniqueName('kt-stop'), partitions: 1 });
-    if (!topic) throw new Error('no topic');
-    const consumer = track(t.consumer(consumerOptions(uniqueName('kt-stop-group'), [topic])));
-    await consumer.start(new Recorder());
-    await Promise.all([consumer.stop(), consumer.stop()]);
-    await consumer.stop();
-    await expect(consumer.commit([{ topic, partition: 0, offset: '0' }])).rejects.toMatchObject({ code: 'TRANSPORT_FAILED' });
-  });
 });

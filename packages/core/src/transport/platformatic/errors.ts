@@ -29,16 +29,40 @@ function isFenced(error: unknown): boolean {
 /** Protocol errors of a commit from a member the group no longer knows in this generation (KIP-447 zombie). */
 const GROUP_FENCED = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID', 'FENCED_MEMBER_EPOCH', 'STALE_MEMBER_EPOCH']);
 
+/** At most this many distinct root causes are named in a message. */
+const MAX_ROOT_CAUSES = 3;
+
+/**
+ * The messages of the errors at the ends of the chain (no cause, no `errors`), each once: what actually went
+ * wrong under the client's wrappers ("metadata failed 4 times." > "Cannot connect to any broker." > "Connection
+ * to … failed." > "SASL authentication failed." or "self-signed certificate in certificate chain").
+ */
+function rootCauses(error: unknown): string[] {
+  const roots = new Set<string>();
+  for (const e of errorChain(error)) {
+    const hasCause = e.cause !== null && typeof e.cause === 'object';
+    const hasErrors = Array.isArray(e.errors) && e.errors.length > 0;
+    if (hasCause || hasErrors || typeof e.message !== 'string') continue;
+    const message = e.message.trim().replace(/\.$/, '');
+    if (message.length > 0) roots.add(message);
+  }
+  return [...roots].slice(0, MAX_ROOT_CAUSES);
+}
+
 /**
  * Wraps a @platformatic/kafka failure into a `TRANSPORT_FAILED` StreamError, keeping the original as `cause`.
- * TRANSPORT_FAILED classifies as a `kafka` dependency failure (runtime/classify.ts), as the kafkajs transport's do.
+ * The message names the root causes and protocol error ids besides the client's top message, which alone
+ * says little ("metadata failed 4 times."). TRANSPORT_FAILED classifies as a `kafka` dependency failure
+ * (runtime/classify.ts), as the kafkajs transport's do.
  */
 export function transportError(action: string, error: unknown, context: ErrorContext = {}): StreamError {
   if (error instanceof StreamError) return error;
   const cause = toError(error);
   const id = protocolIds(error)[0];
   const detail = [...new Set(protocolIds(error))].join(', ');
-  const message = detail.length > 0 && !cause.message.includes(detail) ? `${cause.message} (${detail})` : cause.message;
+  const roots = rootCauses(error).filter((root) => !cause.message.includes(root));
+  const described = roots.length > 0 ? `${cause.message.trim().replace(/\.$/, '')}: ${roots.join('; ')}` : cause.message;
+  const message = detail.length > 0 && !described.includes(detail) ? `${described} (${detail})` : described;
   if (isFenced(error)) {
     return new StreamError(
       'TRANSPORT_FAILED',
