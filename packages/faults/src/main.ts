@@ -86,6 +86,12 @@ async function main(): Promise<number> {
   out(
     `▶ fault suite (${args.quick ? 'quick' : 'full'}): ${specs.map((s) => s.slug).join(', ')}${skipped.size > 0 ? ` (skipped: ${[...skipped.keys()].map((s) => s.slug).join(', ')})` : ''}; stack in ${stack.env.STREAM_STACK_DATA}, Kafka ${servers.KAFKA_BROKERS}`,
   );
+  if (specs.length === 0) {
+    // Nothing to run: no stack to bring up, and no run to call passed.
+    for (const [spec, why] of skipped) out(resultLine({ ...notRun(spec), skipped: why }));
+    out('✗ no fault ran');
+    return 1;
+  }
   const setup = new Phases(began);
   if (!args['reuse-stack']) await stack.up([], { fresh: true });
   else await stack.up();
