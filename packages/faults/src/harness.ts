@@ -58,6 +58,11 @@ export interface FaultSpec {
    * service's group reaches the partition's end offset, and no service's peak RSS passes `maxRssMiB`.
    */
   readonly strict?: { readonly maxRssMiB: number };
+  /**
+   * What the services' Kafka client must be able to do for this fault to mean anything (`readPartition`:
+   * restore a table from its changelog). On a client without it the fault is reported SKIPPED, with why.
+   */
+  readonly needs?: 'readPartition';
   inject(ctx: FaultContext): Promise<void>;
 }
 
@@ -73,6 +78,10 @@ export interface FaultResult {
   readonly durationMs: number;
   readonly problems: readonly string[];
   readonly notes: readonly string[];
+  /** Where the fault's time went (see {@link Phases}); empty when it did not run. */
+  readonly phases: readonly { readonly name: string; readonly ms: number }[];
+  /** Why the fault was not run (a client without a capability it needs, `--skip`); never a pass. */
+  readonly skipped?: string;
 }
 
 export interface Environment {
@@ -309,9 +318,41 @@ function tally(
   return t;
 }
 
+/**
+ * Where a fault's time went, phase by phase: each {@link Phases.mark} closes the phase that began at the
+ * previous mark (or at the start).
+ */
+export class Phases {
+  readonly #list: { name: string; ms: number }[] = [];
+  #last: number;
+
+  constructor(started: number) {
+    this.#last = started;
+  }
+
+  mark(name: string): void {
+    const now = Date.now();
+    this.#list.push({ name, ms: now - this.#last });
+    this.#last = now;
+  }
+
+  get list(): readonly { readonly name: string; readonly ms: number }[] {
+    return this.#list;
+  }
+}
+
+/** `groups 0.3 s · start 4.1 s · …`: a fault's phases on one line. */
+export function phaseLine(phases: readonly { readonly name: string; readonly ms: number }[]): string {
+  return phases.map((p) => `${p.name} ${(p.ms / 1000).toFixed(1)} s`).join(' · ');
+}
+
+/** After the drain, how long late duplicates (a redelivery after the last effect) have to show. */
+const QUIET_MS = 3000;
+
 /** Runs one fault: fresh groups, the four services, observer, load and injection, then the checks from outside. */
 export async function runFault(env: Environment, spec: FaultSpec): Promise<FaultResult> {
   const started = Date.now();
+  const phases = new Phases(started);
   const notes: string[] = [];
   const problems: string[] = [];
   const groupSuffix = `${spec.slug}-${started.toString(36)}`;
@@ -323,10 +364,11 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
     'execution-quality': 'orders',
     'search-enricher': 'search_queries',
   };
-  await startGroupsAtEnd([
+  await startGroupsAtEnd(env.brokers, [
     ...SERVICES.map((s) => ({ groupId: `${s}-${groupSuffix}`, topics: [serviceTopics[s]] })),
     { groupId: observerGroup, topics: [...INPUT_TOPICS, ...INPUT_TOPICS.map((t) => deadLetterTopicName(t)), 'execution_quality', 'top_results'] },
   ]);
+  phases.mark('groups');
   const hostile = (spec.hostileEvery ?? 0) > 0 ? { every: spec.hostileEvery!, entries: hostileCorpus(), kcat: new KcatProducer(env.brokers[0]!) } : undefined;
   if (hostile) notes.push(`${await ensureKcat()}; hostile corpus of ${hostile.entries.length} entries, every ${hostile.every}th record`);
   const load = new Load(env.producer, {
@@ -346,12 +388,19 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
   const sinkBefore = env.sink.stats();
   // Bad input runs: every bad record must be dead-lettered exactly once.
   const badInput = (spec.fuzzEvery ?? 0) > 0 || hostile !== undefined;
-  const phases: string[] = [];
-  const phase = (name: string) => phases.push(`${name} ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  let tornDown = false;
+  const teardown = async () => {
+    if (tornDown) return;
+    tornDown = true;
+    abort.abort();
+    hostile?.kcat.close();
+    await Promise.all([fleet.stopAll(), progress.stop(), observer.stop().catch(() => undefined)]);
+  };
   try {
-    await Promise.all(SERVICES.map((s) => fleet.start(s)));
-    phase('ready');
-    await observer.start();
+    // The services and the observer start together: each group was placed at the end, and nothing is
+    // produced before all of them are ready.
+    await Promise.all([...SERVICES.map((s) => fleet.start(s)), observer.start()]);
+    phases.mark('start');
     progress.start();
     const ctx: FaultContext = {
       fleet,
@@ -371,9 +420,10 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
     const producing = load.run(abort.signal);
     const injecting = spec.inject(ctx);
     await producing;
-    phase('produced');
+    phases.mark('produce');
     await injecting;
-    phase('injected');
+    // The part of the fault that outlasted the load (a server still down or starting, a restart pending).
+    phases.mark('fault');
 
     // Drain: until every effect is visible, or nothing moved for stallMs.
     let last = '';
@@ -386,11 +436,12 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
         last = now;
         lastChange = Date.now();
       } else if (Date.now() - lastChange > env.stallMs) break;
-      await sleep(500);
+      await sleep(200);
     }
-    phase('drained');
-    // Late duplicates (a redelivery after the last effect) still have a moment to show.
-    await sleep(3000);
+    phases.mark('drain');
+    // Late duplicates (a redelivery after the last effect) still have a moment to show, the services running.
+    await sleep(QUIET_MS);
+    phases.mark('quiet');
     if (spec.strict) {
       problems.push(...fleet.exited().map((e) => `a service process exited during the run: ${e}`));
       const rss = fleet.peakRssMiB();
@@ -399,7 +450,7 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
         if (r.mib > spec.strict.maxRssMiB) problems.push(`${r.name} (pid ${r.pid}) peaked at ${r.mib.toFixed(0)} MiB RSS, over ${spec.strict.maxRssMiB}`);
     }
     const stopFailures = await fleet.stopAll();
-    phase('stopped');
+    phases.mark('stop');
     problems.push(...stopFailures.map((f) => `did not stop cleanly: ${f}`));
     if (spec.strict) {
       const behind = await committedBehind(SERVICES.map((s) => ({ groupId: `${s}-${groupSuffix}`, topic: serviceTopics[s] })));
@@ -416,6 +467,9 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
         `hostile records: ${corpus.length} (${corpus.filter((r) => r.good).length} good, ${corpus.filter((r) => !r.good).length} bad; ${corpus.filter((r) => r.via === 'kcat').length} through kcat)`,
       );
     }
+    phases.mark('verify');
+    await teardown();
+    phases.mark('teardown');
     return {
       title: spec.title,
       recordsIn: load.records.size,
@@ -426,14 +480,11 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
       recoverMs: times.length === 0 ? null : Math.max(...times),
       durationMs: Date.now() - started,
       problems: [...problems, ...final.problems, ...(final.lost > 0 ? [`${final.lost} records lost`] : [])],
-      notes: [...notes, ...final.notes, `timeline: ${phases.join(', ')}`],
+      notes: [...notes, ...final.notes, `phases: ${phaseLine(phases.list)}`],
+      phases: phases.list,
     };
   } finally {
-    abort.abort();
-    hostile?.kcat.close();
-    await fleet.stopAll();
-    await progress.stop();
-    await observer.stop().catch(() => undefined);
+    await teardown();
   }
 }
 

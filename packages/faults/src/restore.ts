@@ -88,6 +88,8 @@ export function killDuringRestore(sizes: { readonly records: number; readonly ra
     title: `SIGKILL execution-quality while it restores its summary table (${sizes.restoreEntries.toLocaleString('en-US')} changelog entries)`,
     records: sizes.records,
     rate: sizes.rate,
+    // execution-quality keeps its summary table only on a client that can restore it from its changelog.
+    needs: 'readPartition',
     async inject(ctx) {
       await ctx.load.whenSent(Math.floor(ctx.records * 0.1));
       const expected = await addState(ctx, sizes.restoreEntries);

@@ -45,7 +45,7 @@ export async function waitReady(service: RunningService, timeoutMs = 60_000): Pr
       // not listening yet
     }
     if (Date.now() > deadline) throw new Error(`${service.name} not ready after ${timeoutMs} ms; see ${service.logFile}`);
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
