@@ -316,7 +316,7 @@ export class TransactionalPartitions {
       if (error instanceof StreamError && error.context.groupFenced === true) {
         throw new StreamError(
           'TRANSPORT_FAILED',
-          `exactly-once commit refused: member ${group.memberId} of group ${this.#options.groupId} is no longer in generation ${group.generationId} (a rebalance moved on without it); its ${commits.length} partition(s) are committed by their next owner, never by this one`,
+          `exactly-once commit refused: member ${group.memberId} of group ${this.#options.groupId} is no longer in generation ${group.generationId} (a rebalance moved on): nothing of this round's ${commits.length} partition(s) is committed; those still assigned retry with their next assignment's generation, the others are their next owner's`,
           { cause: error, context: { groupId: this.#options.groupId, memberId: group.memberId, generation: group.generationId, groupFenced: true } },
         );
       }
