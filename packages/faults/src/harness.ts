@@ -1,5 +1,6 @@
 import type { EmailSink, SinkStats } from '@stream/local-stack';
 import { deadLetterTopicName } from '@stream/core';
+import { slippageBySymbol } from '@stream/contracts';
 import { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import { SERVICES, type Fleet, type ServiceName } from './fleet.js';
@@ -358,14 +359,16 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
   const groupSuffix = `${spec.slug}-${started.toString(36)}`;
   const fleet = env.makeFleet(groupSuffix);
   const observerGroup = `faults-observer-${groupSuffix}`;
-  const serviceTopics: Readonly<Record<ServiceName, string>> = {
-    'feed-cache': 'feed_activities',
-    'order-emailer': 'orders',
-    'execution-quality': 'orders',
-    'search-enricher': 'search_queries',
+  // Every topic a service's group consumes: execution-quality's summary agent reads execution_quality_by_symbol
+  // in the same group, and a group not placed on it would read what earlier runs left there (a reused stack).
+  const serviceTopics: Readonly<Record<ServiceName, readonly string[]>> = {
+    'feed-cache': ['feed_activities'],
+    'order-emailer': ['orders'],
+    'execution-quality': ['orders', slippageBySymbol.name],
+    'search-enricher': ['search_queries'],
   };
   await startGroupsAtEnd(env.brokers, [
-    ...SERVICES.map((s) => ({ groupId: `${s}-${groupSuffix}`, topics: [serviceTopics[s]] })),
+    ...SERVICES.map((s) => ({ groupId: `${s}-${groupSuffix}`, topics: serviceTopics[s] })),
     { groupId: observerGroup, topics: [...INPUT_TOPICS, ...INPUT_TOPICS.map((t) => deadLetterTopicName(t)), 'execution_quality', 'top_results'] },
   ]);
   phases.mark('groups');
@@ -453,7 +456,7 @@ export async function runFault(env: Environment, spec: FaultSpec): Promise<Fault
     phases.mark('stop');
     problems.push(...stopFailures.map((f) => `did not stop cleanly: ${f}`));
     if (spec.strict) {
-      const behind = await committedBehind(SERVICES.map((s) => ({ groupId: `${s}-${groupSuffix}`, topic: serviceTopics[s] })));
+      const behind = await committedBehind(SERVICES.map((s) => ({ groupId: `${s}-${groupSuffix}`, topic: serviceTopics[s][0]! })));
       if (behind.length > 0) problems.push(`committed offsets short of the end: ${behind.join(', ')}`);
       else notes.push(`every partition's committed offset reached its end offset (${SERVICES.length} groups)`);
     }
