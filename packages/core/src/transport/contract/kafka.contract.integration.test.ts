@@ -7,6 +7,7 @@ import { deleteRecordsBefore, deleteTopics, localServers, requireServers, unique
 import { afterEach, beforeAll } from 'vitest';
 import { KafkaTransport, type KafkaLogEntry } from '../kafka/index.js';
 import { describeTransportContract, type TransportUnderTest } from './suite.js';
+import { createTopicByAdmin } from './transport-under-test.js';
 
 let logs: KafkaLogEntry[] = [];
 
@@ -21,19 +22,7 @@ function kafkaUnderTest(): TransportUnderTest {
   return {
     transport,
     uniqueName,
-    async createTopic(prefix, partitions) {
-      const name = uniqueName(prefix);
-      topics.push(name);
-      // The transport's own admin waits until every partition has an acting leader (see KafkaAdmin).
-      const admin = transport.admin();
-      await admin.connect();
-      try {
-        await admin.createTopics([{ name, partitions }]);
-      } finally {
-        await admin.disconnect();
-      }
-      return name;
-    },
+    createTopic: createTopicByAdmin(transport, uniqueName, topics),
     // Group joins and rebalances take seconds on a real broker.
     patienceMs: 30_000,
     deleteRecordsBefore,

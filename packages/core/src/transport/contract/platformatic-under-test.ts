@@ -6,6 +6,7 @@
 import { deleteRecordsBefore, deleteTopics, localServers, uniqueName } from '@stream/local-stack';
 import { PlatformaticTransport, type GroupProtocol } from '../platformatic/index.js';
 import type { TransportUnderTest } from './suite.js';
+import { createTopicByAdmin } from './transport-under-test.js';
 
 export function platformaticUnderTest(groupProtocol: GroupProtocol): TransportUnderTest {
   const kip848 = groupProtocol === 'consumer';
@@ -18,19 +19,7 @@ export function platformaticUnderTest(groupProtocol: GroupProtocol): TransportUn
   return {
     transport,
     uniqueName,
-    async createTopic(prefix, partitions) {
-      const name = uniqueName(prefix);
-      topics.push(name);
-      // The transport's own admin waits until every partition has an acting leader (see PlatformaticAdmin).
-      const admin = transport.admin();
-      await admin.connect();
-      try {
-        await admin.createTopics([{ name, partitions }]);
-      } finally {
-        await admin.disconnect();
-      }
-      return name;
-    },
+    createTopic: createTopicByAdmin(transport, uniqueName, topics),
     // KIP-848 rebalances are paced by the broker's heartbeat interval (group.consumer.heartbeat.interval.ms, 5 s).
     patienceMs: kip848 ? 45_000 : 30_000,
     // Classic: the client rejoins by itself on a heartbeat answered REBALANCE_IN_PROGRESS, with no hook to hold

@@ -43,3 +43,22 @@ export interface TransportUnderTest {
 
 /** Builds a fresh {@link TransportUnderTest} for one test. */
 export type TransportFactory = () => TransportUnderTest;
+
+/**
+ * {@link TransportUnderTest.createTopic} for a Kafka transport: through the transport's own admin, which waits
+ * until every partition has an acting leader; each name is pushed to `created` for the cleanup.
+ */
+export function createTopicByAdmin(transport: Transport, uniqueName: (prefix: string) => string, created: string[]): TransportUnderTest['createTopic'] {
+  return async (prefix, partitions) => {
+    const name = uniqueName(prefix);
+    created.push(name);
+    const admin = transport.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics([{ name, partitions }]);
+    } finally {
+      await admin.disconnect();
+    }
+    return name;
+  };
+}
