@@ -1,4 +1,5 @@
-import { Admin, consumerGroupDescribeV0, findCoordinatorV4, findCoordinatorV6, ListOffsetTimestamps } from '@platformatic/kafka';
+import type { Admin, consumerGroupDescribeV0 } from '@platformatic/kafka';
+import { platformatic } from './client.js';
 import { byTopicPartition, groupStateOf, memberInfoText } from '../shared.js';
 import type { GroupDescription, PartitionOffset, TopicSpec, TransportAdmin } from '../transport.js';
 import type { Cluster } from './cluster.js';
@@ -40,7 +41,7 @@ export class PlatformaticAdmin implements TransportAdmin {
   }
 
   get #client(): Admin {
-    this.#admin ??= new Admin({ ...this.#cluster.options });
+    this.#admin ??= new (platformatic().Admin)({ ...this.#cluster.options });
     return this.#admin;
   }
 
@@ -98,7 +99,10 @@ export class PlatformaticAdmin implements TransportAdmin {
   async #listEnd(topic: string, partitions: number): Promise<PartitionOffset[]> {
     const result = await this.#client.listOffsets({
       topics: [
-        { name: topic, partitions: Array.from({ length: partitions }, (_, partitionIndex) => ({ partitionIndex, timestamp: ListOffsetTimestamps.LATEST })) },
+        {
+          name: topic,
+          partitions: Array.from({ length: partitions }, (_, partitionIndex) => ({ partitionIndex, timestamp: platformatic().ListOffsetTimestamps.LATEST })),
+        },
       ],
     });
     return result
@@ -187,7 +191,8 @@ export class PlatformaticAdmin implements TransportAdmin {
   async #describeConsumerGroup(groupId: string): Promise<GroupDescription | undefined> {
     const apis = await this.#client.listApis();
     if (!apis.some((a) => a.apiKey === CONSUMER_GROUP_DESCRIBE)) return undefined;
-    const findCoordinator = (apis.find((a) => a.apiKey === 10)?.maxVersion ?? 0) >= 6 ? findCoordinatorV6.api : findCoordinatorV4.api;
+    const findCoordinator =
+      (apis.find((a) => a.apiKey === 10)?.maxVersion ?? 0) >= 6 ? platformatic().findCoordinatorV6.api : platformatic().findCoordinatorV4.api;
     const metadata = await this.#client.metadata({ topics: [] });
     const any = await this.#client.connections.getFirstAvailable([...metadata.brokers.values()]);
     const coordinator = (await findCoordinator.async(any, 0, [groupId])).coordinators[0];
@@ -195,7 +200,7 @@ export class PlatformaticAdmin implements TransportAdmin {
     const connection = await this.#client.connections.get({ host: coordinator.host, port: coordinator.port });
     let described: consumerGroupDescribeV0.ConsumerGroupDescribeResponseGroup | undefined;
     try {
-      described = (await consumerGroupDescribeV0.api.async(connection, [groupId], false)).groups[0];
+      described = (await platformatic().consumerGroupDescribeV0.api.async(connection, [groupId], false)).groups[0];
     } catch (error) {
       // A classic group, or no group at all.
       if (hasProtocolError(error, 'GROUP_ID_NOT_FOUND')) return undefined;

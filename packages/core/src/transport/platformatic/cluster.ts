@@ -1,4 +1,5 @@
-import { Admin, type BaseOptions } from '@platformatic/kafka';
+import type { Admin, BaseOptions } from '@platformatic/kafka';
+import { platformatic } from './client.js';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { KnownTopics } from '../shared.js';
 
@@ -20,7 +21,7 @@ export class Cluster {
   }
 
   async #listTopics(): Promise<string[]> {
-    const admin = new Admin({ ...this.options, clientId: `${this.options.clientId}-topics` });
+    const admin = new (platformatic().Admin)({ ...this.options, clientId: `${this.options.clientId}-topics` });
     try {
       return await admin.listTopics();
     } finally {

@@ -1,12 +1,5 @@
-import {
-  Consumer,
-  consumerGroupChannel,
-  FetchIsolationLevels,
-  ListOffsetTimestamps,
-  type ClusterMetadata,
-  type ConsumerGroupJoinPayload,
-  type GroupAssignment,
-} from '@platformatic/kafka';
+import type { ClusterMetadata, Consumer, ConsumerGroupJoinPayload, GroupAssignment } from '@platformatic/kafka';
+import { platformatic } from './client.js';
 import { settlesWithin } from '../../abort.js';
 import { StreamError, toError } from '../../errors.js';
 import { byTopicPartition, memberInfoBytes, tpKey } from '../shared.js';
@@ -110,7 +103,7 @@ export class PlatformaticConsumer implements TransportConsumer {
     const userData = memberInfoBytes(options.groupId, options.memberInfo);
     const protocols = userData === undefined || groupProtocol === 'consumer' ? {} : { protocols: [{ name: 'roundrobin', version: 1, metadata: userData }] };
     try {
-      this.#consumer = new Consumer({ ...cluster.options, groupId: options.groupId, autocommit: false, ...group, ...protocols });
+      this.#consumer = new (platformatic().Consumer)({ ...cluster.options, groupId: options.groupId, autocommit: false, ...group, ...protocols });
     } catch (error) {
       throw new StreamError('CONFIG_INVALID', `consumer of group ${options.groupId}: ${toError(error).message}`, { cause: error });
     }
@@ -160,7 +153,7 @@ export class PlatformaticConsumer implements TransportConsumer {
         // Resolves once the first assignment was handed to onAssignment.
         await this.#membership.join();
       } else {
-        consumerGroupChannel.start.subscribe(this.#onJoinTrace);
+        platformatic().consumerGroupChannel.start.subscribe(this.#onJoinTrace);
         this.#consumer.topics.trackAll(...topics);
         // Resolves after JoinGroup and SyncGroup: the join event (onAssignment) was emitted before.
         await this.#consumer.joinGroup({});
@@ -170,7 +163,7 @@ export class PlatformaticConsumer implements TransportConsumer {
       this.#loop = this.#fetchLoop();
     } catch (error) {
       if (this.#state === 'starting') this.#state = 'crashed';
-      consumerGroupChannel.start.unsubscribe(this.#onJoinTrace);
+      platformatic().consumerGroupChannel.start.unsubscribe(this.#onJoinTrace);
       await this.#membership?.leave().catch(() => undefined);
       await this.#consumer.close(true).catch(() => undefined);
       throw error instanceof StreamError ? error : transportError(`consumer of group ${groupId} failed to start`, error, { groupId });
@@ -296,7 +289,7 @@ export class PlatformaticConsumer implements TransportConsumer {
     if (this.#state !== 'running') return;
     this.#state = 'crashed';
     this.#wake?.();
-    consumerGroupChannel.start.unsubscribe(this.#onJoinTrace);
+    platformatic().consumerGroupChannel.start.unsubscribe(this.#onJoinTrace);
     const membership = this.#membership;
     void (membership ? membership.leave().catch(() => undefined) : Promise.resolve()).then(() => this.#consumer.close(true)).catch(() => undefined);
     this.#listener?.onCrash(error);
@@ -328,14 +321,14 @@ export class PlatformaticConsumer implements TransportConsumer {
     const listed = await this.#consumer.listOffsets({
       topics,
       partitions: reset,
-      timestamp: this.#options.fromBeginning ? ListOffsetTimestamps.EARLIEST : ListOffsetTimestamps.LATEST,
+      timestamp: this.#options.fromBeginning ? platformatic().ListOffsetTimestamps.EARLIEST : platformatic().ListOffsetTimestamps.LATEST,
       isolationLevel: this.#isolation,
     });
     for (const topic of topics) for (const partition of reset[topic] ?? []) apply(topic, partition, listed.get(topic)?.[partition] ?? 0n);
   }
 
   get #isolation(): number {
-    return this.#options.readCommitted ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED;
+    return this.#options.readCommitted ? platformatic().FetchIsolationLevels.READ_COMMITTED : platformatic().FetchIsolationLevels.READ_UNCOMMITTED;
   }
 
   #fetchable(): PartitionState[] {
@@ -544,7 +537,7 @@ export class PlatformaticConsumer implements TransportConsumer {
     this.#wake?.();
     await this.#starting?.catch(() => undefined);
     await this.#loop?.catch(() => undefined);
-    consumerGroupChannel.start.unsubscribe(this.#onJoinTrace);
+    platformatic().consumerGroupChannel.start.unsubscribe(this.#onJoinTrace);
     try {
       // Leaves the group (the others rebalance now, not after the session timeout) and closes the connections.
       if (wasRunning) await this.#membership?.leave();

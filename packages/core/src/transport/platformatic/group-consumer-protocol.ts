@@ -25,16 +25,8 @@
  * every assignment the runtime hears is a new generation.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  consumerGroupHeartbeatV0,
-  consumerGroupHeartbeatV1,
-  findCoordinatorV4,
-  findCoordinatorV6,
-  offsetCommitV9,
-  type Broker,
-  type Connection,
-  type Consumer,
-} from '@platformatic/kafka';
+import type { Broker, Connection, Consumer, consumerGroupHeartbeatV1, findCoordinatorV6, offsetCommitV9 } from '@platformatic/kafka';
+import { platformatic } from './client.js';
 import { settlesWithin } from '../../abort.js';
 import { StreamError } from '../../errors.js';
 import { byTopicPartition, tpKey } from '../shared.js';
@@ -169,8 +161,8 @@ export class ConsumerGroupMembership {
         { context: { groupId } },
       );
     }
-    this.#heartbeat = heartbeat >= 1 ? consumerGroupHeartbeatV1.api : consumerGroupHeartbeatV0.api;
-    this.#findCoordinator = coordinator >= 6 ? findCoordinatorV6.api : findCoordinatorV4.api;
+    this.#heartbeat = heartbeat >= 1 ? platformatic().consumerGroupHeartbeatV1.api : platformatic().consumerGroupHeartbeatV0.api;
+    this.#findCoordinator = coordinator >= 6 ? platformatic().findCoordinatorV6.api : platformatic().findCoordinatorV4.api;
     // KIP-1082: from v1 on the member id is the client's (a UUID), kept for the consumer's lifetime, also across fencing.
     if (heartbeat >= 1) this.#memberId = randomUUID();
   }
@@ -180,7 +172,7 @@ export class ConsumerGroupMembership {
     if (this.#coordinator === undefined) {
       const metadata = await this.#client.metadata({ topics: [...topics] });
       const any = await this.#client.connections.getFirstAvailable([...metadata.brokers.values()]);
-      const api = this.#findCoordinator ?? findCoordinatorV6.api;
+      const api = this.#findCoordinator ?? platformatic().findCoordinatorV6.api;
       const response = await api.async(any, 0, [groupId]);
       const found = response.coordinators.find((c) => c.key === groupId) ?? response.coordinators[0];
       if (!found) throw new StreamError('TRANSPORT_FAILED', `consumer of group ${groupId}: FindCoordinator answered no coordinator`, { context: { groupId } });
@@ -376,7 +368,7 @@ export class ConsumerGroupMembership {
       const heartbeat = this.#heartbeats.promise;
       try {
         const connection = await this.#connection();
-        await offsetCommitV9.api.async(connection, groupId, epoch, this.#memberId, null, [...topics.values()]);
+        await platformatic().offsetCommitV9.api.async(connection, groupId, epoch, this.#memberId, null, [...topics.values()]);
         return;
       } catch (error) {
         if (attempt >= 3 || this.#state !== 'running') throw error;

@@ -1,4 +1,5 @@
-import { Admin, compatibilityPartitioner, FindCoordinatorKeyTypes, Producer, type Consumer, type Message } from '@platformatic/kafka';
+import type { Admin, Consumer, Message, Producer } from '@platformatic/kafka';
+import { platformatic } from './client.js';
 
 type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>;
 import { StreamError, type ErrorContext } from '../../errors.js';
@@ -46,6 +47,7 @@ export class PlatformaticProducer implements TransportProducer {
   }
 
   #create(): Producer {
+    const { Producer, compatibilityPartitioner } = platformatic();
     return new Producer({
       ...this.#cluster.options,
       idempotent: true,
@@ -129,8 +131,8 @@ export class PlatformaticProducer implements TransportProducer {
   async coordinatorOf(groupId: string, refresh = false): Promise<number> {
     const known = this.#coordinators.get(groupId);
     if (known !== undefined && !refresh) return known;
-    this.#admin ??= new Admin({ ...this.#cluster.options, clientId: `${this.#cluster.options.clientId}-coordinator` });
-    const [found] = await this.#admin.findCoordinator({ keyType: FindCoordinatorKeyTypes.GROUP, keys: [groupId] });
+    this.#admin ??= new (platformatic().Admin)({ ...this.#cluster.options, clientId: `${this.#cluster.options.clientId}-coordinator` });
+    const [found] = await this.#admin.findCoordinator({ keyType: platformatic().FindCoordinatorKeyTypes.GROUP, keys: [groupId] });
     if (!found) throw new StreamError('TRANSPORT_FAILED', `no coordinator found for group ${groupId}`, { context: { groupId } });
     this.#coordinators.set(groupId, found.nodeId);
     return found.nodeId;

@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Consumer, FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka';
+import type { Consumer } from '@platformatic/kafka';
+import { platformatic } from './client.js';
 import { untilAborted } from '../../abort.js';
 import { StreamError, toError } from '../../errors.js';
 import type { ReadPartitionOptions } from '../transport.js';
@@ -48,7 +49,7 @@ export async function readPlatformaticPartition(cluster: Cluster, settings: Read
   const what = `reading ${topic}/${partition} up to ${end}`;
   let consumer: Consumer;
   try {
-    consumer = new Consumer({ ...cluster.options, groupId: `${topic}.read.${randomUUID()}`, autocommit: false });
+    consumer = new (platformatic().Consumer)({ ...cluster.options, groupId: `${topic}.read.${randomUUID()}`, autocommit: false });
   } catch (error) {
     throw new StreamError('CONFIG_INVALID', `${what}: ${toError(error).message}`, { cause: error, context: { topic, partition } });
   }
@@ -73,8 +74,8 @@ export async function readPlatformaticPartition(cluster: Cluster, settings: Read
             consumer.listOffsets({
               topics: [topic],
               partitions: { [topic]: [partition] },
-              timestamp: ListOffsetTimestamps.EARLIEST,
-              isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+              timestamp: platformatic().ListOffsetTimestamps.EARLIEST,
+              isolationLevel: platformatic().FetchIsolationLevels.READ_COMMITTED,
             }),
           );
           const earliest = listed.get(topic)?.[partition] ?? 0n;
@@ -114,7 +115,7 @@ export async function readPlatformaticPartition(cluster: Cluster, settings: Read
             maxWaitTime: settings.fetchMaxWaitMs,
             minBytes: 1,
             maxBytes,
-            isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+            isolationLevel: platformatic().FetchIsolationLevels.READ_COMMITTED,
           }),
         );
         // Absent from an incremental fetch session's answer: nothing new since the last fetch.

@@ -2,7 +2,8 @@
  * The records of a partition's fetch response that a reader may see: shared by the consumer's fetch loop
  * and `readPartition`, so both drop aborted transactions the same way.
  */
-import { IS_CONTROL, IS_TRANSACTIONAL, type RecordsBatch } from '@platformatic/kafka';
+import type { RecordsBatch } from '@platformatic/kafka';
+import { platformatic } from './client.js';
 import type { RawMessage } from '../transport.js';
 import { toRawHeaders } from './conversions.js';
 
@@ -35,6 +36,7 @@ export interface FetchedRecords {
  * never reach the reader, but do move `next`.
  */
 export function fetchedRecords(batches: readonly RecordsBatch[], aborted: readonly AbortedTransaction[], from: bigint, readCommitted: boolean): FetchedRecords {
+  const { IS_CONTROL, IS_TRANSACTIONAL } = platformatic();
   const messages: RawMessage[] = [];
   let next: bigint | undefined;
   const pendingAborts = [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0));
