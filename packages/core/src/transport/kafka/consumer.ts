@@ -53,7 +53,7 @@ export class KafkaConsumer implements TransportConsumer {
         rebalanceTimeout: options.rebalanceTimeoutMs,
         readUncommitted: !options.readCommitted,
         maxBytesPerPartition: options.maxBytesPerPartition,
-        // Also how long kafkajs sleeps when every partition is paused: see fetchMaxWaitMs.
+        // Also how long kafkajs waits when every partition is paused, unless one resumes: see fetchMaxWaitMs.
         maxWaitTimeInMs: fetchMaxWaitMs,
         allowAutoTopicCreation: false,
         retry,

@@ -67,10 +67,11 @@ export interface KafkaTransportOptions {
    */
   readonly maxConsumerRestarts?: number;
   /**
-   * How long a fetch waits for data (kafkajs `maxWaitTimeInMs`). kafkajs also sleeps this long when every
-   * partition is paused (consumerGroup.js fetch), so it bounds how late a resumed partition is fetched
-   * again; the kafkajs default of 5 s would cap a consumer whose buffers keep filling. The price of a low
-   * value is idle fetch requests (1000 / fetchMaxWaitMs per second per broker). Default 100 ms.
+   * How long a fetch waits for data (kafkajs `maxWaitTimeInMs`). kafkajs also waits this long when every
+   * partition is paused (consumerGroup.js fetch); the `@stream/core` patch of kafkajs ends that wait when a
+   * partition resumes, but a fetch already in flight for other partitions still holds a resumed one back up
+   * to this long. The price of a low value is idle fetch requests (1000 / fetchMaxWaitMs per second per
+   * broker). Default 100 ms.
    */
   readonly fetchMaxWaitMs?: number;
 }

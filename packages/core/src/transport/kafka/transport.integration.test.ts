@@ -251,6 +251,39 @@ describe('KafkaTransport (real broker)', () => {
     expect(recorder.crashes).toEqual([]);
   });
 
+  it('fetches again as soon as a partition resumes, rather than sleeping out the fetch wait once all were paused (kafkajs patch)', async () => {
+    // A fetch wait twice the test's bound: upstream kafkajs, finding every partition paused, sleeps the whole
+    // wait before it looks again, so the records after the resume would arrive only after 4 s. (The wait also
+    // bounds how long the consumer's stop waits for its last long poll: it is kept short for that.)
+    const t = new KafkaTransport({
+      brokers: [...localServers().kafkaBrokers],
+      clientId: 'kafka-transport-test',
+      logger: (entry) => logs.push(entry),
+      fetchMaxWaitMs: 4_000,
+    });
+    const [topic] = await topics({ name: uniqueName('kt-wake'), partitions: 1 });
+    if (!topic) throw new Error('no topic');
+    const producer = await connectedProducer(t);
+    await producer.send([message(topic, 'k-0', 'v-0', 0)]);
+
+    const consumer = track(t.consumer(consumerOptions(uniqueName('kt-wake-group'), [topic])));
+    const recorder = new Recorder();
+    await consumer.start(recorder);
+    await waitFor(() => recorder.accepted.length === 1, 'the first record');
+    // The consumer's one partition paused: so is every partition. The records sent meanwhile wait for the
+    // resume, and the fetch loop, finding nothing to fetch, starts waiting.
+    consumer.pause([{ topic, partition: 0 }]);
+    await producer.send(Array.from({ length: 9 }, (_, i) => message(topic, `k-${i + 1}`, `v-${i + 1}`, 0)));
+    await delay(1_000);
+    expect(recorder.accepted).toHaveLength(1);
+    const resumedAt = Date.now();
+    consumer.resume([{ topic, partition: 0 }]);
+    await waitFor(() => recorder.accepted.length === 10, 'the other 9 records after the resume', 2_000);
+    console.info(`kafkajs patch: records after a resume arrived in ${Date.now() - resumedAt} ms (fetch wait 4,000 ms)`);
+    expect(recorder.offsetsOf(topic, 0)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    expect(recorder.crashes).toEqual([]);
+  });
+
   it('splits partitions between two members and bumps the generation when one joins and leaves', async () => {
     const t = transport();
     const [topic] = await topics({ name: uniqueName('kt-group'), partitions: 4 });
