@@ -60,13 +60,17 @@ export interface AppOptions {
   /**
    * Records and bytes a partition may hold before it is paused (queued, running, finished behind an unfinished
    * record, exactly-once outputs awaiting their transaction; keys, values and headers counted). It resumes
-   * below half of both. Default 1,000 records / 16 MiB.
+   * below half of both. Default 16 MiB, and as many records as the most demanding agent needs at full speed:
+   * its `concurrency`, a stream's `prefetch`, or two batches of a batch agent; at least 256.
    */
   readonly buffer?: { readonly maxRecords?: number; readonly maxBytes?: number };
   readonly sessionTimeoutMs?: number;
   readonly heartbeatIntervalMs?: number;
   readonly rebalanceTimeoutMs?: number;
-  /** Largest fetch per partition. Default 1 MiB. */
+  /**
+   * Largest fetch per partition. Default 128 KiB: what a partition fetched stays in memory until processed,
+   * so larger fetches cost memory and garbage collection, not speed (see the core README's Backpressure).
+   */
   readonly maxBytesPerPartition?: number;
   /**
    * What a consumed record's headers may hold before it is refused: a record over either limit goes to
@@ -256,6 +260,7 @@ export class App implements RecordSender {
       options,
       handler: recordHandler,
       retryStages: retryStages(topic.name, options.retryTopics?.delaysMs ?? []),
+      ...('batch' in given && given.batch !== undefined ? { batchRecords: given.batch.maxRecords } : {}),
     });
     return this;
   }

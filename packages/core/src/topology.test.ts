@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { payments, receipts } from '../test/fixtures.js';
 import type { AgentOptions } from './agent.js';
+import { defaultBufferRecords, MIN_BUFFER_RECORDS } from './runtime/app-runtime.js';
 import { retryStages } from './runtime/retry-topics.js';
 import type { AnyTopic } from './topic.js';
 import { agentName, checkAgentName, deadLetterTopicName, delayLabel, planTopology, retryTopicName, type AgentEntry } from './topology.js';
@@ -58,6 +59,23 @@ describe('planTopology', () => {
     const topic = payments();
     expect(plan([stream(topic, { concurrency: 8, ordering: 'key' })]).agents[0]).toMatchObject({ ordering: 'none', concurrency: 1000 });
     expect(plan([stream(topic, { prefetch: 10 })]).agents[0]).toMatchObject({ ordering: 'none', concurrency: 10 });
+  });
+
+  it('sizes the default buffer by what the most demanding agent needs, at least 256 records', () => {
+    const topic = payments();
+    const needs = (entries: AgentEntry[]) => defaultBufferRecords(plan(entries).agents);
+    expect(needs([agent(topic)])).toBe(MIN_BUFFER_RECORDS);
+    expect(needs([agent(topic, { concurrency: 1000 })])).toBe(1000);
+    expect(needs([stream(topic)])).toBe(1000);
+    expect(needs([stream(topic, { prefetch: 10 })])).toBe(MIN_BUFFER_RECORDS);
+    // A batch agent: one batch running and the next filling, up to its concurrency (unbounded by default).
+    const batch = (batchRecords: number, concurrency = Number.POSITIVE_INFINITY): AgentEntry => ({
+      ...agent(topic, { concurrency, ordering: 'none' }),
+      batchRecords,
+    });
+    expect(needs([batch(500)])).toBe(1000);
+    expect(needs([batch(500, 600)])).toBe(600);
+    expect(needs([agent(topic, { name: 'a' }), batch(2000), agent(topic, { name: 'c', concurrency: 64 })])).toBe(4000);
   });
 
   it('consumes each agent topic, then its retry topics, once', () => {

@@ -43,6 +43,8 @@ export interface AgentEntry {
   readonly retryStages: readonly RetryStage[];
   /** Set for an `app.stream` agent: `handler` is then unused, the loop consumes the records. */
   readonly stream?: StreamAgentFunction<unknown, unknown>;
+  /** A batch agent's `batch.maxRecords` (its `handler` is then the per-record side of the batches). */
+  readonly batchRecords?: number;
 }
 
 /** One agent's settings, resolved from its options and defaults: what its runners are built from. */
@@ -53,6 +55,12 @@ export interface AgentPlan {
   readonly ordering: Ordering;
   /** A stream agent's `prefetch` (default 1000), else `concurrency` (at least 1, default 1). */
   readonly concurrency: number;
+  /**
+   * Records one partition must be able to hold for this agent to run at full speed: its `concurrency` (a
+   * stream's prefetch), or for a batch agent two batches (one running, the next filling) up to its
+   * concurrency. What the app's default `buffer.maxRecords` is made of.
+   */
+  readonly bufferRecords: number;
   readonly retry: ResolvedRetry;
   /** Null when `deadLetter: false`. */
   readonly deadLetterTopic: string | null;
@@ -138,11 +146,13 @@ function entryName(entry: AgentEntry): string {
 function planAgent(entry: AgentEntry): AgentPlan {
   const { options } = entry;
   const isStream = entry.stream !== undefined;
+  const concurrency = isStream ? (options.prefetch ?? 1000) : Math.max(1, options.concurrency ?? 1);
   return {
     name: entryName(entry),
     entry,
     ordering: isStream ? 'none' : (options.ordering ?? 'key'),
-    concurrency: isStream ? (options.prefetch ?? 1000) : Math.max(1, options.concurrency ?? 1),
+    concurrency,
+    bufferRecords: entry.batchRecords === undefined ? concurrency : Math.min(concurrency, 2 * entry.batchRecords),
     retry: resolveRetry(options.retry),
     deadLetterTopic: options.deadLetter === false ? null : (options.deadLetter?.topic ?? deadLetterTopicName(entry.topic.name)),
     exactlyOnce: options.exactlyOnce === true,

@@ -1,9 +1,9 @@
 /**
  * Baseline, passthrough: a hand-written kafkajs `eachBatch` doing the same work as ours: JSON.parse +
  * zod parse of each value, the same `enrich` + zod check of the output (ours validates what it sends),
- * one `producer.sendBatch` of the batch's outputs, then resolveOffset + commit. Same consumer settings as
- * the runtime's kafkajs transport (1 MiB per partition, 100 ms max wait, read_committed, idempotent
- * producer with acks=-1 and the murmur2 partitioner).
+ * one `producer.sendBatch` of the batch's outputs, then resolveOffset + commit. The consumer settings of
+ * kafkajs-baseline.ts (kafkajs's default 1 MiB per partition, 100 ms max wait, read_committed), an
+ * idempotent producer with acks=-1 and the murmur2 partitioner, as the runtime's.
  */
 import { Partitioners, type Message } from 'kafkajs';
 import { Enriched, Trade, enrich } from '../data.js';
