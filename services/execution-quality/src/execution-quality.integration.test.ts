@@ -12,7 +12,7 @@ import {
 } from '@stream/local-stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { executionQualityAgent } from './agent.js';
+import { EXECUTION_APP_OPTIONS, executionQualityAgent } from './agent.js';
 import { InfluxPriceSource } from './price-source.js';
 import { MarketPrices, lookupEach, type MarketQuote } from './prices.js';
 import { executionReport } from './report.js';
@@ -77,6 +77,7 @@ async function scenario(name: string) {
     outputs: [output],
     commitIntervalMs: 200,
     logger: silentLogger(),
+    ...EXECUTION_APP_OPTIONS,
   });
   executionQualityAgent(app, input, output, prices, { ...CONCURRENCY, retry: { attempts: Infinity, backoff: { initialMs: 100, maxMs: 1000 } } });
   await app.start();

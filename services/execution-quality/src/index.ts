@@ -3,7 +3,7 @@
  * execution-quality consumers and market data from. The service itself starts from `dist/main.js`; the
  * market-data seeder runs from `dist/seed-market-data.js`.
  */
-export { DEFAULT_RETRY, executionQualityAgent, type ExecutionQualityAgentOptions } from './agent.js';
+export { DEFAULT_RETRY, EXECUTION_APP_OPTIONS, executionQualityAgent, type ExecutionQualityAgentOptions } from './agent.js';
 export { InfluxPriceSource, influxPing, MarketDataTimeoutError, type InfluxPriceSourceOptions, type PricePoint, type PriceSource } from './price-source.js';
 export { lookupEach, MarketPrices, planQueries, quoteAt, type MarketPricesOptions, type MarketQuote, type PriceLookup } from './prices.js';
 export { executionReport, slippageBps } from './report.js';

@@ -1,11 +1,11 @@
 import { executionQuality, executionQualitySummary, orders, slippageBySymbol } from '@stream/contracts';
-import { executionQualityAgent } from './agent.js';
+import { EXECUTION_APP_OPTIONS, executionQualityAgent } from './agent.js';
 import { executionQualityService } from './config.js';
 import { InfluxPriceSource, influxPing } from './price-source.js';
 import { MarketPrices } from './prices.js';
 import { slippageSummaryAgent } from './summary.js';
 
-await executionQualityService.run({ outputs: [executionQuality, slippageBySymbol] }, (config, service) => {
+await executionQualityService.run({ outputs: [executionQuality, slippageBySymbol], ...EXECUTION_APP_OPTIONS }, (config, service) => {
   const source = new InfluxPriceSource({
     url: config.INFLUX_URL,
     token: config.INFLUX_TOKEN,

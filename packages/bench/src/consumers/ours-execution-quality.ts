@@ -5,7 +5,7 @@
  */
 import { ExecutionQuality } from '@stream/contracts';
 import { defineTopic } from '@stream/core';
-import { executionQualityAgent, MarketPrices } from '@stream/execution-quality';
+import { EXECUTION_APP_OPTIONS, executionQualityAgent, MarketPrices } from '@stream/execution-quality';
 import { z } from 'zod';
 import { BenchOrder } from '../service-data.js';
 import { count, runConsumer } from './harness.js';
@@ -20,7 +20,7 @@ await runConsumer(
     const output = defineTopic({ name: config.output, key: z.string().min(1), value: ExecutionQuality });
     const source = priceSource(config);
     const prices = new MarketPrices(source);
-    const app = serviceApp(config, recorder, { outputs: [output], exactlyOnce: true });
+    const app = serviceApp(config, recorder, { outputs: [output], exactlyOnce: true, ...EXECUTION_APP_OPTIONS });
     // The service's own defaults (batches of 500 / 20 ms per partition); STREAM_BENCH_CONCURRENCY caps orders in flight.
     const cap = concurrency(0);
     executionQualityAgent(recordingApp(app, recorder), input, output, prices, cap > 0 ? { concurrency: cap } : {});

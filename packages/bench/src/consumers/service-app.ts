@@ -46,6 +46,8 @@ export function serviceApp(
     readonly restoring?: Instrumentation['restoring'];
     /** Keeps the app's tables in a persistent local store there too (`AppOptions.stateDir`). */
     readonly stateDir?: string;
+    /** The service's own app settings (e.g. its fetch size), as its main.ts gives them. */
+    readonly maxBytesPerPartition?: number;
   } = {},
 ): App {
   const committed = new Map<number, number>();
@@ -73,6 +75,7 @@ export function serviceApp(
     transport: config.transport ?? 'kafkajs',
     logger: createLogger({ name: 'bench-ours', level: 'warn' }),
     ...bufferOverride(),
+    ...(options.maxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: options.maxBytesPerPartition }),
     ...fetchOverride(),
     ...(options.outputs ? { outputs: [...options.outputs] } : {}),
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),
