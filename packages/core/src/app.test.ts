@@ -547,6 +547,28 @@ describe('stream agents', () => {
     expect(h.committed(topic).get(0) ?? 0).toBe(0);
   });
 
+  it('a stream loop that never lets go: the shutdown deadline aborts every record waiting in it, none committed', async () => {
+    const topic = payments('stream-hang', 2);
+    let seen = 0;
+    const h = await createTestApp({ shutdownTimeoutMs: 300 }, (app) =>
+      app.stream(topic, { prefetch: 50 }, async (stream) => {
+        for await (const _ of stream.take(40, { within: 20 })) {
+          seen += 1;
+          await new Promise(() => undefined); // a dependency that never answers
+        }
+      }),
+    );
+    await h.send(topic, ...Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, value: payment(i) })));
+    await eventually(() => seen === 1, 2000, 'the loop to hold its first batch');
+    const result = await h.stop();
+    // The records of both partitions waited in the loop: each was rejected by its partition's abort, so the
+    // runner went idle at the deadline instead of holding them in flight.
+    expect(result.timedOut).toBe(true);
+    expect(h.app.health().agents.map((a) => a.inFlight)).toEqual([0]);
+    expect(h.committed(topic).get(0) ?? 0).toBe(0);
+    expect(h.committed(topic).get(1) ?? 0).toBe(0);
+  });
+
   it('hands batches to the loop and commits a batch once the next one is requested', async () => {
     const topic = payments('batches', 1);
     const batches: number[][] = [];

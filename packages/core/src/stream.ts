@@ -250,6 +250,29 @@ export function createStreamAgent(fn: StreamAgentFunction<unknown, unknown>, sto
   };
   void loop();
 
+  // The records waiting in the loop, per signal (one per partition, living as long as it): one abort
+  // listener per signal rejects them all. A listener per record cost more than the loop's own work: an
+  // AbortSignal walks its listeners on every add, and up to `prefetch` records wait at once.
+  const waiting = new WeakMap<AbortSignal, Set<(error: Error) => void>>();
+  const waitersOf = (signal: AbortSignal): Set<(error: Error) => void> => {
+    let set = waiting.get(signal);
+    if (!set) {
+      const created = new Set<(error: Error) => void>();
+      set = created;
+      waiting.set(signal, created);
+      signal.addEventListener(
+        'abort',
+        () => {
+          const error = toError(signal.reason);
+          for (const reject of [...created]) reject(error);
+          created.clear();
+        },
+        { once: true },
+      );
+    }
+    return set;
+  };
+
   return (value, ctx) =>
     new Promise<void>((resolve, reject) => {
       // Revoked, or the shutdown deadline passed: the runner must not wait for the loop any longer (a
@@ -259,13 +282,12 @@ export function createStreamAgent(fn: StreamAgentFunction<unknown, unknown>, sto
         reject(toError(signal.reason));
         return;
       }
-      // The signal lives as long as the partition: the listener goes when the record settles.
-      const onAbort = () => reject(toError(signal.reason));
-      signal.addEventListener('abort', onAbort, { once: true });
+      const waiters = waitersOf(signal);
+      waiters.add(reject);
       const settle =
         <A extends unknown[]>(fn: (...args: A) => void) =>
         (...args: A) => {
-          signal.removeEventListener('abort', onAbort);
+          waiters.delete(reject);
           fn(...args);
         };
       const record: StreamRecord<unknown, unknown> = {
