@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { settlesWithin, untilAborted } from './abort.js';
+import { getEventListeners } from 'node:events';
+import { settlesWithin, untilAborted, whenAborted } from './abort.js';
 
 describe('untilAborted', () => {
   it('follows the promise while the signal stays quiet', async () => {
@@ -13,6 +14,21 @@ describe('untilAborted', () => {
     controller.abort(new Error('revoked'));
     await expect(pending).rejects.toThrow('revoked');
     await expect(untilAborted(Promise.resolve(1), controller.signal)).rejects.toThrow('revoked');
+  });
+});
+
+describe('whenAborted', () => {
+  it('shares one event listener per signal among any number of waiters, each called once or not at all once stopped', async () => {
+    const controller = new AbortController();
+    const calls: string[] = [];
+    const stops = Array.from({ length: 1000 }, (_, i) => whenAborted(controller.signal, (reason) => calls.push(`${i}:${reason.message}`)));
+    // Waiting records come and go (untilAborted settles, a stream record is done): their listeners go too.
+    for (const stop of stops.slice(0, 998)) stop();
+    const waiting = untilAborted(new Promise(() => undefined), controller.signal);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    controller.abort(new Error('revoked'));
+    expect(calls).toEqual(['998:revoked', '999:revoked']);
+    await expect(waiting).rejects.toThrow('revoked');
   });
 });
 

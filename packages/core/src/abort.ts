@@ -11,19 +11,50 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undef
   if (!signal) return promise;
   if (signal.aborted) return Promise.reject(toError(signal.reason));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(toError(signal.reason));
-    signal.addEventListener('abort', onAbort, { once: true });
+    const stop = whenAborted(signal, reject);
     promise.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        stop();
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        stop();
         reject(toError(error));
       },
     );
   });
+}
+
+const subscribers = new WeakMap<AbortSignal, Set<(reason: Error) => void>>();
+
+/**
+ * Calls `listener` with the signal's reason once `signal` aborts (not if it already has); returns how to stop
+ * listening. Listeners of one signal share a single event listener: records in flight wait on their
+ * partition's long-lived signal, and an AbortSignal walks its listeners on every add, so one event listener
+ * per record would cost time in proportion to the records waiting, for each of them.
+ */
+export function whenAborted(signal: AbortSignal, listener: (reason: Error) => void): () => void {
+  let listeners = subscribers.get(signal);
+  if (!listeners) {
+    const created = new Set<(reason: Error) => void>();
+    listeners = created;
+    subscribers.set(signal, created);
+    signal.addEventListener(
+      'abort',
+      () => {
+        const reason = toError(signal.reason);
+        const all = [...created];
+        created.clear();
+        for (const each of all) each(reason);
+      },
+      { once: true },
+    );
+  }
+  const own = listeners;
+  own.add(listener);
+  return () => {
+    own.delete(listener);
+  };
 }
 
 /**

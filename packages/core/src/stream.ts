@@ -1,3 +1,4 @@
+import { whenAborted } from './abort.js';
 import type { AgentContext, AgentHandler } from './agent.js';
 import { StreamError, toError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -250,29 +251,6 @@ export function createStreamAgent(fn: StreamAgentFunction<unknown, unknown>, sto
   };
   void loop();
 
-  // The records waiting in the loop, per signal (one per partition, living as long as it): one abort
-  // listener per signal rejects them all. A listener per record cost more than the loop's own work: an
-  // AbortSignal walks its listeners on every add, and up to `prefetch` records wait at once.
-  const waiting = new WeakMap<AbortSignal, Set<(error: Error) => void>>();
-  const waitersOf = (signal: AbortSignal): Set<(error: Error) => void> => {
-    let set = waiting.get(signal);
-    if (!set) {
-      const created = new Set<(error: Error) => void>();
-      set = created;
-      waiting.set(signal, created);
-      signal.addEventListener(
-        'abort',
-        () => {
-          const error = toError(signal.reason);
-          for (const reject of [...created]) reject(error);
-          created.clear();
-        },
-        { once: true },
-      );
-    }
-    return set;
-  };
-
   return (value, ctx) =>
     new Promise<void>((resolve, reject) => {
       // Revoked, or the shutdown deadline passed: the runner must not wait for the loop any longer (a
@@ -282,12 +260,12 @@ export function createStreamAgent(fn: StreamAgentFunction<unknown, unknown>, sto
         reject(toError(signal.reason));
         return;
       }
-      const waiters = waitersOf(signal);
-      waiters.add(reject);
+      // One listener per partition signal for all its records waiting in the loop (see whenAborted).
+      const stop = whenAborted(signal, reject);
       const settle =
         <A extends unknown[]>(fn: (...args: A) => void) =>
         (...args: A) => {
-          waiters.delete(reject);
+          stop();
           fn(...args);
         };
       const record: StreamRecord<unknown, unknown> = {
