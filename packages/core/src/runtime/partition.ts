@@ -55,8 +55,8 @@ export class PartitionState {
   readonly #outputs = new Map<number, { messages: OutgoingMessage[]; bytes: number }>();
   /** Every accepted record not yet passed by the completed prefix, in offset order, with what it counts for. */
   readonly #held = new Queue<{ offset: number; bytes: number }>();
-  /** Records running now, per agent and delivery (a record of a topic with two agents runs twice). */
-  readonly #running = new Map<object, RunningRecord>();
+  /** Records running now, one entry per agent's run of a delivery (a record of a topic with two agents runs twice). */
+  readonly #running = new Set<RunningRecord>();
   /** Deliveries accepted and not started yet (per agent): what `health().buffered` reports. */
   queued = 0;
   /** Records held: accepted and not yet passed by the completed prefix, plus outputs waiting for a transaction. */
@@ -127,20 +127,20 @@ export class PartitionState {
     this.queued -= 1;
   }
 
-  /** One agent started handling a delivery (`token` names that agent's run of it until {@link stopped}). */
-  started(token: object, agent: string, offset: number): void {
-    this.#running.set(token, { agent, offset, since: Date.now() });
+  /** One agent started handling a delivery: `record` (its `since` set by the caller) names that run until {@link stopped}. */
+  started(record: RunningRecord): void {
+    this.#running.add(record);
   }
 
-  /** The run named by `token` ended (finished, failed for good, aborted, or waiting to be due on a retry stage). */
-  stopped(token: object): void {
-    this.#running.delete(token);
+  /** The run `record` ended (finished, failed for good, aborted, or waiting to be due on a retry stage). */
+  stopped(record: RunningRecord): void {
+    this.#running.delete(record);
   }
 
   /** The record running longest on this partition, if any. */
   oldestRunning(): RunningRecord | undefined {
     let oldest: RunningRecord | undefined;
-    for (const running of this.#running.values()) if (!oldest || running.since < oldest.since) oldest = running;
+    for (const running of this.#running) if (!oldest || running.since < oldest.since) oldest = running;
     return oldest;
   }
 
