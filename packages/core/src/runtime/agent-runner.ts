@@ -11,7 +11,7 @@ import { classifyFailure, type Classifier, type FailureClass } from './classify.
 import { FailurePolicy, type FailureHost } from './failure-policy.js';
 import { RecordContext, type SendsListener } from './handler-context.js';
 import type { AgentLabels } from './instrumentation.js';
-import type { Delivery, PartitionState, RunningRecord } from './partition.js';
+import type { Delivery, PartitionState, RunningEntry } from './partition.js';
 import { Queue } from './queue.js';
 import { retryOrigin, type RetryOrigin, type RetryStage } from './retry-topics.js';
 
@@ -68,7 +68,7 @@ Object.freeze(NO_OUTPUTS);
  * the running ones (its own and its partition's) and what its sends' acknowledgement calls back: one object
  * per record for all three, instead of a map entry, a running-record object and a closure.
  */
-class Queued implements RunningRecord, SendsListener {
+class Queued implements RunningEntry, SendsListener {
   readonly delivery: Delivery;
   readonly orderingKey: string | null;
   readonly agent: string;
@@ -83,6 +83,12 @@ class Queued implements RunningRecord, SendsListener {
    * (exactly-once, e.g. a table's changelog; the shared empty list otherwise), finished with the record.
    */
   outputs: OutgoingMessage[] = NO_OUTPUTS;
+  /** Links in its partition's list of running records (see {@link RunningEntry}). */
+  partitionPrev: Queued | undefined = undefined;
+  partitionNext: Queued | undefined = undefined;
+  /** Links in the runner's list of running records, kept the same way. */
+  runnerPrev: Queued | undefined = undefined;
+  runnerNext: Queued | undefined = undefined;
   readonly #acked: (item: Queued, refused: Error | undefined) => void;
 
   constructor(delivery: Delivery, orderingKey: string | null, agent: string, acked: (item: Queued, refused: Error | undefined) => void) {
@@ -127,8 +133,9 @@ export class AgentRunner {
   #inFlight = 0;
   /** Records started and not settled yet: also those whose handler returned and whose sends are not acknowledged. */
   #open = 0;
-  /** Records running now (not waiting to be due or for a dependency), each with its `since`. */
-  readonly #running = new Set<Queued>();
+  /** Records running now (not waiting to be due or for a dependency), each with its `since`: a list linked through them. */
+  #runningHead: Queued | undefined;
+  #runningTail: Queued | undefined;
   /** Per partition state, built once: AbortSignal.any per record costs CPU and keeps listeners on long-lived signals. */
   readonly #signals = new WeakMap<PartitionState, { signal: AbortSignal; waitSignal: AbortSignal }>();
   #accepting = true;
@@ -168,7 +175,7 @@ export class AgentRunner {
   /** How long the oldest record in flight has been (0 when none): what `/healthz` calls stuck. */
   oldestInFlightMs(): number {
     let oldest = Infinity;
-    for (const item of this.#running) oldest = Math.min(oldest, item.since);
+    for (let item = this.#runningHead; item; item = item.runnerNext) oldest = Math.min(oldest, item.since);
     return oldest === Infinity ? 0 : Date.now() - oldest;
   }
 
@@ -269,14 +276,30 @@ export class AgentRunner {
   /** The record runs (again) from now on: what `oldestInFlightMs` and the partition's oldest running record see. */
   #startRunning(item: Queued): void {
     item.since = Date.now();
-    this.#running.add(item);
+    this.#unlink(item);
+    item.runnerPrev = this.#runningTail;
+    if (this.#runningTail) this.#runningTail.runnerNext = item;
+    else this.#runningHead = item;
+    this.#runningTail = item;
     item.delivery.partition.started(item);
   }
 
   /** The record waits (to be due, or for a dependency) or is done: waiting is not being stuck. */
   #stopRunning(item: Queued): void {
-    this.#running.delete(item);
+    this.#unlink(item);
     item.delivery.partition.stopped(item);
+  }
+
+  #unlink(item: Queued): void {
+    const { runnerPrev: prev, runnerNext: next } = item;
+    // Not in the list (stopped already): nothing to unlink.
+    if (prev === undefined && this.#runningHead !== item) return;
+    if (prev) prev.runnerNext = next;
+    else this.#runningHead = next;
+    if (next) next.runnerPrev = prev;
+    else this.#runningTail = prev;
+    item.runnerPrev = undefined;
+    item.runnerNext = undefined;
   }
 
   /**
