@@ -374,7 +374,8 @@ export class AgentRunner {
   readonly #acked = (item: Queued, refused: Error | undefined): void => {
     const { outputs } = item;
     item.outputs = NO_OUTPUTS;
-    if (this.#signalsOf(item.delivery.partition).signal.aborted) return this.#settled(item);
+    // What the record's signal says, without reading that composite signal (each read refreshes it from its sources).
+    if (item.delivery.partition.revoked || this.#host.deadline.aborted) return this.#settled(item);
     if (refused) {
       // The record failed after all: retried, forwarded or dead-lettered by its class, like a handler's throw.
       void this.#attempts(item, { thrown: refused });
