@@ -6,6 +6,7 @@ import { silentLogger } from '../logger.js';
 import { DEFAULT_HEADER_LIMITS, defineTopic } from '../topic.js';
 import type { OutgoingMessage, RawMessage } from '../transport/transport.js';
 import { AgentRunner, type AgentHost } from './agent-runner.js';
+import { RecordContext } from './handler-context.js';
 import { resolveRetry } from './backoff.js';
 import { noInstrumentation } from './instrumentation.js';
 import { PartitionState, type Delivery } from './partition.js';
@@ -41,7 +42,7 @@ function fakeHost() {
 
 type Handler = (value: { n: number }, ctx: AgentContext<unknown>) => Promise<void>;
 
-function runner(host: AgentHost, handler: Handler, options: { concurrency?: number; ordering?: Ordering; stage?: number } = {}) {
+function runner(host: AgentHost, handler: Handler, options: { concurrency?: number; ordering?: Ordering; stage?: number; exactlyOnce?: boolean } = {}) {
   return new AgentRunner(
     {
       name: 'orders-agent',
@@ -54,7 +55,7 @@ function runner(host: AgentHost, handler: Handler, options: { concurrency?: numb
       ordering: options.ordering ?? 'key',
       retry: resolveRetry({ attempts: 2, backoff: { initialMs: 1, maxMs: 1, jitter: 0 } }),
       deadLetterTopic: 'orders.dlq',
-      exactlyOnce: false,
+      exactlyOnce: options.exactlyOnce ?? false,
       retryStages: [{ topic: 'orders.retry.1s', delayMs: 1000 }],
       stage: options.stage ?? 0,
       log: silentLogger(),
@@ -293,6 +294,85 @@ describe('AgentRunner', () => {
       fake.acks[1]!.ack();
       await tick();
       expect(fake.finished).toEqual([first]);
+    });
+
+    it('counts a record awaiting its acknowledgement as running, and forwards it by its class once every attempt was refused', async () => {
+      const fake = ackingHost();
+      const attempts: number[] = [];
+      const agent = runner(
+        fake.host,
+        async ({ n }, ctx) => {
+          attempts.push(ctx.attempt);
+          await ctx.send(output, { value: { n } });
+        },
+        { concurrency: 1 },
+      );
+      const first = record('k', 1);
+      agent.enqueue(first);
+      await tick();
+      // The handler returned: only the acknowledgement is pending, and the record is still in flight.
+      expect(agent.inFlight).toBe(0);
+      expect(first.partition.oldestRunning()).toMatchObject({ agent: 'orders-agent', offset: first.offset });
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      expect(agent.oldestInFlightMs()).toBeGreaterThanOrEqual(10);
+      let idle = false;
+      void agent.whenIdle().then(() => (idle = true));
+      fake.acks[0]!.refuse(new Error('NOT_ENOUGH_REPLICAS'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(attempts).toEqual([1, 2]);
+      fake.acks[1]!.refuse(new Error('NOT_ENOUGH_REPLICAS'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      // Attempts ran out: forwarded to the next retry stage, and finished only once that send is acknowledged.
+      expect(fake.acks.map((a) => a.messages[0]!.topic)).toEqual(['receipts', 'receipts', 'orders.retry.1s']);
+      expect(fake.finished).toEqual([]);
+      expect(idle).toBe(false);
+      fake.acks[2]!.ack();
+      await tick();
+      expect(fake.finished).toEqual([first]);
+      expect(idle).toBe(true);
+      expect(agent.oldestInFlightMs()).toBe(0);
+      expect(first.partition.oldestRunning()).toBeUndefined();
+    });
+
+    it('under exactly-once finishes a record awaiting an acknowledgement with what it collected for the transaction', async () => {
+      const fake = fakeHost();
+      const outputs: (readonly OutgoingMessage[])[] = [];
+      const host: AgentHost = { ...fake.host, finished: (delivery, messages) => void (fake.finished.push(delivery), outputs.push(messages)) };
+      const written = gate();
+      const agent = runner(
+        host,
+        async ({ n }, ctx) => {
+          await ctx.send(output, { value: { n } });
+          // What a table's emit does under exactly-once: the record also waits for this before it finishes.
+          if (ctx instanceof RecordContext) ctx.awaitAck(written.promise);
+        },
+        { exactlyOnce: true },
+      );
+      const delivery = record('k', 1);
+      agent.enqueue(delivery);
+      await tick();
+      expect(fake.finished).toEqual([]);
+      written.open();
+      await tick();
+      expect(fake.finished).toEqual([delivery]);
+      expect(outputs.map((list) => list.map((m) => m.topic))).toEqual([['receipts']]);
+    });
+
+    it('does not finish a record whose partition is revoked while its send awaits the acknowledgement', async () => {
+      const fake = ackingHost();
+      const state = new PartitionState('orders', 0, 1);
+      const agent = runner(fake.host, async ({ n }, ctx) => ctx.send(output, { value: { n } }), { concurrency: 1 });
+      const delivery = record('k', 1, 0, state);
+      agent.enqueue(delivery);
+      await tick();
+      let idle = false;
+      void agent.whenIdle().then(() => (idle = true));
+      state.revoke('test');
+      fake.acks[0]!.ack();
+      await tick();
+      expect(fake.finished).toEqual([]);
+      expect(idle).toBe(true);
+      expect(state.oldestRunning()).toBeUndefined();
     });
   });
 });

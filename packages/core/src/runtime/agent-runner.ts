@@ -9,9 +9,9 @@ import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
 import { Circuits, type DependencyCheck, type OpenCircuit } from './circuit.js';
 import { classifyFailure, type Classifier, type FailureClass } from './classify.js';
 import { FailurePolicy, type FailureHost } from './failure-policy.js';
-import { RecordContext } from './handler-context.js';
+import { RecordContext, type SendsListener } from './handler-context.js';
 import type { AgentLabels } from './instrumentation.js';
-import type { Delivery, PartitionState } from './partition.js';
+import type { Delivery, PartitionState, RunningEntry } from './partition.js';
 import { Queue } from './queue.js';
 import { retryOrigin, type RetryOrigin, type RetryStage } from './retry-topics.js';
 
@@ -60,15 +60,52 @@ export interface AgentRunnerOptions {
   readonly tables?: ReadonlySet<AnyTable>;
 }
 
-interface Queued {
-  readonly delivery: Delivery;
-  readonly orderingKey: string | null;
-  /** True while the record holds a `concurrency` slot and its ordering key: until its handler returns. */
-  holdsSlot: boolean;
-}
-
 const NO_OUTPUTS: OutgoingMessage[] = [];
 Object.freeze(NO_OUTPUTS);
+
+/**
+ * One delivery on its way through this runner, from enqueue to settled. It is also the record's entry among
+ * the running ones (its own and its partition's) and what its sends' acknowledgement calls back: one object
+ * per record for all three, instead of a map entry, a running-record object and a closure.
+ */
+class Queued implements RunningEntry, SendsListener {
+  readonly delivery: Delivery;
+  readonly orderingKey: string | null;
+  readonly agent: string;
+  /** True while the record holds a `concurrency` slot and its ordering key: until its handler returns. */
+  holdsSlot = false;
+  /** `Date.now()` when it started running (again, after waiting to be due or for a dependency). */
+  since = 0;
+  /** `performance.now()` when its current attempt started: its processing time ends at the acknowledgement. */
+  attemptStarted = 0;
+  /**
+   * While its acknowledgements are pending: what the attempt collected for the partition's transaction
+   * (exactly-once, e.g. a table's changelog; the shared empty list otherwise), finished with the record.
+   */
+  outputs: OutgoingMessage[] = NO_OUTPUTS;
+  /** Links in its partition's list of running records (see {@link RunningEntry}). */
+  partitionPrev: Queued | undefined = undefined;
+  partitionNext: Queued | undefined = undefined;
+  /** Links in the runner's list of running records, kept the same way. */
+  runnerPrev: Queued | undefined = undefined;
+  runnerNext: Queued | undefined = undefined;
+  readonly #acked: (item: Queued, refused: Error | undefined) => void;
+
+  constructor(delivery: Delivery, orderingKey: string | null, agent: string, acked: (item: Queued, refused: Error | undefined) => void) {
+    this.delivery = delivery;
+    this.orderingKey = orderingKey;
+    this.agent = agent;
+    this.#acked = acked;
+  }
+
+  get offset(): number {
+    return this.delivery.offset;
+  }
+
+  sendsSettled(error: Error | undefined): void {
+    this.#acked(this, error);
+  }
+}
 
 /**
  * Runs one agent's handler over the deliveries of its topic: at most `concurrency` at once, in the order
@@ -96,7 +133,9 @@ export class AgentRunner {
   #inFlight = 0;
   /** Records started and not settled yet: also those whose handler returned and whose sends are not acknowledged. */
   #open = 0;
-  readonly #startedAt = new Map<Delivery, number>();
+  /** Records running now (not waiting to be due or for a dependency), each with its `since`: a list linked through them. */
+  #runningHead: Queued | undefined;
+  #runningTail: Queued | undefined;
   /** Per partition state, built once: AbortSignal.any per record costs CPU and keeps listeners on long-lived signals. */
   readonly #signals = new WeakMap<PartitionState, { signal: AbortSignal; waitSignal: AbortSignal }>();
   #accepting = true;
@@ -136,7 +175,7 @@ export class AgentRunner {
   /** How long the oldest record in flight has been (0 when none): what `/healthz` calls stuck. */
   oldestInFlightMs(): number {
     let oldest = Infinity;
-    for (const at of this.#startedAt.values()) oldest = Math.min(oldest, at);
+    for (let item = this.#runningHead; item; item = item.runnerNext) oldest = Math.min(oldest, item.since);
     return oldest === Infinity ? 0 : Date.now() - oldest;
   }
 
@@ -162,7 +201,7 @@ export class AgentRunner {
   }
 
   enqueue(delivery: Delivery): void {
-    const item: Queued = { delivery, orderingKey: this.#orderingKey(delivery), holdsSlot: false };
+    const item = new Queued(delivery, this.#orderingKey(delivery), this.name, this.#acked);
     const key = item.orderingKey;
     if (key === null) {
       this.#ready.push(item);
@@ -228,11 +267,39 @@ export class AgentRunner {
       this.#inFlight += 1;
       this.#open += 1;
       item.holdsSlot = true;
-      this.#startedAt.set(item.delivery, Date.now());
-      item.delivery.partition.started(item, this.name, item.delivery.offset);
+      this.#startRunning(item);
       this.#host.instrumentation.inFlight(this.#labels, 1);
       void this.#run(item);
     }
+  }
+
+  /** The record runs (again) from now on: what `oldestInFlightMs` and the partition's oldest running record see. */
+  #startRunning(item: Queued): void {
+    item.since = Date.now();
+    this.#unlink(item);
+    item.runnerPrev = this.#runningTail;
+    if (this.#runningTail) this.#runningTail.runnerNext = item;
+    else this.#runningHead = item;
+    this.#runningTail = item;
+    item.delivery.partition.started(item);
+  }
+
+  /** The record waits (to be due, or for a dependency) or is done: waiting is not being stuck. */
+  #stopRunning(item: Queued): void {
+    this.#unlink(item);
+    item.delivery.partition.stopped(item);
+  }
+
+  #unlink(item: Queued): void {
+    const { runnerPrev: prev, runnerNext: next } = item;
+    // Not in the list (stopped already): nothing to unlink.
+    if (prev === undefined && this.#runningHead !== item) return;
+    if (prev) prev.runnerNext = next;
+    else this.#runningHead = next;
+    if (next) next.runnerPrev = prev;
+    else this.#runningTail = prev;
+    item.runnerPrev = undefined;
+    item.runnerNext = undefined;
   }
 
   /**
@@ -251,21 +318,95 @@ export class AgentRunner {
   /** Bookkeeping once a delivery is done with (processed, dead-lettered or aborted): frees its slot and key if still held. */
   #settled(item: Queued): void {
     this.#open -= 1;
-    this.#startedAt.delete(item.delivery);
-    item.delivery.partition.stopped(item);
+    this.#stopRunning(item);
     if (this.#open === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
     this.#freeSlot(item);
   }
 
   /**
-   * Attempts the handler until it succeeds, or the failure policy forwards, dead-letters or gives up the
-   * record. Never rejects: every outcome is handled inside, then the slot is freed. (One async frame per
-   * record here, not one per step: each costs a promise on the hot path.)
+   * The first attempt of a record on the agent's own topic: the hot path. One async frame per record, and
+   * it ends when the handler returned: a record whose sends await their acknowledgement is finished by
+   * {@link #acked}, holding no frame, closure or logger meanwhile. A failure (thrown, or a refused send)
+   * goes on in {@link #attempts}, which retries, forwards or dead-letters it. Never rejects; every path
+   * ends in {@link #settled} exactly once (here, in {@link #acked} or in {@link #attempts}).
    */
   async #run(item: Queued): Promise<void> {
+    // On a retry stage a record may wait to be due first, and its retry origin counts: the general path.
+    if (this.#options.stage > 0) return this.#attempts(item, undefined);
+    const { delivery } = item;
+    const { partition, message } = delivery;
+    const { signal } = this.#signalsOf(partition);
+    if (signal.aborted) return this.#settled(item);
+    try {
+      checkHeaderLimits(this.topic.name, message.headers, this.#options.headerLimits, { partition: partition.partition, offset: message.offset });
+      const result = this.topic.decode(message, { partition: partition.partition });
+      const decoded = result instanceof Promise ? await result : result;
+      const atOnce = !this.#options.exactlyOnce;
+      // What the handler sends joins the partition's transaction under exactly-once; otherwise it is sent at
+      // once and this stays the shared empty list.
+      const outputs: OutgoingMessage[] = atOnce ? NO_OUTPUTS : [];
+      item.attemptStarted = performance.now();
+      const ctx = new RecordContext(delivery, decoded, 1, signal, this.#options.log, outputs, atOnce ? this.#host : null, atOnce, this.#tables);
+      await this.#options.handler(decoded.value, ctx);
+      // A handler that returns after its signal fired may have given up half-way: count it as not done.
+      if (signal.aborted) return this.#settled(item);
+      if (this.#tables.size > 0) this.#writeChangelogs(ctx, outputs, atOnce, partition);
+      const sends = ctx.pendingSends;
+      if (sends && sends.pending > 0) {
+        // The next record need not wait for the broker; this one finishes (and may commit) once it acknowledged.
+        this.#freeSlot(item);
+        item.outputs = outputs;
+        sends.whenSettled(item);
+        return;
+      }
+      this.#succeeded(item, outputs);
+    } catch (thrown) {
+      if (signal.aborted) return this.#settled(item);
+      return this.#attempts(item, { thrown });
+    }
+    this.#settled(item);
+  }
+
+  /**
+   * Every send of a record whose handler returned was acknowledged, or one was refused (see {@link #run}).
+   * An arrow property: built once per runner, not once per record.
+   */
+  readonly #acked = (item: Queued, refused: Error | undefined): void => {
+    const { outputs } = item;
+    item.outputs = NO_OUTPUTS;
+    // What the record's signal says, without reading that composite signal (each read refreshes it from its sources).
+    if (item.delivery.partition.revoked || this.#host.deadline.aborted) return this.#settled(item);
+    if (refused) {
+      // The record failed after all: retried, forwarded or dead-lettered by its class, like a handler's throw.
+      void this.#attempts(item, { thrown: refused });
+      return;
+    }
+    try {
+      this.#succeeded(item, outputs);
+    } catch (thrown) {
+      void this.#attempts(item, { thrown });
+      return;
+    }
+    this.#settled(item);
+  };
+
+  /** The record was processed: it finishes (the caller settles it; a throw here fails it instead). */
+  #succeeded(item: Queued, outputs: OutgoingMessage[]): void {
+    this.#host.instrumentation.processed(this.#labels, (performance.now() - item.attemptStarted) / 1000);
+    this.#circuits.succeeded();
+    this.#host.finished(item.delivery, outputs);
+  }
+
+  /**
+   * Attempts the handler until it succeeds, or the failure policy forwards, dead-letters or gives up the
+   * record: every attempt on a retry stage, and the attempts after the first failed on the agent's own
+   * topic (`first` holds that failure). Never rejects: every outcome is handled inside, then the record is
+   * settled.
+   */
+  async #attempts(item: Queued, first: { readonly thrown: unknown } | undefined): Promise<void> {
     const waiting: { on: string | undefined } = { on: undefined };
     try {
-      await this.#attemptsWaiting(item, waiting);
+      await this.#attemptsWaiting(item, waiting, first);
     } finally {
       if (waiting.on !== undefined) this.#circuits.leave(waiting.on);
       this.#settled(item);
@@ -289,17 +430,14 @@ export class AgentRunner {
    * waits again wherever it is consumed next.
    */
   async #waitUntilDue(item: Queued, origin: RetryOrigin, waitSignal: AbortSignal): Promise<boolean> {
-    const { delivery } = item;
     // Waiting to be due is not being stuck: /healthz must not count minutes of it.
-    this.#startedAt.delete(delivery);
-    delivery.partition.stopped(item);
+    this.#stopRunning(item);
     try {
       await sleep(origin.dueAt - Date.now(), waitSignal);
     } catch {
       return false;
     }
-    this.#startedAt.set(delivery, Date.now());
-    delivery.partition.started(item, this.name, delivery.offset);
+    this.#startRunning(item);
     return true;
   }
 
@@ -350,8 +488,8 @@ export class AgentRunner {
     return classifyFailure(error);
   }
 
-  /** The attempts of {@link #run}, with `waiting.on` naming the dependency whose circuit the record waits on. */
-  async #attemptsWaiting(item: Queued, waiting: { on: string | undefined }): Promise<void> {
+  /** The attempts of {@link #attempts}, with `waiting.on` naming the dependency whose circuit the record waits on. */
+  async #attemptsWaiting(item: Queued, waiting: { on: string | undefined }, first: { readonly thrown: unknown } | undefined): Promise<void> {
     const { delivery } = item;
     const stopWaiting = () => {
       if (waiting.on === undefined) return;
@@ -366,7 +504,7 @@ export class AgentRunner {
     // On a retry stage: where the record first came from, and its attempts so far.
     const origin: RetryOrigin | undefined = this.#options.stage > 0 ? retryOrigin(message) : undefined;
     // Only a record that is not due yet awaits: the others reach their handler without a microtask in between.
-    if (origin && origin.dueAt > Date.now() && !(await this.#waitUntilDue(item, origin, waitSignal))) return;
+    if (!first && origin && origin.dueAt > Date.now() && !(await this.#waitUntilDue(item, origin, waitSignal))) return;
     const priorAttempts = origin?.attempts ?? 0;
     let firstFailureAt: Date | undefined = origin?.firstFailureAt;
     let decoded: Decoded<unknown, unknown> | undefined;
@@ -383,15 +521,31 @@ export class AgentRunner {
       // What the handler sends joins the partition's transaction under exactly-once; otherwise it is sent at
       // once and this stays the shared empty list.
       const outputs: OutgoingMessage[] = this.#options.exactlyOnce ? [] : NO_OUTPUTS;
-      const started = performance.now();
+      item.attemptStarted = performance.now();
       try {
+        // The first attempt already failed in #run: it goes straight to the failure handling below.
+        if (first) {
+          const { thrown } = first;
+          first = undefined;
+          throw thrown;
+        }
         if (!decoded) {
           checkHeaderLimits(this.topic.name, message.headers, this.#options.headerLimits, { partition: partition.partition, offset: message.offset });
           const result = this.topic.decode(message, { partition: partition.partition });
           decoded = result instanceof Promise ? await result : result;
         }
         const atOnce = !this.#options.exactlyOnce;
-        const ctx = new RecordContext(delivery, decoded, priorAttempts + attempt, signal, log, outputs, atOnce ? this.#host : null, atOnce, this.#tables);
+        const ctx = new RecordContext(
+          delivery,
+          decoded,
+          priorAttempts + attempt,
+          signal,
+          this.#options.log,
+          outputs,
+          atOnce ? this.#host : null,
+          atOnce,
+          this.#tables,
+        );
         await this.#options.handler(decoded.value, ctx);
         // A handler that returns after its signal fired may have given up half-way: count it as not done.
         if (signal.aborted) return;
@@ -404,7 +558,7 @@ export class AgentRunner {
           if (signal.aborted) return;
           if (refused) throw refused;
         }
-        this.#host.instrumentation.processed(this.#labels, (performance.now() - started) / 1000);
+        this.#host.instrumentation.processed(this.#labels, (performance.now() - item.attemptStarted) / 1000);
         stopWaiting();
         this.#circuits.succeeded();
         this.#host.finished(delivery, outputs);
@@ -436,16 +590,14 @@ export class AgentRunner {
             const delayMs = backoffDelay(this.#options.retry, dependencyWaits);
             log().debug({ err: error, dependency, attempt: priorAttempts + attempt, retryInMs: delayMs }, 'dependency unavailable: waiting');
             // Waiting out a dependency is not being stuck: /healthz must not restart a process for an outage.
-            this.#startedAt.delete(delivery);
-            delivery.partition.stopped(item);
+            this.#stopRunning(item);
             try {
               await sleep(delayMs, waitSignal);
             } catch {
               return;
             }
             checkPassed = (await circuits.check(dependency)) === true;
-            this.#startedAt.set(delivery, Date.now());
-            delivery.partition.started(item, this.name, delivery.offset);
+            this.#startRunning(item);
             continue;
           }
           // The dependency answers others but not this record: the record's fault after all.

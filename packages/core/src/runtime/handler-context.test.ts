@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { StreamError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -17,12 +17,12 @@ function delivery(): Delivery {
 }
 
 /** A context whose sends are either captured (exactly-once, `immediate` false) or produced at once. */
-function context(options: { headers?: Record<string, string>; immediate?: boolean; signal?: AbortSignal; log?: () => Logger } = {}) {
+function context(options: { headers?: Record<string, string>; immediate?: boolean; signal?: AbortSignal; log?: Logger } = {}) {
   const outputs: OutgoingMessage[] = [];
   const produced: OutgoingMessage[] = [];
   const host: ImmediateSend = { produce: async (messages) => void produced.push(...messages) };
   const decoded = { key: 'k1', value: {}, headers: options.headers ?? {} };
-  const log = options.log ?? (() => silentLogger());
+  const log = options.log ?? silentLogger();
   const ctx = new RecordContext(delivery(), decoded, 2, options.signal ?? new AbortController().signal, log, outputs, options.immediate ? host : null);
   return { ctx, outputs, produced };
 }
@@ -57,11 +57,14 @@ describe('RecordContext', () => {
   });
 
   it('builds its logger only when the handler uses it', () => {
-    let built = 0;
-    const { ctx } = context({ log: () => ((built += 1), silentLogger()) });
-    expect(built).toBe(0);
+    const base = silentLogger();
+    const child = vi.spyOn(base, 'child');
+    const { ctx } = context({ log: base });
+    expect(child).not.toHaveBeenCalled();
     void ctx.log;
-    expect(built).toBe(1);
+    void ctx.log;
+    expect(child).toHaveBeenCalledTimes(1);
+    expect(child).toHaveBeenCalledWith({ partition: 4, offset: '12' });
   });
 
   it('under exactly-once captures what the handler sends, continuing the consumed trace', async () => {

@@ -23,13 +23,13 @@ export interface ImmediateSend {
 export class PendingSends {
   #pending = 0;
   #error: Error | undefined;
-  #whenSettled: ((error: Error | undefined) => void) | undefined;
+  #listener: SendsListener | undefined;
   /** The last promise added: the sends of records in flight at once share one produce request's promise. */
   #last: Promise<void> | undefined;
 
   readonly #settle = (): void => {
     this.#pending -= 1;
-    if (this.#pending === 0 && this.#whenSettled) this.#whenSettled(this.#error);
+    if (this.#pending === 0 && this.#listener) this.#listener.sendsSettled(this.#error);
   };
 
   readonly #fail = (error: unknown): void => {
@@ -49,11 +49,25 @@ export class PendingSends {
     ack.then(this.#settle, this.#fail);
   }
 
+  /**
+   * Tells `listener` once every send added so far is acknowledged or failed (with the first failure, if
+   * any): at once when none is pending. A listener rather than a promise, so that a record waiting for its
+   * acknowledgements keeps no async frame (nor its closures) alive meanwhile.
+   */
+  whenSettled(listener: SendsListener): void {
+    if (this.#pending === 0) listener.sendsSettled(this.#error);
+    else this.#listener = listener;
+  }
+
   /** Resolves once every send added so far is acknowledged or failed: with the first failure, if any. */
   settled(): Promise<Error | undefined> {
-    if (this.#pending === 0) return Promise.resolve(this.#error);
-    return new Promise((resolve) => (this.#whenSettled = resolve));
+    return new Promise((resolve) => this.whenSettled({ sendsSettled: resolve }));
   }
+}
+
+/** Told by {@link PendingSends.whenSettled} that a record's sends are all acknowledged, or one failed. */
+export interface SendsListener {
+  sendsSettled(error: Error | undefined): void;
 }
 
 const SENT: Promise<void> = Promise.resolve();
@@ -85,7 +99,9 @@ export class RecordContext implements AgentContext<unknown> {
   readonly attempt: number;
   readonly signal: AbortSignal;
   readonly #timestamp: string;
-  readonly #log: () => Logger;
+  /** The agent's logger; {@link log} derives the record's child from it on first use. */
+  readonly #baseLog: Logger;
+  #log: Logger | undefined;
   readonly #outputs: OutgoingMessage[];
   /** Where sends go at once (at-least-once), or null when they join the partition's transaction. */
   readonly #host: ImmediateSend | null;
@@ -102,7 +118,7 @@ export class RecordContext implements AgentContext<unknown> {
 
   /**
    * @param attempt counted over every stage: 1 on the first attempt.
-   * @param log builds the record's child logger on first use.
+   * @param log the agent's logger: the record's child logger is built from it on first use (most records log nothing).
    * @param outputs collects what the handler sends when `host` is null (exactly-once).
    * @param host sends at once, or null to collect into `outputs`.
    * @param trackSends with `host`: a send resolves once handed to the producer, its acknowledgement
@@ -113,7 +129,7 @@ export class RecordContext implements AgentContext<unknown> {
     decoded: Decoded<unknown, unknown>,
     attempt: number,
     signal: AbortSignal,
-    log: () => Logger,
+    log: Logger,
     outputs: OutgoingMessage[],
     host: ImmediateSend | null,
     trackSends = false,
@@ -129,7 +145,7 @@ export class RecordContext implements AgentContext<unknown> {
     this.attempt = attempt;
     this.signal = signal;
     this.#timestamp = delivery.message.timestamp;
-    this.#log = log;
+    this.#baseLog = log;
     this.#outputs = outputs;
     this.#host = host;
     this.#trackSends = trackSends;
@@ -195,7 +211,7 @@ export class RecordContext implements AgentContext<unknown> {
 
   /** A child logger carrying partition and offset, built on first use. */
   get log(): Logger {
-    return this.#log();
+    return (this.#log ??= this.#baseLog.child({ partition: this.partition, offset: this.offset }));
   }
 
   /**

@@ -39,6 +39,16 @@ export interface RunningRecord {
 }
 
 /**
+ * A running record as its partition links it into its list of running ones: the links live on the record,
+ * so starting and stopping a record allocates nothing (a Set's table grows and shrinks with thousands of
+ * records in flight).
+ */
+export interface RunningEntry extends RunningRecord {
+  partitionPrev: RunningEntry | undefined;
+  partitionNext: RunningEntry | undefined;
+}
+
+/**
  * The runtime's state for one assigned partition in one assignment: which offsets are done (commit
  * tracking), how much it holds (backpressure), which records are running and since when, and the abort
  * signal that fires when it is revoked. A partition revoked and later assigned again gets a fresh state:
@@ -55,8 +65,9 @@ export class PartitionState {
   readonly #outputs = new Map<number, { messages: OutgoingMessage[]; bytes: number }>();
   /** Every accepted record not yet passed by the completed prefix, in offset order, with what it counts for. */
   readonly #held = new Queue<{ offset: number; bytes: number }>();
-  /** Records running now, per agent and delivery (a record of a topic with two agents runs twice). */
-  readonly #running = new Map<object, RunningRecord>();
+  /** Records running now, one entry per agent's run of a delivery (a record of a topic with two agents runs twice). */
+  #runningHead: RunningEntry | undefined;
+  #runningTail: RunningEntry | undefined;
   /** Deliveries accepted and not started yet (per agent): what `health().buffered` reports. */
   queued = 0;
   /** Records held: accepted and not yet passed by the completed prefix, plus outputs waiting for a transaction. */
@@ -127,20 +138,33 @@ export class PartitionState {
     this.queued -= 1;
   }
 
-  /** One agent started handling a delivery (`token` names that agent's run of it until {@link stopped}). */
-  started(token: object, agent: string, offset: number): void {
-    this.#running.set(token, { agent, offset, since: Date.now() });
+  /** One agent started handling a delivery: `record` (its `since` set by the caller) names that run until {@link stopped}. */
+  started(record: RunningEntry): void {
+    this.stopped(record);
+    record.partitionPrev = this.#runningTail;
+    record.partitionNext = undefined;
+    if (this.#runningTail) this.#runningTail.partitionNext = record;
+    else this.#runningHead = record;
+    this.#runningTail = record;
   }
 
-  /** The run named by `token` ended (finished, failed for good, aborted, or waiting to be due on a retry stage). */
-  stopped(token: object): void {
-    this.#running.delete(token);
+  /** The run `record` ended (finished, failed for good, aborted, or waiting to be due on a retry stage). */
+  stopped(record: RunningEntry): void {
+    const { partitionPrev: prev, partitionNext: next } = record;
+    // Not in the list (stopped already, or never started): nothing to unlink.
+    if (prev === undefined && this.#runningHead !== record) return;
+    if (prev) prev.partitionNext = next;
+    else this.#runningHead = next;
+    if (next) next.partitionPrev = prev;
+    else this.#runningTail = prev;
+    record.partitionPrev = undefined;
+    record.partitionNext = undefined;
   }
 
   /** The record running longest on this partition, if any. */
   oldestRunning(): RunningRecord | undefined {
     let oldest: RunningRecord | undefined;
-    for (const running of this.#running.values()) if (!oldest || running.since < oldest.since) oldest = running;
+    for (let running = this.#runningHead; running; running = running.partitionNext) if (!oldest || running.since < oldest.since) oldest = running;
     return oldest;
   }
 

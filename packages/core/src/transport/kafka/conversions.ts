@@ -6,13 +6,16 @@ function toBuffer(value: Buffer | string | null): Buffer | null {
   return typeof value === 'string' ? Buffer.from(value) : value;
 }
 
+/** The headers of every fetched message that has none: most have none, and a prototype-free object costs. */
+const NO_RAW_HEADERS: RawHeaders = Object.freeze(emptyRawHeaders());
+
 /**
  * kafkajs headers may be strings, arrays (a repeated header name), null (a header without a value; its
  * types leave that out) or undefined: we keep the last value, in a prototype-free object.
  */
 function toRawHeaders(headers: IHeaders | undefined): RawHeaders {
+  if (!headers || !hasKey(headers)) return NO_RAW_HEADERS;
   const out = emptyRawHeaders();
-  if (!headers) return out;
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     if (Array.isArray(value)) {
@@ -23,6 +26,12 @@ function toRawHeaders(headers: IHeaders | undefined): RawHeaders {
     }
   }
   return out;
+}
+
+/** Whether `object` has any enumerable key: without building the array Object.keys would. */
+function hasKey(object: object): boolean {
+  for (const _ in object) return true;
+  return false;
 }
 
 /** A fetched kafkajs message as the runtime sees it. */
@@ -53,7 +62,9 @@ export function topicMessages(messages: readonly OutgoingMessage[]): TopicMessag
   for (const m of messages) {
     const list = byTopic.get(m.topic) ?? [];
     // kafkajs' types leave out null header values; it writes them as Kafka's "no value" (patches/kafkajs@2.2.4.patch).
-    list.push({ key: m.key, value: m.value, headers: { ...m.headers } as IHeaders, ...(m.partition === undefined ? {} : { partition: m.partition }) });
+    const message: Message = { key: m.key, value: m.value, headers: { ...m.headers } as IHeaders };
+    if (m.partition !== undefined) message.partition = m.partition;
+    list.push(message);
     byTopic.set(m.topic, list);
   }
   return [...byTopic].map(([topic, list]) => ({ topic, messages: list }));
