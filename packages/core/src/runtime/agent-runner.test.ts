@@ -273,17 +273,21 @@ describe('AgentRunner', () => {
       expect(idle).toBe(true);
     });
 
-    it('fails a record whose send the broker refuses: the handler runs again and the record finishes only once a send is acknowledged', async () => {
-      const fake = ackingHost();
-      const attempts: number[] = [];
-      const agent = runner(
-        fake.host,
+    /** A runner at concurrency 1 whose handler sends one output per record, noting each attempt's number. */
+    const sendingRunner = (host: AgentHost, attempts: number[]) =>
+      runner(
+        host,
         async ({ n }, ctx) => {
           attempts.push(ctx.attempt);
           await ctx.send(output, { value: { n } });
         },
         { concurrency: 1 },
       );
+
+    it('fails a record whose send the broker refuses: the handler runs again and the record finishes only once a send is acknowledged', async () => {
+      const fake = ackingHost();
+      const attempts: number[] = [];
+      const agent = sendingRunner(fake.host, attempts);
       const first = record('k', 1);
       agent.enqueue(first);
       await tick();
@@ -299,14 +303,7 @@ describe('AgentRunner', () => {
     it('counts a record awaiting its acknowledgement as running, and forwards it by its class once every attempt was refused', async () => {
       const fake = ackingHost();
       const attempts: number[] = [];
-      const agent = runner(
-        fake.host,
-        async ({ n }, ctx) => {
-          attempts.push(ctx.attempt);
-          await ctx.send(output, { value: { n } });
-        },
-        { concurrency: 1 },
-      );
+      const agent = sendingRunner(fake.host, attempts);
       const first = record('k', 1);
       agent.enqueue(first);
       await tick();
