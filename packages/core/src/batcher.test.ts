@@ -78,6 +78,53 @@ describe('Coalescer', () => {
     expect(calls).toHaveLength(4);
   });
 
+  it('with maxInFlight, a batch whose wait ran out keeps filling until a batch in flight settles, then goes whole', async () => {
+    const calls: number[][] = [];
+    const gates: (() => void)[] = [];
+    const c = new Coalescer(
+      (xs: number[]) => {
+        calls.push(xs);
+        return new Promise<void>((resolve) => gates.push(resolve));
+      },
+      { maxBatch: 100, maxWaitMs: 1, maxInFlight: 1 },
+    );
+    const first = c.add(1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(calls).toEqual([[1]]);
+    // The first batch is in flight: these wait past maxWaitMs and go together once it settles.
+    const later = [c.add(2), c.add(3)];
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const more = c.add(4);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(calls).toEqual([[1]]);
+    gates.shift()!();
+    await first;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toEqual([[1], [2, 3, 4]]);
+    gates.shift()!();
+    await Promise.all([...later, more]);
+    // Idle again: a lone item goes after maxWaitMs.
+    const lone = c.add(5);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(calls).toEqual([[1], [2, 3, 4], [5]]);
+    gates.shift()!();
+    await lone;
+  });
+
+  it('with maxInFlight, a full batch goes at once, and a failed batch frees its slot', async () => {
+    const calls: number[][] = [];
+    const c = new Coalescer(
+      async (xs: number[]) => {
+        calls.push(xs);
+        if (xs.includes(1)) throw new Error('first failed');
+      },
+      { maxBatch: 2, maxWaitMs: 1, maxInFlight: 1 },
+    );
+    const outcomes = await Promise.allSettled([c.add(1), c.add(2), c.add(3), c.add(4), c.add(5)]);
+    expect(calls).toEqual([[1, 2], [3, 4], [5]]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+  });
+
   it('rejects when the batch function throws synchronously', async () => {
     const c = new Coalescer(
       (): Promise<void> => {

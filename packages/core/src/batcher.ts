@@ -7,6 +7,16 @@ export interface BatcherOptions {
   readonly maxWaitMs?: number;
 }
 
+/** {@link Coalescer} options. */
+export interface CoalescerOptions extends BatcherOptions {
+  /**
+   * Batches in flight at once. While that many are, a batch whose wait ran out keeps filling until one
+   * settles (or it is full), like a Nagle: under load batches grow with the round trip, idle a lone item
+   * still goes after `maxWaitMs`. Default unlimited.
+   */
+  readonly maxInFlight?: number;
+}
+
 interface Pending<I, O> {
   readonly item: I;
   readonly resolve: (value: O) => void;
@@ -77,14 +87,24 @@ export class Coalescer<I> {
   readonly #fn: (items: I[]) => Promise<void>;
   readonly #maxBatch: number;
   readonly #maxWaitMs: number;
+  readonly #maxInFlight: number;
   #items: I[] = [];
   #shared: { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Batches handed to `fn` and not settled. */
+  #inFlight = 0;
+  /** The open batch's wait ran out while {@link #maxInFlight} batches were in flight: it goes when one settles. */
+  #due = false;
+  readonly #settle = (): void => {
+    this.#inFlight -= 1;
+    if (this.#due) this.#flush();
+  };
 
-  constructor(fn: (items: I[]) => Promise<void>, options: BatcherOptions = {}) {
+  constructor(fn: (items: I[]) => Promise<void>, options: CoalescerOptions = {}) {
     this.#fn = fn;
     this.#maxBatch = Math.max(1, options.maxBatch ?? 100);
     this.#maxWaitMs = Math.max(0, options.maxWaitMs ?? 5);
+    this.#maxInFlight = Math.max(1, options.maxInFlight ?? Infinity);
   }
 
   /** Resolves when the batch holding `item` succeeded; rejects with the batch's error. */
@@ -110,18 +130,27 @@ export class Coalescer<I> {
     }
     const { promise } = this.#shared;
     if (this.#items.length >= this.#maxBatch) this.#flush();
-    else this.#timer ??= setTimeout(() => this.#flush(), this.#maxWaitMs);
+    else if (!this.#due) this.#timer ??= setTimeout(this.#waited, this.#maxWaitMs);
     return promise;
   }
+
+  /** The open batch waited `maxWaitMs`: it goes now, or when a batch in flight settles. */
+  readonly #waited = (): void => {
+    this.#timer = undefined;
+    if (this.#inFlight >= this.#maxInFlight) this.#due = true;
+    else this.#flush();
+  };
 
   #flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#due = false;
     const items = this.#items;
     const shared = this.#shared;
     this.#items = [];
     this.#shared = undefined;
     if (!shared || items.length === 0) return;
+    this.#inFlight += 1;
     let call: Promise<void>;
     try {
       call = this.#fn(items);
@@ -129,5 +158,6 @@ export class Coalescer<I> {
       call = Promise.reject(toError(error));
     }
     call.then(shared.resolve, shared.reject);
+    call.then(this.#settle, this.#settle);
   }
 }

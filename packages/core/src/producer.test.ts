@@ -22,13 +22,14 @@ describe('SharedProducer', () => {
       return p;
     };
     const shared = new SharedProducer(transport);
-    const singles = Array.from({ length: 600 }, (_, n) => shared.send([message('out', n)]));
+    const singles = Array.from({ length: 3000 }, (_, n) => shared.send([message('out', n)]));
     // 1,500 entries of one partition (a table's changelog entries): split over two requests in flight at
     // once, the second could land first.
-    const group = shared.send(Array.from({ length: 1500 }, (_, n) => message('out', 1000 + n)));
+    // The 3,000 singles and the group pass the 4,000 messages of one request.
+    const group = shared.send(Array.from({ length: 1500 }, (_, n) => message('out', 10_000 + n)));
     await Promise.all([...singles, group]);
-    expect(requests.find((r) => r.includes(1000))).toEqual(Array.from({ length: 1500 }, (_, n) => 1000 + n));
-    expect(requests.flat()).toHaveLength(2100);
+    expect(requests.find((r) => r.includes(10_000))).toEqual(Array.from({ length: 1500 }, (_, n) => 10_000 + n));
+    expect(requests.flat()).toHaveLength(4500);
     await shared.close();
   });
 });

@@ -6,6 +6,11 @@ import type { OutgoingMessage, Transport, TransportProducer } from './transport/
  * (again after {@link close}) and sends made at about the same time (the records of a concurrent agent)
  * share one produce request, like Kafka's `linger.ms`: one request per record would cap throughput at one
  * broker round trip per record.
+ *
+ * At most two requests are in flight (kafkajs sends an idempotent producer's requests to a broker one at a
+ * time anyway): while they are, sends keep joining the next request, up to 4,000 messages, so that under
+ * load requests grow with the broker's round trip instead of going every millisecond. Passthrough at
+ * 200,000 records made 176 produce requests instead of 379 (`pnpm bench --scenario passthrough`).
  */
 export class SharedProducer {
   readonly #transport: Transport;
@@ -16,7 +21,7 @@ export class SharedProducer {
       const producer = await this.connect();
       await producer.send(messages);
     },
-    { maxBatch: 1000, maxWaitMs: 1 },
+    { maxBatch: 4000, maxWaitMs: 1, maxInFlight: 2 },
   );
 
   constructor(transport: Transport) {
