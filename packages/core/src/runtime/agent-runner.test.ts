@@ -300,6 +300,42 @@ describe('AgentRunner', () => {
       expect(fake.finished).toEqual([first]);
     });
 
+    it('fails a record whose send was refused while its handler still ran, on the first attempt and on a retry', async () => {
+      const fake = ackingHost();
+      const attempts: number[] = [];
+      const gates = [gate(), gate(), gate()];
+      const agent = runner(
+        fake.host,
+        async ({ n }, ctx) => {
+          attempts.push(ctx.attempt);
+          await ctx.send(output, { value: { n } });
+          // The handler goes on (an HTTP call, say) while the broker refuses what it sent.
+          await gates[ctx.attempt - 1]!.promise;
+        },
+        { concurrency: 1 },
+      );
+      const first = record('k', 1);
+      agent.enqueue(first);
+      await tick();
+      fake.acks[0]!.refuse(new Error('NOT_ENOUGH_REPLICAS'));
+      await tick();
+      gates[0]!.open();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      // Not finished (its output was lost): attempted again.
+      expect(fake.finished).toEqual([]);
+      expect(attempts).toEqual([1, 2]);
+      fake.acks[1]!.refuse(new Error('NOT_ENOUGH_REPLICAS'));
+      await tick();
+      gates[1]!.open();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      // The retry's send was refused too: its attempts ran out, so it is forwarded, not finished.
+      expect(fake.acks.map((a) => a.messages[0]!.topic)).toEqual(['receipts', 'receipts', 'orders.retry.1s']);
+      expect(fake.finished).toEqual([]);
+      fake.acks[2]!.ack();
+      await tick();
+      expect(fake.finished).toEqual([first]);
+    });
+
     it('counts a record awaiting its acknowledgement as running, and forwards it by its class once every attempt was refused', async () => {
       const fake = ackingHost();
       const attempts: number[] = [];

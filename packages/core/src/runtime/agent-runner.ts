@@ -352,9 +352,11 @@ export class AgentRunner {
       if (signal.aborted) return this.#settled(item);
       if (this.#tables.size > 0) this.#writeChangelogs(ctx, outputs, atOnce, partition);
       const sends = ctx.pendingSends;
-      if (sends && sends.pending > 0) {
-        // The next record need not wait for the broker; this one finishes (and may commit) once it acknowledged.
-        this.#freeSlot(item);
+      if (sends) {
+        // The next record need not wait for the broker; this one finishes (and may commit) once it acknowledged,
+        // or fails if a send was refused (maybe already, while the handler still ran: told at once then).
+        // A record held (waiting in its batch) keeps its slot: `concurrency` bounds a batch agent's records.
+        if (!sends.holdsSlot) this.#freeSlot(item);
         item.outputs = outputs;
         sends.whenSettled(item);
         return;
@@ -551,9 +553,9 @@ export class AgentRunner {
         if (signal.aborted) return;
         if (this.#tables.size > 0) this.#writeChangelogs(ctx, outputs, atOnce, partition);
         const sends = ctx.pendingSends;
-        if (sends && sends.pending > 0) {
+        if (sends) {
           // The next record need not wait for the broker; this one finishes (and may commit) once it acknowledged.
-          this.#freeSlot(item);
+          if (sends.pending > 0 && !sends.holdsSlot) this.#freeSlot(item);
           const refused = await sends.settled();
           if (signal.aborted) return;
           if (refused) throw refused;

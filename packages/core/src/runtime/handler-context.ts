@@ -37,9 +37,30 @@ export class PendingSends {
     this.#settle();
   };
 
+  /**
+   * True once something other than sends holds the record (see {@link hold}): its `concurrency` slot stays
+   * taken until it settles, as it would while its handler ran.
+   */
+  holdsSlot = false;
+
   /** Sends not acknowledged yet. */
   get pending(): number {
     return this.#pending;
+  }
+
+  /**
+   * Holds the record open like a send awaiting its acknowledgement, until {@link release}: a batch agent's
+   * record waits in its partition's batch this way, with no promise, closure or async frame of its own.
+   */
+  hold(): void {
+    this.holdsSlot = true;
+    this.#pending += 1;
+  }
+
+  /** Ends a {@link hold}: the record fails with `error`, if given, once nothing else is pending. */
+  release(error?: Error): void {
+    if (error) this.#fail(error);
+    else this.#settle();
   }
 
   add(ack: Promise<void>): void {
@@ -155,6 +176,16 @@ export class RecordContext implements AgentContext<unknown> {
   /** The sends of this attempt the broker has not acknowledged yet; undefined when it sent nothing (or does not track). */
   get pendingSends(): PendingSends | undefined {
     return this.#sends;
+  }
+
+  /**
+   * @internal the record stays open after its handler returned until the returned holder is released (its
+   * outcome: released with an error, it fails); see {@link PendingSends.hold}.
+   */
+  hold(): PendingSends {
+    const sends = (this.#sends ??= new PendingSends());
+    sends.hold();
+    return sends;
   }
 
   /** @internal the record finishes only once `ack` resolves (a changelog write, at least once); its rejection fails it. */
