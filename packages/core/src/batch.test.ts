@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { delay, payment, payments, receipts } from '../test/fixtures.js';
+import type { AgentContext } from './agent.js';
+import { batchRecordHandler } from './batch.js';
 import { NonRetryableError } from './errors.js';
 import { createTestApp } from './testing/index.js';
 
@@ -38,6 +40,35 @@ describe('batch agents', () => {
     const committed = h.committed(topic);
     expect([...committed.values()].reduce((a, b) => a + b, 0)).toBe(300);
     await h.stop();
+  });
+
+  it("bounds the records waiting in batches by the agent's concurrency", async () => {
+    const topic = payments('batch-concurrency', 1);
+    const sizes: number[] = [];
+    const h = await createTestApp({}, (app) =>
+      app.agent(topic, { concurrency: 3, batch: { maxRecords: 10, maxWaitMs: 5 } }, async (records) => {
+        sizes.push(records.length);
+        await delay(5);
+      }),
+    );
+    await Promise.all(Array.from({ length: 30 }, (_, i) => h.app.send(topic, { key: `k${i}`, value: payment(i) })));
+    await h.settle();
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(30);
+    // A record holds its slot until its batch ran: never more than 3 in the open and running batches.
+    expect(Math.max(...sizes)).toBe(3);
+    await h.stop();
+  });
+
+  it("also runs on a context of its own (not the runtime's): each record waits on its own promise for its outcome", async () => {
+    const handler = batchRecordHandler<string, number>(async (records) => records.map((r) => (r.value < 0 ? new Error(`negative ${r.value}`) : undefined)), {
+      maxRecords: 3,
+      maxWaitMs: 5,
+    });
+    const ctx = (offset: number) =>
+      ({ topic: 't', partition: 0, offset: String(offset), signal: new AbortController().signal }) as unknown as AgentContext<string>;
+    const outcomes = await Promise.allSettled([handler(1, ctx(0)), handler(-2, ctx(1)), handler(3, ctx(2))]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(outcomes[1]).toMatchObject({ reason: new Error('negative -2') });
   });
 
   it('retries and dead-letters only the records a batch failed, and the commit never passes them', async () => {

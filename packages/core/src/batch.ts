@@ -1,5 +1,6 @@
 import type { AgentContext, AgentHandler } from './agent.js';
 import { StreamError, toError } from './errors.js';
+import { RecordContext } from './runtime/handler-context.js';
 
 /** How a batch agent groups records: per partition, up to `maxRecords`, waiting at most `maxWaitMs` for them. */
 export interface BatchOptions {
@@ -53,10 +54,14 @@ export function validateBatchOptions(agent: string, options: BatchOptions): void
   }
 }
 
+/** What a record in a batch hears of its outcome: nothing (processed) or its error. */
+interface Outcome {
+  release(error?: Error): void;
+}
+
 interface Entry {
   readonly record: BatchRecord<unknown, unknown>;
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
+  readonly outcome: Outcome;
 }
 
 /** One partition's batches: the open one filling, the closed ones waiting, at most one running. */
@@ -111,7 +116,7 @@ class PartitionBatches {
     // and the runner leaves them uncommitted.
     const batch = next.filter((e) => {
       if (!e.record.ctx.signal.aborted) return true;
-      e.resolve();
+      e.outcome.release();
       return false;
     });
     if (batch.length === 0) return this.#drain();
@@ -132,18 +137,17 @@ class PartitionBatches {
               'STATE_INVALID',
               `batch handler of ${this.topic}[${this.partition}] returned ${outcomes.length} outcomes for ${batch.length} records`,
             );
-            for (const e of batch) e.reject(error);
+            for (const e of batch) e.outcome.release(error);
             return;
           }
-          batch.forEach((e, i) => {
+          for (let i = 0; i < batch.length; i += 1) {
             const failed = outcomes?.[i];
-            if (failed === undefined) e.resolve();
-            else e.reject(toError(failed));
-          });
+            batch[i]!.outcome.release(failed === undefined ? undefined : toError(failed));
+          }
         },
         (thrown: unknown) => {
           const error = toError(thrown);
-          for (const e of batch) e.reject(error);
+          for (const e of batch) e.outcome.release(error);
         },
       )
       .finally(() => {
@@ -153,11 +157,18 @@ class PartitionBatches {
   }
 }
 
+/** What a record's handler returns once the record joined its batch: its outcome comes through its hold. */
+const JOINED: Promise<void> = Promise.resolve();
+
 /**
  * Turns a batch handler into the per-record handler the runtime runs: each record joins its partition's
- * open batch, and its call resolves or rejects with its own outcome once its batch ran. So retries, dead
- * letters, dependency waits, commits and exactly-once transactions stay per record, while the handler sees
- * one partition's records at a time, in offset order, the partitions side by side.
+ * open batch, and its outcome comes once its batch ran. So retries, dead letters, dependency waits, commits
+ * and exactly-once transactions stay per record, while the handler sees one partition's records at a time,
+ * in offset order, the partitions side by side.
+ *
+ * A record of the runtime's (a {@link RecordContext}) is held open like a send awaiting its acknowledgement
+ * (see `RecordContext.hold`): its handler call returns at once and the record keeps no promise, closure or
+ * async frame while it waits in its batch. Any other context (a test's) waits on a promise of its own.
  *
  * A record that failed is retried on its own schedule: it joins a later batch of its partition, after
  * records that followed it.
@@ -166,18 +177,26 @@ export function batchRecordHandler<K, V>(handler: BatchHandler<K, V>, options: B
   // By topic, then partition: no key string built per record.
   const topics = new Map<string, Map<number, PartitionBatches>>();
   const run = (batch: Entry[], context: BatchContext) => handler(batch.map((e) => e.record) as BatchRecord<K, V>[], context);
-  return (value, ctx) =>
-    new Promise<void>((resolve, reject) => {
-      let partitions = topics.get(ctx.topic);
-      if (!partitions) topics.set(ctx.topic, (partitions = new Map<number, PartitionBatches>()));
-      let batches = partitions.get(ctx.partition);
-      if (!batches) {
-        const of = partitions;
-        const created = new PartitionBatches(ctx.topic, ctx.partition, run, options, () => {
-          if (created.empty && of.get(created.partition) === created) of.delete(created.partition);
-        });
-        partitions.set(ctx.partition, (batches = created));
-      }
-      batches.add({ record: { value, ctx: ctx }, resolve, reject });
+  const batchesOf = (ctx: AgentContext<K>): PartitionBatches => {
+    let partitions = topics.get(ctx.topic);
+    if (!partitions) topics.set(ctx.topic, (partitions = new Map<number, PartitionBatches>()));
+    let batches = partitions.get(ctx.partition);
+    if (!batches) {
+      const of = partitions;
+      const created = new PartitionBatches(ctx.topic, ctx.partition, run, options, () => {
+        if (created.empty && of.get(created.partition) === created) of.delete(created.partition);
+      });
+      partitions.set(ctx.partition, (batches = created));
+    }
+    return batches;
+  };
+  return (value, ctx) => {
+    if (ctx instanceof RecordContext) {
+      batchesOf(ctx).add({ record: { value, ctx }, outcome: ctx.hold() });
+      return JOINED;
+    }
+    return new Promise<void>((resolve, reject) => {
+      batchesOf(ctx).add({ record: { value, ctx }, outcome: { release: (error) => (error ? reject(error) : resolve()) } });
     });
+  };
 }
