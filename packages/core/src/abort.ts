@@ -28,12 +28,12 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undef
 const subscribers = new WeakMap<AbortSignal, Set<(reason: Error) => void>>();
 
 /**
- * Calls `listener` with the signal's reason once `signal` aborts (not if it already has); returns how to stop
- * listening. Listeners of one signal share a single event listener: records in flight wait on their
+ * Calls `listener` with the signal's reason once `signal` aborts (not if it already has), until
+ * {@link offAbort}. Listeners of one signal share a single event listener: records in flight wait on their
  * partition's long-lived signal, and an AbortSignal walks its listeners on every add, so one event listener
  * per record would cost time in proportion to the records waiting, for each of them.
  */
-export function whenAborted(signal: AbortSignal, listener: (reason: Error) => void): () => void {
+export function onAbort(signal: AbortSignal, listener: (reason: Error) => void): void {
   let listeners = subscribers.get(signal);
   if (!listeners) {
     const created = new Set<(reason: Error) => void>();
@@ -50,11 +50,18 @@ export function whenAborted(signal: AbortSignal, listener: (reason: Error) => vo
       { once: true },
     );
   }
-  const own = listeners;
-  own.add(listener);
-  return () => {
-    own.delete(listener);
-  };
+  listeners.add(listener);
+}
+
+/** Stops calling `listener` when `signal` aborts (see {@link onAbort}). */
+export function offAbort(signal: AbortSignal, listener: (reason: Error) => void): void {
+  subscribers.get(signal)?.delete(listener);
+}
+
+/** {@link onAbort}, returning how to stop listening. */
+export function whenAborted(signal: AbortSignal, listener: (reason: Error) => void): () => void {
+  onAbort(signal, listener);
+  return () => offAbort(signal, listener);
 }
 
 /**

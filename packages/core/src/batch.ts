@@ -1,6 +1,6 @@
 import type { AgentContext, AgentHandler } from './agent.js';
 import { StreamError, toError } from './errors.js';
-import { RecordContext } from './runtime/handler-context.js';
+import { HELD, RecordContext, type Held } from './runtime/handler-context.js';
 
 /** How a batch agent groups records: per partition, up to `maxRecords`, waiting at most `maxWaitMs` for them. */
 export interface BatchOptions {
@@ -54,14 +54,9 @@ export function validateBatchOptions(agent: string, options: BatchOptions): void
   }
 }
 
-/** What a record in a batch hears of its outcome: nothing (processed) or its error. */
-interface Outcome {
-  release(error?: Error): void;
-}
-
 interface Entry {
   readonly record: BatchRecord<unknown, unknown>;
-  readonly outcome: Outcome;
+  readonly outcome: Held;
 }
 
 /** One partition's batches: the open one filling, the closed ones waiting, at most one running. */
@@ -157,9 +152,6 @@ class PartitionBatches {
   }
 }
 
-/** What a record's handler returns once the record joined its batch: its outcome comes through its hold. */
-const JOINED: Promise<void> = Promise.resolve();
-
 /**
  * Turns a batch handler into the per-record handler the runtime runs: each record joins its partition's
  * open batch, and its outcome comes once its batch ran. So retries, dead letters, dependency waits, commits
@@ -193,7 +185,7 @@ export function batchRecordHandler<K, V>(handler: BatchHandler<K, V>, options: B
   return (value, ctx) => {
     if (ctx instanceof RecordContext) {
       batchesOf(ctx).add({ record: { value, ctx }, outcome: ctx.hold() });
-      return JOINED;
+      return HELD;
     }
     return new Promise<void>((resolve, reject) => {
       batchesOf(ctx).add({ record: { value, ctx }, outcome: { release: (error) => (error ? reject(error) : resolve()) } });

@@ -1,18 +1,41 @@
-import { whenAborted } from './abort.js';
+import { offAbort, onAbort } from './abort.js';
 import type { AgentContext, AgentHandler } from './agent.js';
 import { StreamError, toError } from './errors.js';
 import type { Logger } from './logger.js';
+import { HELD, RecordContext, type Held } from './runtime/handler-context.js';
 import type { OutgoingRecord, StreamRecord } from './record.js';
 import type { Topic } from './topic.js';
 
 /** The function of a stream agent: iterates its stream until the app stops. */
 export type StreamAgentFunction<K, V> = (stream: AgentStream<K, V>) => Promise<void>;
 
-interface Item {
+/**
+ * A record handed to the stream loop. Its outcome goes to its hold (see `RecordContext.hold`) once: done
+ * when the loop moves on, failed with the loop's error, or aborted when its signal fires meanwhile (revoke,
+ * shutdown deadline), whatever the loop does with it later.
+ */
+class Item {
   readonly record: StreamRecord<unknown, unknown>;
   readonly ctx: AgentContext<unknown>;
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
+  readonly #held: Held;
+  #settled = false;
+  readonly #aborted = (reason: Error): void => this.settle(reason);
+
+  constructor(record: StreamRecord<unknown, unknown>, ctx: AgentContext<unknown>, held: Held) {
+    this.record = record;
+    this.ctx = ctx;
+    this.#held = held;
+    // One event listener per partition signal for all its records waiting in the loop (see onAbort).
+    onAbort(ctx.signal, this.#aborted);
+  }
+
+  /** Done (no error) or failed; only the first call counts. */
+  settle(error?: Error): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    offAbort(this.ctx.signal, this.#aborted);
+    this.#held.release(error);
+  }
 }
 
 const SKIP = Symbol('skip');
@@ -49,27 +72,27 @@ class Channel {
   ackDelivered(): void {
     const done = this.#delivered;
     this.#delivered = [];
-    for (const item of done) item.resolve();
+    for (const item of done) item.settle();
   }
 
   /** Fails one value handed out, on its own: it is no longer the loop's (see {@link AgentStream.reject}). */
   failOne(item: Item, error: Error): void {
     const at = this.#delivered.indexOf(item);
     if (at !== -1) this.#delivered.splice(at, 1);
-    item.reject(error);
+    item.settle(error);
   }
 
   /** Fails every value handed out and not done (the loop threw or returned). */
   failDelivered(error: Error): void {
     const failed = this.#delivered;
     this.#delivered = [];
-    for (const item of failed) item.reject(error);
+    for (const item of failed) item.settle(error);
   }
 
   /** Fails everything not done, handed out or still queued: the loop will not run again (stopping). */
   failAll(error: Error): void {
     this.failDelivered(error);
-    for (const item of this.#queue.splice(0)) item.reject(error);
+    for (const item of this.#queue.splice(0)) item.settle(error);
   }
 
   /** The next item, or null when the stream ended, or (with `withinMs`) when none came in time. */
@@ -251,32 +274,26 @@ export function createStreamAgent(fn: StreamAgentFunction<unknown, unknown>, sto
   };
   void loop();
 
-  return (value, ctx) =>
-    new Promise<void>((resolve, reject) => {
-      // Revoked, or the shutdown deadline passed: the runner must not wait for the loop any longer (a
-      // later resolve is a no-op; the record was not reported done, so it is consumed again).
-      const signal = ctx.signal;
-      if (signal.aborted) {
-        reject(toError(signal.reason));
-        return;
-      }
-      // One listener per partition signal for all its records waiting in the loop (see whenAborted).
-      const stop = whenAborted(signal, reject);
-      const settle =
-        <A extends unknown[]>(fn: (...args: A) => void) =>
-        (...args: A) => {
-          stop();
-          fn(...args);
-        };
-      const record: StreamRecord<unknown, unknown> = {
-        topic: ctx.topic,
-        partition: ctx.partition,
-        offset: ctx.offset,
-        key: ctx.key,
-        value,
-        headers: ctx.headers,
-        timestamp: ctx.timestamp,
-      };
-      channel.push({ record, ctx, resolve: settle(resolve), reject: settle(reject) });
-    });
+  return (value, ctx) => {
+    // Revoked, or the shutdown deadline passed: not handed to the loop (and not reported done, so it is
+    // consumed again).
+    const signal = ctx.signal;
+    if (signal.aborted) return Promise.reject(toError(signal.reason));
+    const record: StreamRecord<unknown, unknown> = {
+      topic: ctx.topic,
+      partition: ctx.partition,
+      offset: ctx.offset,
+      key: ctx.key,
+      value,
+      headers: ctx.headers,
+      timestamp: ctx.timestamp,
+    };
+    // The runtime's record waits held open, with no promise or async frame of its own (see RecordContext.hold);
+    // any other context (a test's) waits on a promise.
+    if (ctx instanceof RecordContext) {
+      channel.push(new Item(record, ctx, ctx.hold()));
+      return HELD;
+    }
+    return new Promise<void>((resolve, reject) => channel.push(new Item(record, ctx, { release: (error) => (error ? reject(error) : resolve()) })));
+  };
 }

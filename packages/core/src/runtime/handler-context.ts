@@ -20,7 +20,7 @@ export interface ImmediateSend {
  * may commit) only once every send of it is acknowledged, and a send that fails fails the record. So the
  * next record need not wait for a broker round trip, and the commit never passes an unacknowledged output.
  */
-export class PendingSends {
+export class PendingSends implements Held {
   #pending = 0;
   #error: Error | undefined;
   #listener: SendsListener | undefined;
@@ -85,6 +85,17 @@ export class PendingSends {
     return new Promise((resolve) => this.whenSettled({ sendsSettled: resolve }));
   }
 }
+
+/** How a record held open (see {@link PendingSends.hold}) is told its outcome: nothing (processed) or its error. */
+export interface Held {
+  release(error?: Error): void;
+}
+
+/**
+ * What a handler returns once it left its record held open (in a batch, in a stream's queue): its outcome
+ * comes through the hold, not through this promise.
+ */
+export const HELD: Promise<void> = Promise.resolve();
 
 /** Told by {@link PendingSends.whenSettled} that a record's sends are all acknowledged, or one failed. */
 export interface SendsListener {
