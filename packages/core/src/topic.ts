@@ -2,7 +2,7 @@ import { stringCodec, jsonCodec, type Codec } from './codec.js';
 import { DecodeError, EncodeError, StreamError } from './errors.js';
 import type { Headers, OutgoingRecord } from './record.js';
 import { validate, type InputOf, type OutputOf, type Schema } from './schema.js';
-import { emptyRawHeaders, rawHeaderBytes, type OutgoingMessage, type RawHeaders, type RawMessage } from './transport/transport.js';
+import { emptyRawHeaders, NO_RAW_HEADERS, rawHeaderBytes, type OutgoingMessage, type RawHeaders, type RawMessage } from './transport/transport.js';
 
 /** Anything records can be sent through: an app, or a handler's context (inside its transaction). */
 export interface RecordSender {
@@ -41,7 +41,6 @@ export interface Decoded<K, V> {
 
 /** Shared by every record without headers (most): frozen, so nobody can add to it by accident. */
 const NO_HEADERS: Headers = Object.freeze(Object.create(null) as Headers);
-const NO_RAW_HEADERS: RawHeaders = Object.freeze(emptyRawHeaders());
 
 /** Resolved {@link HeaderLimits}. */
 export interface ResolvedHeaderLimits {

@@ -273,13 +273,17 @@ describe('AgentRunner', () => {
       expect(idle).toBe(true);
     });
 
-    /** A runner at concurrency 1 whose handler sends one output per record, noting each attempt's number. */
-    const sendingRunner = (host: AgentHost, attempts: number[]) =>
+    /**
+     * A runner at concurrency 1 whose handler sends one output per record, noting each attempt's number, then
+     * waits for `afterSend` of that attempt, if given (an HTTP call, say).
+     */
+    const sendingRunner = (host: AgentHost, attempts: number[], afterSend?: (attempt: number) => Promise<void>) =>
       runner(
         host,
         async ({ n }, ctx) => {
           attempts.push(ctx.attempt);
           await ctx.send(output, { value: { n } });
+          await afterSend?.(ctx.attempt);
         },
         { concurrency: 1 },
       );
@@ -304,16 +308,8 @@ describe('AgentRunner', () => {
       const fake = ackingHost();
       const attempts: number[] = [];
       const gates = [gate(), gate(), gate()];
-      const agent = runner(
-        fake.host,
-        async ({ n }, ctx) => {
-          attempts.push(ctx.attempt);
-          await ctx.send(output, { value: { n } });
-          // The handler goes on (an HTTP call, say) while the broker refuses what it sent.
-          await gates[ctx.attempt - 1]!.promise;
-        },
-        { concurrency: 1 },
-      );
+      // The handler goes on after its send while the broker refuses what it sent.
+      const agent = sendingRunner(fake.host, attempts, (attempt) => gates[attempt - 1]!.promise);
       const first = record('k', 1);
       agent.enqueue(first);
       await tick();

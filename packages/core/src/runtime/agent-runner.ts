@@ -334,19 +334,18 @@ export class AgentRunner {
     // On a retry stage a record may wait to be due first, and its retry origin counts: the general path.
     if (this.#options.stage > 0) return this.#attempts(item, undefined);
     const { delivery } = item;
-    const { partition, message } = delivery;
+    const { partition } = delivery;
     const { signal } = this.#signalsOf(partition);
     if (signal.aborted) return this.#settled(item);
     try {
-      checkHeaderLimits(this.topic.name, message.headers, this.#options.headerLimits, { partition: partition.partition, offset: message.offset });
-      const result = this.topic.decode(message, { partition: partition.partition });
+      const result = this.#decode(delivery);
       const decoded = result instanceof Promise ? await result : result;
       const atOnce = !this.#options.exactlyOnce;
       // What the handler sends joins the partition's transaction under exactly-once; otherwise it is sent at
       // once and this stays the shared empty list.
       const outputs: OutgoingMessage[] = atOnce ? NO_OUTPUTS : [];
       item.attemptStarted = performance.now();
-      const ctx = new RecordContext(delivery, decoded, 1, signal, this.#options.log, outputs, atOnce ? this.#host : null, atOnce, this.#tables);
+      const ctx = this.#context(delivery, decoded, 1, signal, outputs);
       await this.#options.handler(decoded.value, ctx);
       // A handler that returns after its signal fired may have given up half-way: count it as not done.
       if (signal.aborted) return this.#settled(item);
@@ -391,6 +390,22 @@ export class AgentRunner {
     }
     this.#settled(item);
   };
+
+  /** Checks a delivery's headers against the limits and decodes it: throws (or rejects) for a record that cannot be. */
+  #decode(delivery: Delivery): Decoded<unknown, unknown> | Promise<Decoded<unknown, unknown>> {
+    const { partition, message } = delivery;
+    checkHeaderLimits(this.topic.name, message.headers, this.#options.headerLimits, { partition: partition.partition, offset: message.offset });
+    return this.topic.decode(message, { partition: partition.partition });
+  }
+
+  /**
+   * The handler's `ctx` for one attempt: sends go at once (their acknowledgements tracked) at least once, or
+   * into `outputs`, the partition's transaction, under exactly-once.
+   */
+  #context(delivery: Delivery, decoded: Decoded<unknown, unknown>, attempt: number, signal: AbortSignal, outputs: OutgoingMessage[]): RecordContext {
+    const atOnce = !this.#options.exactlyOnce;
+    return new RecordContext(delivery, decoded, attempt, signal, this.#options.log, outputs, atOnce ? this.#host : null, atOnce, this.#tables);
+  }
 
   /** The record was processed: it finishes (the caller settles it; a throw here fails it instead). */
   #succeeded(item: Queued, outputs: OutgoingMessage[]): void {
@@ -532,22 +547,11 @@ export class AgentRunner {
           throw thrown;
         }
         if (!decoded) {
-          checkHeaderLimits(this.topic.name, message.headers, this.#options.headerLimits, { partition: partition.partition, offset: message.offset });
-          const result = this.topic.decode(message, { partition: partition.partition });
+          const result = this.#decode(delivery);
           decoded = result instanceof Promise ? await result : result;
         }
         const atOnce = !this.#options.exactlyOnce;
-        const ctx = new RecordContext(
-          delivery,
-          decoded,
-          priorAttempts + attempt,
-          signal,
-          this.#options.log,
-          outputs,
-          atOnce ? this.#host : null,
-          atOnce,
-          this.#tables,
-        );
+        const ctx = this.#context(delivery, decoded, priorAttempts + attempt, signal, outputs);
         await this.#options.handler(decoded.value, ctx);
         // A handler that returns after its signal fired may have given up half-way: count it as not done.
         if (signal.aborted) return;

@@ -16,6 +16,12 @@ export function emptyRawHeaders(): Record<string, Buffer | null> {
   return Object.create(null) as Record<string, Buffer | null>;
 }
 
+/**
+ * The headers of every record that has none (most), shared: frozen, so nobody can add to it by accident, and
+ * no prototype-free object is built per record.
+ */
+export const NO_RAW_HEADERS: RawHeaders = Object.freeze(emptyRawHeaders());
+
 /** The bytes a record's headers take: names (UTF-8) and values. */
 export function rawHeaderBytes(headers: RawHeaders): number {
   let size = 0;

@@ -1,13 +1,18 @@
 /** Conversions between the transport's shapes and kafkajs' (messages, headers, per-topic request lists). */
 import type { IHeaders, KafkaMessage, Message, TopicMessages } from 'kafkajs';
-import { emptyRawHeaders, type OutgoingMessage, type PartitionOffset, type RawHeaders, type RawMessage, type TopicPartition } from '../transport.js';
+import {
+  emptyRawHeaders,
+  NO_RAW_HEADERS,
+  type OutgoingMessage,
+  type PartitionOffset,
+  type RawHeaders,
+  type RawMessage,
+  type TopicPartition,
+} from '../transport.js';
 
 function toBuffer(value: Buffer | string | null): Buffer | null {
   return typeof value === 'string' ? Buffer.from(value) : value;
 }
-
-/** The headers of every fetched message that has none: most have none, and a prototype-free object costs. */
-const NO_RAW_HEADERS: RawHeaders = Object.freeze(emptyRawHeaders());
 
 /**
  * kafkajs headers may be strings, arrays (a repeated header name), null (a header without a value; its
