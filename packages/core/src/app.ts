@@ -53,7 +53,10 @@ export interface AppOptions {
   readonly outputs?: readonly AnyTopic[];
   /** Where a group without committed offsets starts: `'earliest'` (default) or `'latest'`. */
   readonly startFrom?: 'earliest' | 'latest';
-  /** How often completed offsets are committed. Default 1000 ms. */
+  /**
+   * How often completed offsets are committed (with exactly-once agents: how often their transactions commit,
+   * which is when their outputs become visible). Default 1000 ms, or 100 ms when an agent is exactly-once.
+   */
   readonly commitIntervalMs?: number;
   /** How long `stop()` lets in-flight records finish before aborting them. Default 30 s. */
   readonly shutdownTimeoutMs?: number;

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { payments, receipts } from '../test/fixtures.js';
 import type { AgentOptions } from './agent.js';
-import { defaultBufferRecords, MIN_BUFFER_RECORDS } from './runtime/app-runtime.js';
+import {
+  DEFAULT_COMMIT_INTERVAL_MS,
+  defaultBufferRecords,
+  defaultCommitIntervalMs,
+  EXACTLY_ONCE_COMMIT_INTERVAL_MS,
+  MIN_BUFFER_RECORDS,
+} from './runtime/app-runtime.js';
 import { retryStages } from './runtime/retry-topics.js';
 import type { AnyTopic } from './topic.js';
 import { agentName, checkAgentName, deadLetterTopicName, delayLabel, planTopology, retryTopicName, type AgentEntry } from './topology.js';
@@ -76,6 +82,15 @@ describe('planTopology', () => {
     expect(needs([batch(500)])).toBe(1000);
     expect(needs([batch(500, 600)])).toBe(600);
     expect(needs([agent(topic, { name: 'a' }), batch(2000), agent(topic, { name: 'c', concurrency: 64 })])).toBe(4000);
+  });
+
+  it('commits every second by default, every 100 ms once an agent (or one of its retry stages) is exactly-once', () => {
+    const interval = (entries: AgentEntry[]) => defaultCommitIntervalMs(plan(entries).exactlyOnceTopics);
+    expect(interval([])).toBe(DEFAULT_COMMIT_INTERVAL_MS);
+    expect(interval([agent(payments('a')), agent(payments('b'))])).toBe(DEFAULT_COMMIT_INTERVAL_MS);
+    expect(interval([agent(payments('a')), agent(payments('b'), { exactlyOnce: true })])).toBe(EXACTLY_ONCE_COMMIT_INTERVAL_MS);
+    expect(interval([agent(payments('a'), { exactlyOnce: true, retryTopics: { delaysMs: [1000] } })])).toBe(EXACTLY_ONCE_COMMIT_INTERVAL_MS);
+    expect(EXACTLY_ONCE_COMMIT_INTERVAL_MS).toBeLessThan(DEFAULT_COMMIT_INTERVAL_MS);
   });
 
   it('consumes each agent topic, then its retry topics, once', () => {
