@@ -9,7 +9,7 @@ import { backoffDelay, sleep, type ResolvedRetry } from './backoff.js';
 import { Circuits, type DependencyCheck, type OpenCircuit } from './circuit.js';
 import { classifyFailure, type Classifier, type FailureClass } from './classify.js';
 import { FailurePolicy, type FailureHost } from './failure-policy.js';
-import { RecordContext, type SendsListener } from './handler-context.js';
+import { HELD, RecordContext, type SendsListener } from './handler-context.js';
 import type { AgentLabels } from './instrumentation.js';
 import type { Delivery, PartitionState, RunningEntry } from './partition.js';
 import { Queue } from './queue.js';
@@ -346,7 +346,9 @@ export class AgentRunner {
       const outputs: OutgoingMessage[] = atOnce ? NO_OUTPUTS : [];
       item.attemptStarted = performance.now();
       const ctx = this.#context(delivery, decoded, 1, signal, outputs);
-      await this.#options.handler(decoded.value, ctx);
+      const handled = this.#options.handler(decoded.value, ctx);
+      // A record held open (a batch's, a stream's) goes on at once: no microtask, no frame suspended.
+      if (handled !== HELD) await handled;
       // A handler that returns after its signal fired may have given up half-way: count it as not done.
       if (signal.aborted) return this.#settled(item);
       if (this.#tables.size > 0) this.#writeChangelogs(ctx, outputs, atOnce, partition);
