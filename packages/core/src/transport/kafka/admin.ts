@@ -72,8 +72,25 @@ export class KafkaAdmin implements TransportAdmin {
       const partitions = topics.find((t) => t.name === topic)?.partitions ?? [];
       if (partitions.length === 0 || partitions.some((p) => p.leader < 0))
         throw Object.assign(new Error(`topic ${topic} has no leaders yet`), { type: 'LEADER_NOT_AVAILABLE' });
-      await this.#admin.fetchTopicOffsets(topic);
+      await this.#topicOffsets(topic);
     });
+  }
+
+  /**
+   * kafkajs' fetchTopicOffsets, with one more transient case: it destructures the first topic of each
+   * ListOffsets answer, and there is none while its own cached metadata knows no leader for a new topic's
+   * partitions (a TypeError, "Cannot destructure property 'partitions' of 'low.pop(...)'", seen right
+   * after createTopics on KRaft). That is a partition without a leader yet: tried again like one.
+   */
+  async #topicOffsets(topic: string): ReturnType<Admin['fetchTopicOffsets']> {
+    try {
+      return await this.#admin.fetchTopicOffsets(topic);
+    } catch (error) {
+      if (error instanceof TypeError && /\.pop\(\.\.\.\)/.test(error.message)) {
+        throw Object.assign(new Error(`topic ${topic}: no leader known yet for its offsets`, { cause: error }), { type: 'LEADER_NOT_AVAILABLE' });
+      }
+      throw error;
+    }
   }
 
   /**
@@ -111,7 +128,7 @@ export class KafkaAdmin implements TransportAdmin {
   async endOffsets(topic: string): Promise<PartitionOffset[]> {
     try {
       await this.#requireTopic(topic, 'end offsets');
-      const offsets = await this.#whileTransient(() => this.#admin.fetchTopicOffsets(topic), 5000);
+      const offsets = await this.#whileTransient(() => this.#topicOffsets(topic), 5000);
       return offsets.map((o) => ({ topic, partition: o.partition, offset: o.high })).sort((a, b) => a.partition - b.partition);
     } catch (error) {
       throw transportError(`end offsets of ${topic} failed`, error, { topic });
