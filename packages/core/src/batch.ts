@@ -108,9 +108,16 @@ class PartitionBatches {
     const next = this.#closed.shift();
     if (!next) return this.#idle();
     // Records aborted while they waited (revoke, deadline) are not handed over: their handler call returns
-    // and the runner leaves them uncommitted.
+    // and the runner leaves them uncommitted. The records of one partition state share their signal, read
+    // once per run of them (a composite signal refreshes itself from its sources at every read).
+    let signal: AbortSignal | undefined;
+    let aborted = false;
     const batch = next.filter((e) => {
-      if (!e.record.ctx.signal.aborted) return true;
+      if (e.record.ctx.signal !== signal) {
+        signal = e.record.ctx.signal;
+        aborted = signal.aborted;
+      }
+      if (!aborted) return true;
       e.outcome.release();
       return false;
     });

@@ -336,7 +336,7 @@ export class AgentRunner {
     const { delivery } = item;
     const { partition } = delivery;
     const { signal } = this.#signalsOf(partition);
-    if (signal.aborted) return this.#settled(item);
+    if (this.#aborted(partition)) return this.#settled(item);
     try {
       const result = this.#decode(delivery);
       const decoded = result instanceof Promise ? await result : result;
@@ -350,7 +350,7 @@ export class AgentRunner {
       // A record held open (a batch's, a stream's) goes on at once: no microtask, no frame suspended.
       if (handled !== HELD) await handled;
       // A handler that returns after its signal fired may have given up half-way: count it as not done.
-      if (signal.aborted) return this.#settled(item);
+      if (this.#aborted(partition)) return this.#settled(item);
       if (this.#tables.size > 0) this.#writeChangelogs(ctx, outputs, atOnce, partition);
       const sends = ctx.pendingSends;
       if (sends) {
@@ -364,7 +364,7 @@ export class AgentRunner {
       }
       this.#succeeded(item, outputs);
     } catch (thrown) {
-      if (signal.aborted) return this.#settled(item);
+      if (this.#aborted(partition)) return this.#settled(item);
       return this.#attempts(item, { thrown });
     }
     this.#settled(item);
@@ -378,7 +378,7 @@ export class AgentRunner {
     const { outputs } = item;
     item.outputs = NO_OUTPUTS;
     // What the record's signal says, without reading that composite signal (each read refreshes it from its sources).
-    if (item.delivery.partition.revoked || this.#host.deadline.aborted) return this.#settled(item);
+    if (this.#aborted(item.delivery.partition)) return this.#settled(item);
     if (refused) {
       // The record failed after all: retried, forwarded or dead-lettered by its class, like a handler's throw.
       void this.#attempts(item, { thrown: refused });
@@ -392,6 +392,14 @@ export class AgentRunner {
     }
     this.#settled(item);
   };
+
+  /**
+   * What the partition's record signal says (revoked, or the shutdown deadline passed), read from its two
+   * sources: reading the composite signal refreshes it from them each time, a cost on the per-record path.
+   */
+  #aborted(partition: PartitionState): boolean {
+    return partition.revoked || this.#host.deadline.aborted;
+  }
 
   /** Checks a delivery's headers against the limits and decodes it: throws (or rejects) for a record that cannot be. */
   #decode(delivery: Delivery): Decoded<unknown, unknown> | Promise<Decoded<unknown, unknown>> {
