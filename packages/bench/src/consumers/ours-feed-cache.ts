@@ -1,5 +1,6 @@
 /**
- * Ours, feed-cache: the service's `feedAgent` (app.stream, take(500, within 20 ms), one MULTI per batch)
+ * Ours, feed-cache: the service's `feedAgent` (a batch agent: per partition up to 500 records or what came
+ * within 20 ms, the partitions side by side, one MULTI per batch)
  * writing to the service's `FeedStore` on the real Redis. The store is subclassed only to report each
  * activity to the Recorder once its batch is written.
  */
