@@ -48,7 +48,8 @@ export interface AgentOptions {
    * Records in flight at once for this agent. Default 1, the strictest order: since a record's sends no
    * longer wait for the broker before the next record starts, a CPU-bound agent gains nothing from more
    * (passthrough at concurrency 1 and 1,000: 55,703 and 53,577 records/s, and 27,729 and 26,059 on a machine
-   * half as fast, in the full `pnpm bench` runs of 2026-12-08). Raise it for I/O-bound handlers (an HTTP call per record), or use a batch agent.
+   * half as fast, in the full `pnpm bench` runs of 2026-12-08). Raise it for I/O-bound handlers (an HTTP call
+   * per record), or use a batch agent.
    */
   readonly concurrency?: number;
   /** Default `'key'`. */
