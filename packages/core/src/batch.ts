@@ -1,6 +1,6 @@
 import type { AgentContext, AgentHandler } from './agent.js';
 import { StreamError, toError } from './errors.js';
-import { HELD, RecordContext, type Held } from './runtime/handler-context.js';
+import { heldResult, holdRecord, type Held } from './runtime/handler-context.js';
 
 /** How a batch agent groups records: per partition, up to `maxRecords`, waiting at most `maxWaitMs` for them. */
 export interface BatchOptions {
@@ -165,9 +165,9 @@ class PartitionBatches {
  * and exactly-once transactions stay per record, while the handler sees one partition's records at a time,
  * in offset order, the partitions side by side.
  *
- * A record of the runtime's (a {@link RecordContext}) is held open like a send awaiting its acknowledgement
- * (see `RecordContext.hold`): its handler call returns at once and the record keeps no promise, closure or
- * async frame while it waits in its batch. Any other context (a test's) waits on a promise of its own.
+ * A record of the runtime's is held open like a send awaiting its acknowledgement (see `holdRecord`): its
+ * handler call returns at once and the record keeps no promise, closure or async frame while it waits in
+ * its batch. Any other context (a test's) waits on a promise of its own.
  *
  * A record that failed is retried on its own schedule: it joins a later batch of its partition, after
  * records that followed it.
@@ -190,12 +190,8 @@ export function batchRecordHandler<K, V>(handler: BatchHandler<K, V>, options: B
     return batches;
   };
   return (value, ctx) => {
-    if (ctx instanceof RecordContext) {
-      batchesOf(ctx).add({ record: { value, ctx }, outcome: ctx.hold() });
-      return HELD;
-    }
-    return new Promise<void>((resolve, reject) => {
-      batchesOf(ctx).add({ record: { value, ctx }, outcome: { release: (error) => (error ? reject(error) : resolve()) } });
-    });
+    const outcome = holdRecord(ctx);
+    batchesOf(ctx).add({ record: { value, ctx }, outcome });
+    return heldResult(outcome);
   };
 }

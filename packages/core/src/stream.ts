@@ -2,7 +2,7 @@ import { offAbort, onAbort } from './abort.js';
 import type { AgentContext, AgentHandler } from './agent.js';
 import { StreamError, toError } from './errors.js';
 import type { Logger } from './logger.js';
-import { HELD, RecordContext, type Held } from './runtime/handler-context.js';
+import { heldResult, holdRecord, type Held } from './runtime/handler-context.js';
 import type { OutgoingRecord, StreamRecord } from './record.js';
 import type { Topic } from './topic.js';
 
@@ -10,7 +10,7 @@ import type { Topic } from './topic.js';
 export type StreamAgentFunction<K, V> = (stream: AgentStream<K, V>) => Promise<void>;
 
 /**
- * A record handed to the stream loop. Its outcome goes to its hold (see `RecordContext.hold`) once: done
+ * A record handed to the stream loop. Its outcome goes to its hold (see `holdRecord`) once: done
  * when the loop moves on, failed with the loop's error, or aborted when its signal fires meanwhile (revoke,
  * shutdown deadline), whatever the loop does with it later.
  */
@@ -288,12 +288,10 @@ export function createStreamAgent(fn: StreamAgentFunction<unknown, unknown>, sto
       headers: ctx.headers,
       timestamp: ctx.timestamp,
     };
-    // The runtime's record waits held open, with no promise or async frame of its own (see RecordContext.hold);
-    // any other context (a test's) waits on a promise.
-    if (ctx instanceof RecordContext) {
-      channel.push(new Item(record, ctx, ctx.hold()));
-      return HELD;
-    }
-    return new Promise<void>((resolve, reject) => channel.push(new Item(record, ctx, { release: (error) => (error ? reject(error) : resolve()) })));
+    // The runtime's record waits held open, with no promise or async frame of its own (see holdRecord); any
+    // other context (a test's) waits on a promise.
+    const held = holdRecord(ctx);
+    channel.push(new Item(record, ctx, held));
+    return heldResult(held);
   };
 }

@@ -377,7 +377,6 @@ export class AgentRunner {
   readonly #acked = (item: Queued, refused: Error | undefined): void => {
     const { outputs } = item;
     item.outputs = NO_OUTPUTS;
-    // What the record's signal says, without reading that composite signal (each read refreshes it from its sources).
     if (this.#aborted(item.delivery.partition)) return this.#settled(item);
     if (refused) {
       // The record failed after all: retried, forwarded or dead-lettered by its class, like a handler's throw.

@@ -97,6 +97,36 @@ export interface Held {
  */
 export const HELD: Promise<void> = Promise.resolve();
 
+/** The hold of a record whose context is not the runtime's (a test's): its outcome settles {@link promise}. */
+class PromisedHold implements Held {
+  readonly promise: Promise<void>;
+  readonly release: (error?: Error) => void;
+
+  constructor() {
+    let resolve!: () => void;
+    let reject!: (error: Error) => void;
+    this.promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.release = (error) => (error ? reject(error) : resolve());
+  }
+}
+
+/**
+ * Holds a handler's record open until the returned hold is released (a batch's record, a stream's). The
+ * runtime's record ({@link RecordContext.hold}) keeps no promise, closure or async frame meanwhile; any other
+ * context (a test's) gets a hold that settles a promise. The handler returns {@link heldResult} of it.
+ */
+export function holdRecord(ctx: AgentContext<unknown>): Held {
+  return ctx instanceof RecordContext ? ctx.hold() : new PromisedHold();
+}
+
+/** What a handler returns for a record it held with {@link holdRecord}: {@link HELD}, or a test's promise. */
+export function heldResult(held: Held): Promise<void> {
+  return held instanceof PromisedHold ? held.promise : HELD;
+}
+
 /** Told by {@link PendingSends.whenSettled} that a record's sends are all acknowledged, or one failed. */
 export interface SendsListener {
   sendsSettled(error: Error | undefined): void;
